@@ -1,0 +1,84 @@
+"""What the benchmarks share: a database of their own and a ``runplane server start`` process.
+
+PostgreSQL comes from RUNPLANE_BENCH_POSTGRES_URL (default: postgres on 127.0.0.1:5432); each
+benchmark creates and drops a database of its own there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import grpc
+import psycopg
+from sqlalchemy.engine import make_url
+
+ADMIN_URL = os.environ.get(
+    "RUNPLANE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def libpq(url: str) -> str:
+    """The SQLAlchemy URL as a libpq connection string, for psycopg and pgbench."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    name = f"runplane_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(libpq(ADMIN_URL), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def database(backend: str, home: Path) -> Iterator[str]:
+    """A fresh database: ``postgres``, or a SQLite file in ``home``."""
+    if backend == "postgres":
+        with postgres_database() as url:
+            yield url
+    else:
+        yield f"sqlite+aiosqlite:///{home / f'bench-{uuid.uuid4().hex[:8]}.db'}"
+
+
+@contextmanager
+def running_server(database_url: str, home: Path) -> Iterator[str]:
+    """A server process on ``database_url``; its address once it serves."""
+    port = free_port()
+    env = {**os.environ, "RUNPLANE_DATABASE_URL": database_url, "RUNPLANE_HOME": str(home)}
+    command = [sys.executable, "-m", "runplane.cli", "server", "start", "--port", str(port)]
+    command += ["--log-level", "WARNING"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    address = f"127.0.0.1:{port}"
+    try:
+        asyncio.run(_wait_until_serving(address))
+        yield address
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            print("the server did not stop within 15 s of SIGTERM; killed", file=sys.stderr)
+            process.kill()
+            process.wait()
+
+
+async def _wait_until_serving(address: str) -> None:
+    async with grpc.aio.insecure_channel(address) as channel, asyncio.timeout(30):
+        await channel.channel_ready()

@@ -1,0 +1,182 @@
+"""Round trips of the control plane: create a flow run, then propose RUNNING and COMPLETED.
+
+Starts ``runplane server start`` in its own process on SQLite and on PostgreSQL, drives
+it from this process with 1, 8 and 32 concurrent clients for a few seconds each, and
+prints completed flow runs per second, accepted transitions per second and latency of
+one whole run. When ``pgbench`` is installed it also measures PostgreSQL's own commit
+rate on this machine with 32 clients, the physical ceiling for durable writes.
+
+    .venv/bin/python bench/rpc.py [--seconds 5] [--clients 1 8 32] [--backends sqlite postgres]
+
+PostgreSQL comes from RUNPLANE_BENCH_POSTGRES_URL (default: postgres on 127.0.0.1:5432);
+the benchmark creates and drops a database of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import psycopg
+from bench_servers import database, libpq, running_server
+from rich.console import Console
+from rich.table import Table
+
+from runplane.v1 import flow_runs_pb2, flow_runs_pb2_grpc, flows_pb2, flows_pb2_grpc, states_pb2
+
+RUNNING = states_pb2.State(type=states_pb2.STATE_TYPE_RUNNING)
+COMPLETED = states_pb2.State(type=states_pb2.STATE_TYPE_COMPLETED)
+ACCEPT = states_pb2.ORCHESTRATION_STATUS_ACCEPT
+
+
+@dataclass
+class Result:
+    backend: str
+    clients: int
+    runs_per_second: float
+    transitions_per_second: float
+    p50_ms: float
+    p99_ms: float
+
+
+async def _one_run(stub: flow_runs_pb2_grpc.FlowRunServiceStub, flow_id: str) -> None:
+    created = await stub.CreateFlowRun(flow_runs_pb2.CreateFlowRunRequest(flow_id=flow_id))
+    run_id = created.flow_run.id
+    for state in (RUNNING, COMPLETED):
+        answer = await stub.SetFlowRunState(
+            flow_runs_pb2.SetFlowRunStateRequest(
+                flow_run_id=run_id, state=state, transition_id=str(uuid.uuid4())
+            )
+        )
+        if answer.result.status != ACCEPT:
+            raise RuntimeError(f"proposal not accepted: {answer.result}")
+
+
+async def _client_loop(
+    stub: flow_runs_pb2_grpc.FlowRunServiceStub, flow_id: str, until: float, latencies: list[float]
+) -> None:
+    while (started := time.perf_counter()) < until:
+        await _one_run(stub, flow_id)
+        latencies.append(time.perf_counter() - started)
+
+
+async def measure(address: str, backend: str, clients: int, seconds: float) -> Result:
+    # Several channels, so that the HTTP/2 connection is not the bottleneck.
+    channels = [grpc.aio.insecure_channel(address) for _ in range(min(clients, 4))]
+    try:
+        flows = flows_pb2_grpc.FlowServiceStub(channels[0])
+        flow = await flows.CreateFlow(flows_pb2.CreateFlowRequest(name=f"bench-{clients}"))
+        stubs = [flow_runs_pb2_grpc.FlowRunServiceStub(channel) for channel in channels]
+        warmup = time.perf_counter() + min(1.0, seconds / 5)
+        await asyncio.gather(
+            *(_client_loop(stubs[i % len(stubs)], flow.flow.id, warmup, []) for i in range(clients))
+        )
+        latencies: list[float] = []
+        started = time.perf_counter()
+        until = started + seconds
+        await asyncio.gather(
+            *(
+                _client_loop(stubs[i % len(stubs)], flow.flow.id, until, latencies)
+                for i in range(clients)
+            )
+        )
+        elapsed = time.perf_counter() - started
+    finally:
+        for channel in channels:
+            await channel.close()
+    latencies.sort()
+    runs = len(latencies)
+    return Result(
+        backend=backend,
+        clients=clients,
+        runs_per_second=runs / elapsed,
+        transitions_per_second=2 * runs / elapsed,
+        p50_ms=1000 * statistics.median(latencies),
+        p99_ms=1000 * latencies[min(runs - 1, int(runs * 0.99))],
+    )
+
+
+def pgbench_commits_per_second(database_url: str, clients: int, seconds: float) -> float | None:
+    """PostgreSQL's durable commit rate here: one-row INSERT transactions from ``clients``."""
+    if shutil.which("pgbench") is None:
+        return None
+    connection_string = libpq(database_url)
+    with psycopg.connect(connection_string, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_commit (id bigserial, v int)")
+    with tempfile.NamedTemporaryFile("w", suffix=".sql") as script:
+        script.write("INSERT INTO bench_commit (v) VALUES (1);\n")
+        script.flush()
+        command = ["pgbench", "-n", "-c", str(clients), "-j", "2", "-T", str(int(seconds))]
+        output = subprocess.run(
+            [*command, "-f", script.name, connection_string],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    for line in output.splitlines():
+        if line.startswith("tps"):
+            return float(line.split("=")[1].split()[0])
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
+    args = parser.parse_args()
+    results: list[Result] = []
+    pgbench: float | None = None
+    with tempfile.TemporaryDirectory() as home:
+        for backend in args.backends:
+            with database(backend, Path(home)) as url, running_server(url, Path(home)) as address:
+                for clients in args.clients:
+                    results.append(_run(measure(address, backend, clients, args.seconds)))
+                if backend == "postgres":
+                    pgbench = pgbench_commits_per_second(url, 32, args.seconds)
+    _print(results, pgbench)
+
+
+def _run(coroutine: Coroutine[Any, Any, Result]) -> Result:
+    """Runs the clients on uvloop when installed, so that they leave more CPU to the server."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
+def _print(results: list[Result], pgbench: float | None) -> None:
+    table = Table(title="create flow run + RUNNING + COMPLETED, raw gRPC stubs")
+    for column in ("database", "clients", "runs/s", "transitions/s", "p50 ms", "p99 ms"):
+        table.add_column(column, justify="right")
+    for r in results:
+        table.add_row(
+            r.backend,
+            str(r.clients),
+            f"{r.runs_per_second:,.0f}",
+            f"{r.transitions_per_second:,.0f}",
+            f"{r.p50_ms:.1f}",
+            f"{r.p99_ms:.1f}",
+        )
+    console = Console()
+    console.print(table)
+    if pgbench is not None:
+        console.print(f"pgbench, 32 clients, one-row INSERT per commit: {pgbench:,.0f} commits/s")
+    else:
+        console.print("pgbench not installed: PostgreSQL's own commit rate not measured")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+// Conversions between the contract's well-known types and plain JavaScript values.
+
+import pbUtil from 'pb-util';
+
+/** A google.protobuf.Timestamp for a time in milliseconds since the epoch. */
+export function timestamp(ms = Date.now()) {
+  const seconds = Math.floor(ms / 1000);
+  return { seconds: String(seconds), nanos: Math.round((ms - seconds * 1000) * 1e6) };
+}
+
+/** Seconds in a google.protobuf.Duration, 0 when unset. */
+export function durationSeconds(duration) {
+  if (!duration) return 0;
+  return Number(duration.seconds) + duration.nanos / 1e9;
+}
+
+/** Milliseconds since the epoch of a google.protobuf.Timestamp, null when unset. */
+export function timestampMs(value) {
+  if (!value) return null;
+  return Number(value.seconds) * 1000 + value.nanos / 1e6;
+}
+
+/** A google.protobuf.Struct as a plain object; an unset struct is `{}`. */
+export function structToObject(struct) {
+  return struct ? pbUtil.struct.decode(struct) : {};
+}
+
+/** A JSON-native value as a google.protobuf.Value. */
+export function toValue(json) {
+  return pbUtil.value.encode(json);
+}

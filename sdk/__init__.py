@@ -1,0 +1,206 @@
+"""runplane: Python workflows recorded and orchestrated by a gRPC control plane.
+
+Flows and tasks are plain functions with a decorator::
+
+    from runplane import flow, task
+
+    @task(retries=2)
+    def double(x: int) -> int:
+        return 2 * x
+
+    @flow(log_prints=True)
+    def pipeline(n: int = 3) -> list[int]:
+        return [f.result() for f in double.map(range(n))]
+
+    pipeline()
+
+The client talks to the API with plain models; protobuf stays behind it::
+
+    import runplane
+
+    async with runplane.get_client() as client:
+        page = await client.list_flow_runs(runplane.FlowRunFilter(tags=("nightly",)))
+        for run in page:
+            print(run.name, run.state.type if run.state else None)
+
+Settings come from ``RUNPLANE_*`` environment variables (see ``Settings``).
+"""
+
+from runplane._cache import DEFAULT, INPUTS, NO_CACHE, RUN_ID, TASK_SOURCE, CachePolicy
+from runplane._client import RunplaneClient
+from runplane._context import tags
+from runplane._dask import DaskTaskRunner
+from runplane._deploy import adeploy, deploy
+from runplane._deployments import RunnerDeployment
+from runplane._engine.errors import (
+    ParameterValidationError,
+    PauseTimeout,
+    RunAborted,
+    TerminationSignal,
+    TimedOut,
+    UpstreamFailed,
+)
+from runplane._engine.parameters import unmapped
+from runplane._engine.pauses import apause_flow_run, pause_flow_run, resume_flow_run
+from runplane._errors import (
+    Aborted,
+    AlreadyExists,
+    DeadlineExceeded,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    PreconditionViolation,
+    RunplaneError,
+    ServerError,
+    Unauthenticated,
+    Unavailable,
+)
+from runplane._flows import Flow, flow
+from runplane._futures import RunplaneFuture, as_completed, wait
+from runplane._logging import get_run_logger
+from runplane._models import (
+    CachedState,
+    CancelRun,
+    CatchupPolicy,
+    CollisionStrategy,
+    ConcurrencyLease,
+    ConcurrencyLimit,
+    CronSchedule,
+    Deployment,
+    DeploymentSchedule,
+    FlowRun,
+    FlowRunChange,
+    FlowRunFilter,
+    HeartbeatResult,
+    IntervalSchedule,
+    LogFilter,
+    LogRecord,
+    OrchestrationResult,
+    OrchestrationStatus,
+    Page,
+    Ping,
+    Reconnect,
+    ResultRef,
+    RetryPolicy,
+    RRuleSchedule,
+    RunAssignment,
+    State,
+    StateDetails,
+    StateType,
+    SubscriptionStarted,
+    TaskRun,
+    TaskRunFilter,
+    TaskRunSpec,
+    TaskRunUpdate,
+    WorkItem,
+    WorkPool,
+    WorkQueue,
+)
+from runplane._models import Flow as FlowRecord
+from runplane._retries import exponential_backoff
+from runplane._runtime import RunContext, get_run_context
+from runplane._serve import arun_deployment, run_deployment, serve
+from runplane._settings import Settings, get_settings
+from runplane._sync_client import SyncRunplaneClient, get_client
+from runplane._task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
+from runplane._tasks import Task, task
+from runplane._transport import Stubs
+
+__all__ = [
+    "DEFAULT",
+    "INPUTS",
+    "NO_CACHE",
+    "RUN_ID",
+    "TASK_SOURCE",
+    "Aborted",
+    "AlreadyExists",
+    "CachePolicy",
+    "CachedState",
+    "CancelRun",
+    "CatchupPolicy",
+    "CollisionStrategy",
+    "ConcurrencyLease",
+    "ConcurrencyLimit",
+    "CronSchedule",
+    "DaskTaskRunner",
+    "DeadlineExceeded",
+    "Deployment",
+    "DeploymentSchedule",
+    "FailedPrecondition",
+    "FieldViolation",
+    "Flow",
+    "FlowRecord",
+    "FlowRun",
+    "FlowRunChange",
+    "FlowRunFilter",
+    "HeartbeatResult",
+    "IntervalSchedule",
+    "InvalidArgument",
+    "LogFilter",
+    "LogRecord",
+    "NotFound",
+    "OrchestrationResult",
+    "OrchestrationStatus",
+    "Page",
+    "ParameterValidationError",
+    "PauseTimeout",
+    "PermissionDenied",
+    "Ping",
+    "PreconditionViolation",
+    "ProcessPoolTaskRunner",
+    "RRuleSchedule",
+    "Reconnect",
+    "ResultRef",
+    "RetryPolicy",
+    "RunAborted",
+    "RunAssignment",
+    "RunContext",
+    "RunnerDeployment",
+    "RunplaneClient",
+    "RunplaneError",
+    "RunplaneFuture",
+    "ServerError",
+    "Settings",
+    "State",
+    "StateDetails",
+    "StateType",
+    "Stubs",
+    "SubscriptionStarted",
+    "SyncRunplaneClient",
+    "Task",
+    "TaskRun",
+    "TaskRunFilter",
+    "TaskRunSpec",
+    "TaskRunUpdate",
+    "TaskRunner",
+    "TerminationSignal",
+    "ThreadPoolTaskRunner",
+    "TimedOut",
+    "Unauthenticated",
+    "Unavailable",
+    "UpstreamFailed",
+    "WorkItem",
+    "WorkPool",
+    "WorkQueue",
+    "adeploy",
+    "apause_flow_run",
+    "arun_deployment",
+    "as_completed",
+    "deploy",
+    "exponential_backoff",
+    "flow",
+    "get_client",
+    "get_run_context",
+    "get_run_logger",
+    "get_settings",
+    "pause_flow_run",
+    "resume_flow_run",
+    "run_deployment",
+    "serve",
+    "tags",
+    "task",
+    "unmapped",
+    "wait",
+]

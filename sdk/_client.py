@@ -1,0 +1,24 @@
+"""The asynchronous runplane client."""
+
+from __future__ import annotations
+
+from runplane._concurrency_api import ConcurrencyAPI
+from runplane._deployments_api import DeploymentsAPI
+from runplane._flows_api import FlowRunsAPI, FlowsAPI
+from runplane._logs_api import LogsAPI
+from runplane._tasks_api import TaskRunsAPI
+from runplane._work_api import WorkAPI
+
+
+class RunplaneClient(
+    FlowsAPI, FlowRunsAPI, TaskRunsAPI, DeploymentsAPI, WorkAPI, LogsAPI, ConcurrencyAPI
+):
+    """Talks to the runplane API with the SDK's models; one method per API call.
+
+    Use it as ``async with RunplaneClient(settings) as client:``; the gRPC channel is created
+    when the block is entered, inside the running event loop. Each call has a deadline of
+    ``settings.request_timeout`` seconds, except the streams (``watch_flow_runs``,
+    ``follow_logs``, ``subscribe_work``), which run until the iterator is closed. Errors are
+    raised as ``RunplaneError`` subclasses. ``client.stubs`` reaches the generated stubs for
+    anything this class does not cover.
+    """

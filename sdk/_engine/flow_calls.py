@@ -1,0 +1,99 @@
+"""Drives a flow call through its steps, for synchronous and asynchronous flows."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, Any
+
+from runplane._engine.flow_call import FlowCall
+from runplane._engine.signals import sigterm_raises
+from runplane._engine.timeouts import sync_timeout
+
+if TYPE_CHECKING:
+    from runplane._flows import Flow
+    from runplane._models import FlowRun
+
+
+def _signals(call: FlowCall) -> AbstractContextManager[bool]:
+    return sigterm_raises() if call.top_level else nullcontext(False)
+
+
+def run_flow(
+    flow: Flow[Any, Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    return_state: bool,
+    existing: FlowRun | None = None,
+    lease_id: uuid.UUID | None = None,
+) -> Any:
+    """Runs a synchronous flow to its final state; returns its value (or the state)."""
+    call = FlowCall(flow, args, kwargs, existing, lease_id)
+    with _signals(call) as interruptible:
+        call.interruptible = interruptible
+        try:
+            if call.start():
+                while call.begin_attempt():
+                    call_args, call_kwargs = call.call_arguments()
+                    try:
+                        with call.context(), sync_timeout(flow.timeout_seconds):
+                            value = flow.fn(*call_args, **call_kwargs)
+                    except Exception as error:
+                        wait = call.failed(error)
+                    else:
+                        wait = call.succeeded(value)
+                    if wait is None:
+                        break
+                    time.sleep(wait)
+        except BaseException as error:
+            call.crashed(error)
+            raise
+    return call.outcome(return_state)
+
+
+async def run_flow_async(
+    flow: Flow[Any, Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    return_state: bool,
+    existing: FlowRun | None = None,
+    lease_id: uuid.UUID | None = None,
+) -> Any:
+    """Runs an async flow to its final state in the running event loop."""
+    call = FlowCall(flow, args, kwargs, existing, lease_id)
+    with _signals(call) as interruptible:
+        call.interruptible = interruptible
+        try:
+            if call.start():
+                while call.begin_attempt():
+                    call_args, call_kwargs = call.call_arguments()
+                    try:
+                        with call.context():
+                            value = await _awaited(
+                                flow.fn(*call_args, **call_kwargs), flow.timeout_seconds
+                            )
+                    except Exception as error:
+                        wait = call.failed(error)
+                    else:
+                        wait = call.succeeded(value)
+                    if wait is None:
+                        break
+                    await asyncio.sleep(wait)
+        except BaseException as error:
+            call.crashed(error)
+            raise
+    return call.outcome(return_state)
+
+
+async def _awaited(awaitable: Any, seconds: float | None) -> Any:
+    if seconds is None:
+        return await awaitable
+    from runplane._engine.errors import TimedOut
+
+    try:
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    except TimeoutError as error:
+        raise TimedOut(f"timed out after {seconds:g} seconds") from error

@@ -1,0 +1,62 @@
+"""How a task run ended, kept in memory: the value or error, and the state it reached.
+
+The ``State`` model is only built when someone asks for it, which keeps direct task
+calls free of model construction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from runplane._engine.states import local_state, make_state, small_inline_ref
+from runplane._states import ResultRef, State, StateType
+
+
+class Outcome:
+    """The end of one task run (or the tracking run of a subflow)."""
+
+    __slots__ = ("_state", "error", "message", "name", "result", "task_run_id", "type", "value")
+
+    def __init__(
+        self,
+        task_run_id: uuid.UUID,
+        type: StateType,
+        name: str,
+        *,
+        value: Any = None,
+        error: BaseException | None = None,
+        message: str = "",
+        result: ResultRef | None = None,
+    ) -> None:
+        self.task_run_id = task_run_id
+        self.type = type
+        self.name = name
+        self.value = value
+        self.error = error
+        self.message = message
+        self.result = result
+        self._state: State | None = None
+
+    @property
+    def completed(self) -> bool:
+        return self.type is StateType.COMPLETED
+
+    def state(self) -> State:
+        if self._state is None:
+            result = self.result
+            if result is None and self.type is StateType.COMPLETED:
+                result = small_inline_ref(self.value)
+            state = make_state(self.type, self.name, self.message, result=result)
+            self._state = local_state(
+                state, value=self.value, error=self.error, has_value=self.completed
+            )
+        return self._state
+
+    def unwrap(self) -> Any:
+        """The value, or the run's exception raised again."""
+        if self.type is StateType.COMPLETED:
+            return self.value
+        if self.error is not None:
+            raise self.error
+        raise RuntimeError(self.message or f"the task run ended {self.name}")

@@ -1,0 +1,193 @@
+"""Runs task runs: inline for direct calls, on the flow's task runner for ``submit``/``map``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, Any
+
+from runplane._context import task_run_context
+from runplane._engine.outcome import Outcome
+from runplane._engine.parameters import Unmapped, bind, call_arguments
+from runplane._engine.task_run import TaskRun
+from runplane._engine.task_slots import take_slots, take_slots_async
+from runplane._engine.timeouts import sync_timeout
+from runplane._futures import RunplaneFuture
+
+if TYPE_CHECKING:
+    from runplane._engine.flow_run import FlowRunEngine
+    from runplane._tasks import Task
+
+Caller = Callable[[Callable[..., Any], Sequence[Any], Mapping[str, Any]], Any]
+
+
+def _direct(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    return fn(*args, **kwargs)
+
+
+def _prints(run: TaskRun) -> AbstractContextManager[Any]:
+    if not run.task.log_prints:
+        return nullcontext()
+    from runplane._logging import capture_prints
+
+    return capture_prints()
+
+
+def drive_sync(run: TaskRun, call: Caller = _direct) -> Outcome:
+    """Runs a synchronous task's attempts in this thread."""
+    early = run.not_ready() or run.cached()
+    if early is not None:
+        return early
+    task = run.task
+    while True:
+        if run.tags and (refused := take_slots(run)) is not None:
+            return refused
+        token = run.begin_attempt()
+        try:
+            with sync_timeout(task.timeout_seconds), _prints(run):
+                value = call(task.fn, run.args, run.kwargs)
+        except Exception as error:
+            run.release_slots()  # before a retry's delay, not after it
+            delay = run.retry_delay(error)
+            if delay is None:
+                return run.fail(error)
+            time.sleep(delay)
+            continue
+        except BaseException as error:
+            run.crash(error)
+            raise
+        finally:
+            task_run_context.reset(token)
+            run.release_slots()  # the function ended: its slots are free for others
+        return run.complete(value)
+
+
+async def drive_async(run: TaskRun) -> Outcome:
+    """Runs an async task's attempts in the running event loop."""
+    early = run.not_ready() or run.cached()
+    if early is not None:
+        return early
+    task = run.task
+    while True:
+        if run.tags and (refused := await take_slots_async(run)) is not None:
+            return refused
+        token = run.begin_attempt()
+        try:
+            with _prints(run):
+                value = await _with_timeout(task.fn(*run.args, **run.kwargs), task.timeout_seconds)
+        except Exception as error:
+            run.release_slots()  # before a retry's delay, not after it
+            delay = run.retry_delay(error)
+            if delay is None:
+                return run.fail(error)
+            await asyncio.sleep(delay)
+            continue
+        except BaseException as error:
+            run.crash(error)
+            raise
+        finally:
+            task_run_context.reset(token)
+            run.release_slots()
+        return run.complete(value)
+
+
+async def _with_timeout(awaitable: Any, seconds: float | None) -> Any:
+    if seconds is None:
+        return await awaitable
+    from runplane._engine.errors import TimedOut
+
+    try:
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    except TimeoutError as error:
+        raise TimedOut(f"timed out after {seconds:g} seconds") from error
+
+
+def call_task(
+    task: Task[Any, Any],
+    engine: FlowRunEngine,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    return_state: bool,
+) -> Any:
+    """A direct call of a synchronous task inside a flow run."""
+    outcome = drive_sync(TaskRun(task, engine, args, kwargs))
+    return outcome.state() if return_state else outcome.unwrap()
+
+
+async def call_task_async(
+    task: Task[Any, Any],
+    engine: FlowRunEngine,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    return_state: bool,
+) -> Any:
+    """A direct call (awaited) of an async task inside a flow run."""
+    outcome = await drive_async(TaskRun(task, engine, args, kwargs))
+    return outcome.state() if return_state else outcome.unwrap()
+
+
+def submit_task(
+    task: Task[Any, Any],
+    engine: FlowRunEngine,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    wait_for: Iterable[RunplaneFuture[Any]] | None = None,
+) -> RunplaneFuture[Any]:
+    """Starts a task run on the flow run's task runner and returns its future."""
+    run = TaskRun(task, engine, args, kwargs, list(wait_for or ()), submitted=True)
+    runner = engine.task_runner()
+    if task.is_async:
+
+        def work() -> Outcome:
+            return asyncio.run(drive_async(run))
+    else:
+
+        def work() -> Outcome:
+            return drive_sync(run, runner.call)
+
+    context = contextvars.copy_context()
+    future = RunplaneFuture[Any](run.id, runner.submit(lambda: context.run(work)))
+    run.future = future
+    engine.track(future)
+    return future
+
+
+def map_task(
+    task: Task[Any, Any],
+    engine: FlowRunEngine,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    wait_for: Iterable[RunplaneFuture[Any]] | None = None,
+) -> list[RunplaneFuture[Any]]:
+    """One submitted run per item of the iterable arguments; ``unmapped`` ones stay whole."""
+    parameters = bind(task.signature, args, kwargs)
+    iterables: dict[str, list[Any]] = {}
+    static: dict[str, Any] = {}
+    for name, value in parameters.items():
+        if isinstance(value, Unmapped):
+            static[name] = value.value
+        elif (
+            isinstance(value, str | bytes)
+            or not isinstance(value, Iterable)
+            or isinstance(value, RunplaneFuture)
+        ):
+            static[name] = value
+        else:
+            iterables[name] = list(value)
+    if not iterables:
+        raise ValueError(f"{task.name}.map() needs at least one iterable argument")
+    lengths = {len(items) for items in iterables.values()}
+    if len(lengths) > 1:
+        sizes = ", ".join(f"{name}={len(items)}" for name, items in iterables.items())
+        raise ValueError(f"{task.name}.map() got iterables of different lengths: {sizes}")
+    waits = list(wait_for or ())
+    futures = []
+    for index in range(lengths.pop()):
+        call_parameters = {**static, **{name: items[index] for name, items in iterables.items()}}
+        call_args, call_kwargs = call_arguments(task.signature, call_parameters)
+        futures.append(submit_task(task, engine, tuple(call_args), call_kwargs, waits))
+    return futures

@@ -1,0 +1,313 @@
+"""One task run's transitions, decided on the client and handed to the reporter.
+
+``TaskRun`` holds the decisions (cache, retry, outcome); ``task_calls`` drives it around
+the user's function, synchronously or asynchronously.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from runplane._context import TaskRunContext, current_tags, task_run_context
+from runplane._engine.errors import TimedOut, UpstreamFailed
+from runplane._engine.hooks import run_hooks
+from runplane._engine.names import render_name
+from runplane._engine.outcome import Outcome
+from runplane._engine.parameters import bind, find_futures, replace_futures, upstream_inputs
+from runplane._engine.reporter import TaskRunCreate, Transition
+from runplane._engine.results import process_cache
+from runplane._states import ResultRef, StateType
+
+if TYPE_CHECKING:
+    from contextvars import Token
+
+    from runplane._engine.flow_run import FlowRunEngine
+    from runplane._engine.task_slots import TagSlots
+    from runplane._futures import RunplaneFuture
+    from runplane._models import TaskRun as TaskRunModel
+    from runplane._tasks import Task
+
+_PENDING, _RUNNING, _SCHEDULED = StateType.PENDING, StateType.RUNNING, StateType.SCHEDULED
+_COMPLETED, _FAILED, _CRASHED = StateType.COMPLETED, StateType.FAILED, StateType.CRASHED
+
+
+class TaskRun:
+    """Orchestrates one run of a task inside a flow run."""
+
+    __slots__ = (
+        "_create",
+        "_lease",
+        "args",
+        "cache_key",
+        "engine",
+        "future",
+        "id",
+        "kwargs",
+        "name",
+        "parameters",
+        "run_count",
+        "tags",
+        "task",
+        "upstream",
+    )
+
+    def __init__(
+        self,
+        task: Task[Any, Any],
+        engine: FlowRunEngine,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        wait_for: list[RunplaneFuture[Any]] | None = None,
+        parameters: dict[str, Any] | None = None,
+        submitted: bool = False,
+    ) -> None:
+        self.task, self.engine, self.args, self.kwargs = task, engine, args, kwargs
+        dynamic_key = engine.next_dynamic_key(task.task_key)
+        # Derived from the run and key, so a rerun of the flow run in another process
+        # records new states on the same task run instead of colliding with it.
+        self.id = uuid.uuid5(engine.flow_run_id, f"{task.task_key}\x00{dynamic_key}")
+        self.run_count = 0
+        self.cache_key: str | None = None
+        self.future: RunplaneFuture[Any] | None = None
+        upstream = find_futures(args) + find_futures(kwargs) if args or kwargs else []
+        if parameters is None and (upstream or task.needs_parameters):
+            parameters = bind(task.signature, args, kwargs)
+        self.parameters = parameters
+        self.upstream = upstream + list(wait_for or ())
+        self.name = render_name(task.task_run_name, parameters or {}) or (
+            f"{task.name}-{dynamic_key}"
+        )
+        extra_tags = current_tags()
+        tags = task.tags if not extra_tags else tuple(dict.fromkeys((*task.tags, *extra_tags)))
+        self.tags = tags
+        self._lease: tuple[TagSlots, uuid.UUID] | None = None
+        inputs = upstream_inputs(parameters) if upstream and parameters else {}
+        if wait_for:
+            inputs["wait_for"] = tuple(future.task_run_id for future in wait_for)
+        create = TaskRunCreate(
+            task.task_key, dynamic_key, self.name, tags, task.version, task.retries, inputs
+        )
+        self._create: TaskRunCreate | None = create
+        if submitted:
+            self._record(Transition(_PENDING, "Pending", time.time()))
+
+    def _record(self, change: Transition) -> None:
+        """Hands a transition to the reporter; the first one also creates the task run.
+
+        A direct call is never waiting, so its first state is Running (or Cached, or
+        NotReady); a submitted run starts Pending until a worker picks it up.
+        """
+        create, self._create = self._create, None
+        self.engine.reporter.record(self.id, change, create)
+
+    # -- tag concurrency slots (see task_slots) --------------------------------------------
+
+    def hold_slots(self, slots: TagSlots, lease_id: uuid.UUID) -> None:
+        self._lease = (slots, lease_id)
+
+    def release_slots(self) -> None:
+        """Gives the attempt's slots back, if it holds any; cheap, and safe to repeat."""
+        held, self._lease = self._lease, None
+        if held is not None:
+            held[0].release(held[1])
+
+    def awaiting_slot(self, names: list[str], delay: float) -> None:
+        now = time.time()
+        message = f"waiting for a free slot of {', '.join(names)}"
+        change = Transition(
+            _SCHEDULED, "AwaitingConcurrencySlot", now, message, scheduled_time=now + delay
+        )
+        self._record(change)
+
+    def refused(self, error: Exception) -> Outcome:
+        """The end of a run that cannot get its slots; no retry, waiting would not help."""
+        return self._final_failure(error, "it could not take a concurrency slot:")
+
+    # -- before the first attempt -------------------------------------------------------
+
+    def not_ready(self) -> Outcome | None:
+        """Waits for upstream futures; an outcome when one of them did not complete."""
+        for future in self.upstream:
+            outcome = future.outcome()
+            if not outcome.completed:
+                message = f"upstream task run {outcome.task_run_id} ended {outcome.name}"
+                change = Transition(
+                    _PENDING,
+                    "NotReady",
+                    time.time(),
+                    message,
+                    upstream_task_run_id=outcome.task_run_id,
+                )
+                self._record(change)
+                error = UpstreamFailed(f"task run {self.name!r} did not start: {message}")
+                return Outcome(self.id, _PENDING, "NotReady", error=error, message=message)
+        if self.upstream:
+            self.args = replace_futures(self.args)
+            self.kwargs = replace_futures(self.kwargs)
+            if self.parameters is not None:
+                self.parameters = replace_futures(self.parameters)
+        return None
+
+    def cached(self) -> Outcome | None:
+        """The stored outcome of an earlier run with the same cache key, if any."""
+        task = self.task
+        policy = task.active_cache_policy
+        if policy is None:
+            return None
+        from runplane._cache import CacheKeyContext
+
+        context = CacheKeyContext(
+            task.task_key, task.source_hash(), self.engine.flow_run_id, self.id
+        )
+        self.cache_key = policy.compute_key(context, self.parameters or {})
+        if self.cache_key is None or task.refresh_cache:
+            return None
+        found = self._lookup(self.cache_key)
+        if found is None:
+            return None
+        ref, value, expiration = found
+        change = Transition(
+            _COMPLETED,
+            "Cached",
+            time.time(),
+            result=ref,
+            cache_key=self.cache_key,
+            cache_expiration=expiration,
+        )
+        self._record(change)
+        return Outcome(self.id, _COMPLETED, "Cached", value=value, result=ref)
+
+    def _lookup(self, key: str) -> tuple[ResultRef | None, Any, datetime | None] | None:
+        local = process_cache.get(key)
+        if local is not None:
+            return local
+        from runplane._results import MissingResult, SerializationError
+
+        cached = self.engine.client.lookup_cached_state(key)
+        if cached is None or cached.state.result_ref is None:
+            return None
+        ref = cached.state.result_ref
+        try:
+            value = self.engine.results.default().load(ref)
+        except (MissingResult, SerializationError, OSError, ValueError):
+            return None
+        return ref, value, cached.state.details.cache_expiration
+
+    # -- attempts ------------------------------------------------------------------------
+
+    def begin_attempt(self) -> Token[TaskRunContext | None]:
+        self.run_count += 1
+        name = "Running" if self.run_count == 1 else "Retrying"
+        self._record(Transition(_RUNNING, name, time.time()))
+        if self.future is not None:
+            self.future.mark_running()
+        context = TaskRunContext(
+            self.id,
+            self.task.name,
+            self.engine.flow_run_id,
+            task=self.task,
+            run_count=self.run_count,
+            log_prints=self.task.log_prints,
+        )
+        return task_run_context.set(context)
+
+    def complete(self, value: Any) -> Outcome:
+        task = self.task
+        ref: ResultRef | None = None
+        expiration: datetime | None = None
+        if task.persists:
+            from runplane._results import SerializationError
+
+            try:
+                ref = self.engine.results.for_options(task.result_options).persist(value)
+            except (SerializationError, OSError) as error:
+                return self._final_failure(error, "its result could not be persisted")
+            if task.cache_expiration is not None:
+                expiration = datetime.now(UTC) + task.cache_expiration
+        change = Transition(
+            _COMPLETED,
+            "Completed",
+            time.time(),
+            result=ref,
+            cache_key=self.cache_key,
+            cache_expiration=expiration,
+        )
+        self._record(change)
+        outcome = Outcome(self.id, _COMPLETED, "Completed", value=value, result=ref)
+        if self.cache_key is not None and ref is not None:
+            process_cache.put(self.cache_key, ref, value, expiration)
+        if task.on_completion:
+            run_hooks(task.on_completion, task, self.model(outcome), outcome.state())
+        return outcome
+
+    def retry_delay(self, error: Exception) -> float | None:
+        """Seconds to wait before the next attempt, recorded as AwaitingRetry; None: no retry."""
+        task = self.task
+        if self.run_count > task.retries:
+            return None
+        if task.retry_condition_fn is not None:
+            failed = self._failed_outcome(error)
+            if not task.retry_condition_fn(task, self.model(failed), failed.state()):
+                return None
+        delay = task.retry_delays[self.run_count - 1]
+        if task.retry_jitter_factor:
+            from runplane._retries import with_jitter
+
+            delay = with_jitter(delay, task.retry_jitter_factor, random.Random())
+        now = time.time()
+        message = f"retry {self.run_count} of {task.retries} after {_describe(error)}"
+        change = Transition(_SCHEDULED, "AwaitingRetry", now, message, scheduled_time=now + delay)
+        self._record(change)
+        return delay
+
+    def fail(self, error: Exception) -> Outcome:
+        return self._final_failure(error, "it raised")
+
+    def _failed_outcome(self, error: BaseException, why: str = "it raised") -> Outcome:
+        name = "TimedOut" if isinstance(error, TimedOut) else "Failed"
+        message = f"task run {self.name!r} failed: {why} {_describe(error)}"
+        return Outcome(self.id, _FAILED, name, error=error, message=message)
+
+    def _final_failure(self, error: BaseException, why: str) -> Outcome:
+        outcome = self._failed_outcome(error, why)
+        if self.task.persists:
+            try:
+                store = self.engine.results.for_options(self.task.result_options)
+                outcome.result = store.persist_exception(error)
+            except OSError:
+                pass
+        change = Transition(
+            _FAILED, outcome.name, time.time(), outcome.message, result=outcome.result
+        )
+        self._record(change)
+        if self.task.on_failure:
+            run_hooks(self.task.on_failure, self.task, self.model(outcome), outcome.state())
+        return outcome
+
+    def crash(self, error: BaseException) -> None:
+        message = f"task run {self.name!r} crashed: {_describe(error)}"
+        self._record(Transition(_CRASHED, "Crashed", time.time(), message))
+
+    def model(self, outcome: Outcome) -> TaskRunModel:
+        """The task run as the API model, for hooks."""
+        from runplane._models import TaskRun as TaskRunModel
+
+        return TaskRunModel(
+            id=self.id,
+            flow_run_id=self.engine.flow_run_id,
+            task_key=self.task.task_key,
+            name=self.name,
+            state=outcome.state(),
+            run_count=self.run_count,
+            tags=self.task.tags,
+            cache_key=self.cache_key,
+        )
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

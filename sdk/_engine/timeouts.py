@@ -1,0 +1,84 @@
+"""Enforces ``timeout_seconds`` on synchronous code by raising ``TimedOut`` inside it.
+
+On the main thread a SIGALRM timer interrupts even blocking calls such as ``time.sleep``.
+In other threads (task runners) a timer thread raises the exception asynchronously in the
+target thread, which takes effect at its next Python instruction: a call blocked in C
+(a long ``Event.wait()``) is only interrupted when it returns.
+Async code uses ``asyncio.timeout`` instead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from runplane._engine.errors import TimedOut
+
+
+def _can_use_alarm() -> bool:
+    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+
+@contextmanager
+def _alarm(seconds: float) -> Iterator[None]:
+    """SIGALRM after ``seconds``; an earlier timer already set (an outer timeout, a test
+    harness) is left alone while it is due first, and re-armed for its remaining time."""
+    outer_remaining = signal.getitimer(signal.ITIMER_REAL)[0]
+    if outer_remaining and outer_remaining <= seconds:
+        yield
+        return
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        raise TimedOut(f"timed out after {seconds:g} seconds")
+
+    started = time.monotonic()
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer_remaining:
+            left = outer_remaining - (time.monotonic() - started)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
+
+
+@contextmanager
+def _async_exception(seconds: float) -> Iterator[None]:
+    target = threading.get_ident()
+    lock = threading.Lock()
+    active = True
+
+    def expire() -> None:
+        with lock:
+            if active:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(target), ctypes.py_object(TimedOut)
+                )
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        with lock:
+            active = False
+        timer.cancel()
+
+
+@contextmanager
+def sync_timeout(seconds: float | None) -> Iterator[None]:
+    """Raises ``TimedOut`` in the block when it runs longer than ``seconds``."""
+    if seconds is None:
+        yield
+        return
+    manager = _alarm(seconds) if _can_use_alarm() else _async_exception(seconds)
+    with manager:
+        yield

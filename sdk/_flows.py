@@ -1,0 +1,214 @@
+"""``@flow``: a function whose calls are recorded and orchestrated as flow runs."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Coroutine, Iterable
+from functools import cached_property, update_wrapper
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+
+from runplane._engine import options as check
+from runplane._engine.names import NameTemplate
+from runplane._engine.parameters import ParameterValidator
+from runplane._engine.results import ResultOptions, check_serializer
+from runplane._task_runners import TaskRunner, ThreadPoolTaskRunner
+
+if TYPE_CHECKING:
+    from runplane._deployments import RunnerDeployment
+    from runplane._models import Deployment
+    from runplane._results import ResultSerializer, ResultStorage
+    from runplane._states import State
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
+Hooks = Iterable[Callable[..., Any]] | None
+
+
+class Flow(Generic[P, R]):
+    """A flow: calling it creates a flow run, runs the function and returns its value.
+
+    ``flow(..., return_state=True)`` returns the final ``State`` instead. Calling an async
+    flow returns a coroutine. Inside another flow, a call is a subflow run.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        version: str | None = None,
+        retries: int | None = None,
+        retry_delay_seconds: float | list[float] | None = None,
+        timeout_seconds: float | None = None,
+        tags: Iterable[str] | None = None,
+        log_prints: bool = False,
+        persist_result: bool | None = None,
+        result_storage: ResultStorage | None = None,
+        result_serializer: ResultSerializer | str | None = None,
+        flow_run_name: NameTemplate | None = None,
+        validate_parameters: bool = True,
+        task_runner: TaskRunner | None = None,
+        on_completion: Hooks = None,
+        on_failure: Hooks = None,
+        on_crashed: Hooks = None,
+        on_cancellation: Hooks = None,
+        on_running: Hooks = None,
+    ) -> None:
+        if not callable(fn):
+            raise TypeError(f"@flow needs a function, got {fn!r}")
+        if callable(retry_delay_seconds):
+            raise TypeError("a flow's retry_delay_seconds must be a number or a list of numbers")
+        from runplane._retries import retry_delays
+
+        self.fn = fn
+        self.name = check.check_name(name, fn, "flow")
+        self.description = description or inspect.getdoc(fn)
+        self.version = version
+        self.retries = check.check_retries(retries)
+        self.retry_delay_seconds = check.check_retry_delay(retry_delay_seconds)
+        self.retry_delays = retry_delays(self.retry_delay_seconds, self.retries)
+        self.timeout_seconds = check.check_timeout(timeout_seconds)
+        self.tags = check.check_tags(tags)
+        self.log_prints = log_prints
+        check_serializer(result_serializer)
+        self.result_options = ResultOptions(persist_result, result_storage, result_serializer)
+        self.persists = self.result_options.persists()
+        if flow_run_name is not None and not isinstance(flow_run_name, str | Callable):
+            raise TypeError("flow_run_name must be a template string or a callable")
+        self.flow_run_name = flow_run_name
+        self.validate_parameters = validate_parameters
+        if task_runner is not None and not isinstance(task_runner, TaskRunner):
+            raise TypeError(f"task_runner must be a TaskRunner, got {task_runner!r}")
+        self.task_runner = task_runner or ThreadPoolTaskRunner()
+        self.on_completion = check.check_hooks("on_completion", on_completion)
+        self.on_failure = check.check_hooks("on_failure", on_failure)
+        self.on_crashed = check.check_hooks("on_crashed", on_crashed)
+        self.on_cancellation = check.check_hooks("on_cancellation", on_cancellation)
+        self.on_running = check.check_hooks("on_running", on_running)
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.validator = ParameterValidator(fn)
+        update_wrapper(self, fn)
+
+    def __repr__(self) -> str:
+        return f"Flow(name={self.name!r})"
+
+    @cached_property
+    def signature(self) -> inspect.Signature:
+        return inspect.signature(self.fn)
+
+    def with_options(self, **changes: Any) -> Flow[P, R]:
+        """A copy of the flow with some options changed."""
+        current = {
+            "name": self.name,
+            "description": self.description,
+            "version": self.version,
+            "retries": self.retries,
+            "retry_delay_seconds": self.retry_delay_seconds,
+            "timeout_seconds": self.timeout_seconds,
+            "tags": self.tags,
+            "log_prints": self.log_prints,
+            "persist_result": self.result_options.persist_result,
+            "result_storage": self.result_options.result_storage,
+            "result_serializer": self.result_options.result_serializer,
+            "flow_run_name": self.flow_run_name,
+            "validate_parameters": self.validate_parameters,
+            "task_runner": self.task_runner,
+            "on_completion": self.on_completion,
+            "on_failure": self.on_failure,
+            "on_crashed": self.on_crashed,
+            "on_cancellation": self.on_cancellation,
+            "on_running": self.on_running,
+        }
+        unknown = set(changes) - set(current)
+        if unknown:
+            raise TypeError(f"unknown flow options: {', '.join(sorted(unknown))}")
+        return Flow(self.fn, **{**current, **changes})
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return_state = bool(kwargs.pop("return_state", False))
+        from runplane._engine import flow_calls
+
+        if self.is_async:
+            return flow_calls.run_flow_async(self, args, kwargs, return_state)  # type: ignore[return-value]
+        return flow_calls.run_flow(self, args, kwargs, return_state)  # type: ignore[no-any-return]
+
+    def to_deployment(self, name: str, **options: Any) -> RunnerDeployment:
+        """A deployment of this flow, to register with ``runplane.serve`` or ``apply``.
+
+        Options: ``entrypoint`` (derived from where the flow is defined), ``cron``,
+        ``interval`` (seconds or a timedelta), ``rrule`` (each a value or a list),
+        ``schedules``, ``timezone``, ``anchor_time``, ``parameters``, ``paused``, ``tags``,
+        ``version``, ``description``, ``work_pool_name``, ``work_queue_name``,
+        ``concurrency_limit``, ``collision_strategy`` (ENQUEUE or CANCEL_NEW),
+        ``enforce_parameter_schema`` (default True) and ``job_variables`` (``{"env": {...}}``
+        sets the environment of each run's process).
+        """
+        from runplane._deployments import to_deployment
+
+        return to_deployment(self, name, **options)
+
+    def serve(self, name: str, *, limit: int | None = None, **options: Any) -> None:
+        """Registers a deployment of this flow and executes its runs here until SIGTERM;
+        takes the options of ``to_deployment``, e.g. ``flow.serve("nightly", cron="0 2 * * *")``.
+        """
+        from runplane._serve import serve
+
+        serve(self.to_deployment(name, **options), limit=limit)
+
+    def deploy(self, name: str, work_pool_name: str | None = None, **options: Any) -> Deployment:
+        """Registers a deployment of this flow on ``work_pool_name`` (or the pool named in the
+        options), for that pool's runners to execute; takes the options of ``to_deployment``,
+        e.g. ``flow.deploy("nightly", work_pool_name="etl", cron="0 2 * * *")``. Returns the
+        deployment as stored; deploying again with the same name updates it."""
+        from runplane._deploy import deploy
+
+        [deployment] = deploy(self.to_deployment(name, **options), work_pool_name=work_pool_name)
+        return deployment
+
+    def call_with_state(self, *args: P.args, **kwargs: P.kwargs) -> State:
+        """Runs the flow and returns its final state (a synchronous flow only)."""
+        from runplane._engine import flow_calls
+
+        state: State = flow_calls.run_flow(self, args, kwargs, True)
+        return state
+
+
+@overload
+def flow(__fn: Callable[P, Coroutine[Any, Any, T]]) -> Flow[P, Coroutine[Any, Any, T]]: ...
+@overload
+def flow(__fn: Callable[P, T]) -> Flow[P, T]: ...
+@overload
+def flow(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    version: str | None = None,
+    retries: int | None = None,
+    retry_delay_seconds: float | list[float] | None = None,
+    timeout_seconds: float | None = None,
+    tags: Iterable[str] | None = None,
+    log_prints: bool = False,
+    persist_result: bool | None = None,
+    result_storage: ResultStorage | None = None,
+    result_serializer: ResultSerializer | str | None = None,
+    flow_run_name: NameTemplate | None = None,
+    validate_parameters: bool = True,
+    task_runner: TaskRunner | None = None,
+    on_completion: Hooks = None,
+    on_failure: Hooks = None,
+    on_crashed: Hooks = None,
+    on_cancellation: Hooks = None,
+    on_running: Hooks = None,
+) -> Callable[[Callable[P, T]], Flow[P, T]]: ...
+def flow(__fn: Callable[..., Any] | None = None, **options: Any) -> Any:
+    """Makes a function a flow, with or without options: ``@flow`` or ``@flow(retries=1)``."""
+    if __fn is not None:
+        return Flow(__fn, **options)
+
+    def decorate(fn: Callable[..., Any]) -> Flow[Any, Any]:
+        return Flow(fn, **options)
+
+    return decorate

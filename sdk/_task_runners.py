@@ -1,0 +1,129 @@
+"""Task runners: where submitted task runs execute.
+
+A task runner has two jobs, which is the whole interface:
+
+- ``submit(run)`` starts ``run`` (a no-argument callable that orchestrates one task run
+  and returns how it ended) concurrently and returns a ``concurrent.futures.Future``.
+  The engine copies the run context into ``run`` already.
+- ``call(fn, args, kwargs)`` calls the task's own function and returns its value (or
+  raises its exception). The thread pool calls it in place; the process pool ships it
+  to a worker process. A runner for a cluster implements the same two methods.
+
+Each flow run gets its own runner from ``duplicate()``; the engine calls ``start()``
+before the first submission and ``shutdown()`` when the flow run ends.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+R = TypeVar("R")
+
+
+class TaskRunner:
+    """Runs submitted task runs; subclass and override ``submit`` (and ``call``)."""
+
+    def duplicate(self) -> TaskRunner:
+        """A fresh, unstarted runner with the same settings."""
+        return type(self)()
+
+    def start(self) -> None:
+        """Acquires resources (pools, connections); called once before ``submit``."""
+
+    def shutdown(self) -> None:
+        """Waits for submitted runs and releases resources."""
+
+    def submit(self, run: Callable[[], R]) -> concurrent.futures.Future[R]:
+        raise NotImplementedError
+
+    def call(self, fn: Callable[..., R], args: Sequence[Any], kwargs: Mapping[str, Any]) -> R:
+        """Calls a task's function; the default calls it in the current thread."""
+        return fn(*args, **kwargs)
+
+
+class ThreadPoolTaskRunner(TaskRunner):
+    """Runs submitted task runs on a pool of threads (the default)."""
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        if max_workers is not None and max_workers < 1:
+            raise ValueError(f"max_workers must be at least 1, got {max_workers}")
+        self.max_workers = max_workers or min(32, (os.cpu_count() or 1) + 4)
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def __repr__(self) -> str:
+        return f"ThreadPoolTaskRunner(max_workers={self.max_workers})"
+
+    def duplicate(self) -> ThreadPoolTaskRunner:
+        return ThreadPoolTaskRunner(self.max_workers)
+
+    def start(self) -> None:
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(
+                self.max_workers, thread_name_prefix="runplane-task"
+            )
+
+    def shutdown(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    def submit(self, run: Callable[[], R]) -> concurrent.futures.Future[R]:
+        if self._pool is None:
+            self.start()
+        assert self._pool is not None
+        return self._pool.submit(run)
+
+
+def _call_pickled(payload: bytes) -> Any:
+    import cloudpickle
+
+    fn, args, kwargs = cloudpickle.loads(payload)
+    return fn(*args, **kwargs)
+
+
+class ProcessPoolTaskRunner(ThreadPoolTaskRunner):
+    """Orchestrates task runs on threads, and calls their functions in worker processes.
+
+    Functions, arguments and return values travel with cloudpickle. The run context
+    (``get_run_logger``) is not available inside the worker processes.
+    """
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        super().__init__(max_workers or os.cpu_count() or 1)
+        self._processes: concurrent.futures.ProcessPoolExecutor | None = None
+
+    def __repr__(self) -> str:
+        return f"ProcessPoolTaskRunner(max_workers={self.max_workers})"
+
+    def duplicate(self) -> ProcessPoolTaskRunner:
+        return ProcessPoolTaskRunner(self.max_workers)
+
+    def start(self) -> None:
+        super().start()
+        if self._processes is None:
+            import multiprocessing
+
+            # spawn: forking a process that runs gRPC threads is unsafe.
+            context = multiprocessing.get_context("spawn")
+            self._processes = concurrent.futures.ProcessPoolExecutor(
+                self.max_workers, mp_context=context
+            )
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        processes, self._processes = self._processes, None
+        if processes is not None:
+            processes.shutdown(wait=True)
+
+    def call(self, fn: Callable[..., R], args: Sequence[Any], kwargs: Mapping[str, Any]) -> R:
+        import cloudpickle
+
+        if self._processes is None:
+            self.start()
+        assert self._processes is not None
+        payload = cloudpickle.dumps((fn, tuple(args), dict(kwargs)))
+        result: R = self._processes.submit(_call_pickled, payload).result()
+        return result

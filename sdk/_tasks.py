@@ -1,0 +1,233 @@
+"""``@task``: a function whose calls inside a flow run are recorded as task runs."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Coroutine, Iterable
+from datetime import timedelta
+from functools import cached_property, update_wrapper
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
+
+from runplane._context import flow_run_context
+from runplane._engine import options as check
+from runplane._engine.names import NameTemplate
+from runplane._engine.results import ResultOptions, check_serializer
+
+if TYPE_CHECKING:
+    from runplane._cache import CacheKeyFn, CachePolicy
+    from runplane._futures import RunplaneFuture
+    from runplane._results import ResultSerializer, ResultStorage
+    from runplane._states import State
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
+
+class Task(Generic[P, R]):
+    """A task: call it inside a flow to run it inline, ``submit`` it, or ``map`` it.
+
+    Outside a flow run, calling a task just calls its function.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        version: str | None = None,
+        tags: Iterable[str] | None = None,
+        retries: int | None = None,
+        retry_delay_seconds: check.RetryDelay | None = None,
+        retry_jitter_factor: float | None = None,
+        retry_condition_fn: Callable[..., bool] | None = None,
+        timeout_seconds: float | None = None,
+        cache_policy: CachePolicy | None = None,
+        cache_key_fn: CacheKeyFn | None = None,
+        cache_expiration: timedelta | float | None = None,
+        refresh_cache: bool = False,
+        persist_result: bool | None = None,
+        result_storage: ResultStorage | None = None,
+        result_serializer: ResultSerializer | str | None = None,
+        task_run_name: NameTemplate | None = None,
+        log_prints: bool = False,
+        on_completion: Iterable[Callable[..., Any]] | None = None,
+        on_failure: Iterable[Callable[..., Any]] | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise TypeError(f"@task needs a function, got {fn!r}")
+        from runplane._retries import retry_delays
+
+        self.fn = fn
+        self.name = check.check_name(name, fn, "task")
+        self.description = description or inspect.getdoc(fn)
+        self.version = version
+        self.tags = check.check_tags(tags)
+        self.retries = check.check_retries(retries)
+        self.retry_delay_seconds = check.check_retry_delay(retry_delay_seconds)
+        self.retry_delays = retry_delays(self.retry_delay_seconds, self.retries)
+        self.retry_jitter_factor = check.check_jitter(retry_jitter_factor)
+        self.retry_condition_fn = retry_condition_fn
+        self.timeout_seconds = check.check_timeout(timeout_seconds)
+        self.cache_expiration = check.check_expiration(cache_expiration)
+        self.refresh_cache = refresh_cache
+        self.task_run_name = task_run_name
+        self.log_prints = log_prints
+        self.on_completion = check.check_hooks("on_completion", on_completion)
+        self.on_failure = check.check_hooks("on_failure", on_failure)
+        check_serializer(result_serializer)
+        self.result_options = ResultOptions(persist_result, result_storage, result_serializer)
+        self.cache_policy, self.cache_key_fn = cache_policy, cache_key_fn
+        self.active_cache_policy = _cache_policy(cache_policy, cache_key_fn, self.result_options)
+        self.persists = self.result_options.persists(self.active_cache_policy is not None)
+        if self.active_cache_policy is not None and not self.persists:
+            self.active_cache_policy = None  # persist_result=False: nothing to reuse
+        self.is_async = inspect.iscoroutinefunction(fn)
+        module = getattr(fn, "__module__", None) or "__main__"
+        self.task_key = f"{module}.{getattr(fn, '__qualname__', self.name)}"
+        self.needs_parameters = self.active_cache_policy is not None or isinstance(
+            task_run_name, str
+        )
+        update_wrapper(self, fn)
+
+    def __repr__(self) -> str:
+        return f"Task(name={self.name!r})"
+
+    @cached_property
+    def signature(self) -> inspect.Signature:
+        return inspect.signature(self.fn)
+
+    def source_hash(self) -> str:
+        cached: str | None = self.__dict__.get("_source_hash")
+        if cached is None:
+            from runplane._cache import task_source_hash
+
+            cached = self.__dict__["_source_hash"] = task_source_hash(self.fn)
+        return cached
+
+    def with_options(self, **changes: Any) -> Task[P, R]:
+        """A copy of the task with some options changed."""
+        current = {
+            "name": self.name,
+            "description": self.description,
+            "version": self.version,
+            "tags": self.tags,
+            "retries": self.retries,
+            "retry_delay_seconds": self.retry_delay_seconds,
+            "retry_jitter_factor": self.retry_jitter_factor,
+            "retry_condition_fn": self.retry_condition_fn,
+            "timeout_seconds": self.timeout_seconds,
+            "cache_policy": self.cache_policy,
+            "cache_key_fn": self.cache_key_fn,
+            "cache_expiration": self.cache_expiration,
+            "refresh_cache": self.refresh_cache,
+            "persist_result": self.result_options.persist_result,
+            "result_storage": self.result_options.result_storage,
+            "result_serializer": self.result_options.result_serializer,
+            "task_run_name": self.task_run_name,
+            "log_prints": self.log_prints,
+            "on_completion": self.on_completion,
+            "on_failure": self.on_failure,
+        }
+        unknown = set(changes) - set(current)
+        if unknown:
+            raise TypeError(f"unknown task options: {', '.join(sorted(unknown))}")
+        return Task(self.fn, **{**current, **changes})
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._call(args, kwargs, return_state=False)  # type: ignore[no-any-return]
+
+    def call_with_state(self, *args: P.args, **kwargs: P.kwargs) -> State:
+        """Runs the task inline and returns its final state instead of its value."""
+        state: State = self._call(args, kwargs, return_state=True)
+        return state
+
+    def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool) -> Any:
+        return_state = kwargs.pop("return_state", return_state)
+        context = flow_run_context.get()
+        if context is None or context.engine is None:
+            return self.fn(*args, **kwargs)
+        from runplane._engine import task_calls
+
+        if self.is_async:
+            return task_calls.call_task_async(self, context.engine, args, kwargs, return_state)
+        return task_calls.call_task(self, context.engine, args, kwargs, return_state)
+
+    def submit(self, *args: Any, **kwargs: Any) -> RunplaneFuture[Any]:
+        """Starts a run on the flow's task runner; ``wait_for=[futures]`` orders it after them."""
+        from runplane._engine import task_calls
+
+        wait_for = kwargs.pop("wait_for", None)
+        return task_calls.submit_task(self, _engine(self, "submit"), args, kwargs, wait_for)
+
+    def map(self, *args: Any, **kwargs: Any) -> list[RunplaneFuture[Any]]:
+        """One submitted run per item of the iterable arguments (``unmapped(x)`` stays whole)."""
+        from runplane._engine import task_calls
+
+        wait_for = kwargs.pop("wait_for", None)
+        return task_calls.map_task(self, _engine(self, "map"), args, kwargs, wait_for)
+
+
+def _engine(task: Task[Any, Any], method: str) -> Any:
+    context = flow_run_context.get()
+    if context is None or context.engine is None:
+        raise RuntimeError(f"{task.name}.{method}() can only be used inside a flow run")
+    return context.engine
+
+
+def _cache_policy(
+    policy: CachePolicy | None, key_fn: CacheKeyFn | None, results: ResultOptions
+) -> CachePolicy | None:
+    """The policy in force: explicit, from a key function, or the default one when persisting."""
+    from runplane import _cache
+
+    if policy is not None and key_fn is not None:
+        raise ValueError("give either cache_policy or cache_key_fn, not both")
+    if key_fn is not None:
+        return _cache.policy_from_key_fn(key_fn)
+    if policy is not None:
+        return None if policy is _cache.NO_CACHE else policy
+    return _cache.DEFAULT if results.persist_result else None
+
+
+@overload
+def task(__fn: Callable[P, Coroutine[Any, Any, T]]) -> Task[P, Coroutine[Any, Any, T]]: ...
+@overload
+def task(__fn: Callable[P, T]) -> Task[P, T]: ...
+@overload
+def task(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    version: str | None = None,
+    tags: Iterable[str] | None = None,
+    retries: int | None = None,
+    retry_delay_seconds: check.RetryDelay | None = None,
+    retry_jitter_factor: float | None = None,
+    retry_condition_fn: Callable[..., bool] | None = None,
+    timeout_seconds: float | None = None,
+    cache_policy: CachePolicy | None = None,
+    cache_key_fn: CacheKeyFn | None = None,
+    cache_expiration: timedelta | float | None = None,
+    refresh_cache: bool = False,
+    persist_result: bool | None = None,
+    result_storage: ResultStorage | None = None,
+    result_serializer: ResultSerializer | str | None = None,
+    task_run_name: NameTemplate | None = None,
+    log_prints: bool = False,
+    on_completion: Iterable[Callable[..., Any]] | None = None,
+    on_failure: Iterable[Callable[..., Any]] | None = None,
+) -> Callable[[Callable[P, T]], Task[P, T]]: ...
+def task(__fn: Callable[..., Any] | None = None, **options: Any) -> Any:
+    """Makes a function a task, with or without options: ``@task`` or ``@task(retries=2)``."""
+    if __fn is not None:
+        return Task(__fn, **options)
+
+    def decorate(fn: Callable[..., Any]) -> Task[Any, Any]:
+        return Task(fn, **options)
+
+    return decorate
+
+
+Literal_ = Literal  # keeps typing's Literal import used by the overloads above

@@ -1,0 +1,161 @@
+"""``runplane deployment``: list, inspect, run, pause, resume and delete deployments."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from runplane._errors import NotFound, RunplaneError
+from runplane._models import CronSchedule, Deployment, DeploymentSchedule, IntervalSchedule
+from runplane._serve import run_deployment
+from runplane._sync_client import SyncRunplaneClient
+from runplane.cli.flow_runs import _state_text as state_text
+
+deployment_app = typer.Typer(no_args_is_help=True, help="Manage deployments.")
+console = Console()
+
+NameArgument = Annotated[str, typer.Argument(help='The deployment: "flow-name/deployment-name".')]
+
+
+def _get(client: SyncRunplaneClient, name: str) -> Deployment:
+    try:
+        return client.get_deployment_by_name(name)
+    except NotFound:
+        console.print(f"no deployment named {name!r}")
+        raise typer.Exit(1) from None
+    except RunplaneError as error:
+        console.print(f"cannot read deployment {name!r}: {error}")
+        raise typer.Exit(1) from None
+
+
+def describe_schedule(item: DeploymentSchedule) -> str:
+    schedule = item.schedule
+    if isinstance(schedule, CronSchedule):
+        text = f"cron {schedule.expression}"
+    elif isinstance(schedule, IntervalSchedule):
+        text = f"every {schedule.interval}"
+    else:
+        text = f"rrule {schedule.rrule}"
+    if schedule.timezone:
+        text += f" ({schedule.timezone})"
+    return text if item.active else f"{text} [inactive]"
+
+
+@deployment_app.command("ls")
+def list_deployments(
+    flow: Annotated[str | None, typer.Option(help="Only deployments of this flow.")] = None,
+    pool: Annotated[str | None, typer.Option(help="Only deployments on this work pool.")] = None,
+) -> None:
+    """List deployments by flow and name."""
+    with SyncRunplaneClient() as client:
+        page = client.list_deployments(
+            flow_name=flow or "", work_pool_name=pool or "", page_size=200
+        )
+    table = Table(box=None)
+    for column in ("Name", "Work pool", "Schedules", "Paused"):
+        table.add_column(column)
+    for item in page:
+        schedules = ", ".join(describe_schedule(s) for s in item.schedules) or "-"
+        pool_text = f"{item.work_pool_name}/{item.work_queue_name}"
+        table.add_row(
+            f"{item.flow_name}/{item.name}", pool_text, schedules, "yes" if item.paused else ""
+        )
+    console.print(table if page.items else "no deployments")
+
+
+@deployment_app.command("inspect")
+def inspect_deployment(name: NameArgument) -> None:
+    """Show a deployment's settings."""
+    with SyncRunplaneClient() as client:
+        deployment = _get(client, name)
+    details = Table(box=None, show_header=False)
+    details.add_column(style="bold")
+    details.add_column()
+    for field in (
+        "id",
+        "entrypoint",
+        "version",
+        "description",
+        "work_pool_name",
+        "work_queue_name",
+    ):
+        details.add_row(field, str(getattr(deployment, field) or ""))
+    details.add_row("tags", ", ".join(deployment.tags))
+    details.add_row("paused", str(deployment.paused))
+    limit = deployment.concurrency_limit
+    if limit is not None:
+        details.add_row("concurrency", f"{limit} ({deployment.collision_strategy.value})")
+    details.add_row("parameters", json.dumps(deployment.parameters))
+    details.add_row("job variables", json.dumps(deployment.job_variables))
+    for item in deployment.schedules:
+        details.add_row("schedule", describe_schedule(item))
+    console.print(details)
+
+
+def _parameters(values: list[str] | None, as_json: str | None) -> dict[str, Any]:
+    parameters: dict[str, Any] = json.loads(as_json) if as_json else {}
+    for value in values or ():
+        key, sep, text = value.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"{value!r} must look like name=value")
+        try:
+            parameters[key] = json.loads(text)
+        except json.JSONDecodeError:
+            parameters[key] = text
+    return parameters
+
+
+@deployment_app.command("run")
+def run(
+    name: NameArgument,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="name=value; the value may be JSON.")
+    ] = None,
+    params: Annotated[str | None, typer.Option(help="All parameters as a JSON object.")] = None,
+    watch: Annotated[bool, typer.Option(help="Wait for the run's final state.")] = False,
+    timeout: Annotated[float | None, typer.Option(help="Seconds to wait with --watch.")] = None,
+) -> None:
+    """Start a run of a deployment, due now."""
+    parameters = _parameters(param, params)
+    try:
+        flow_run = run_deployment(name, parameters=parameters, timeout=timeout if watch else 0)
+    except NotFound:
+        console.print(f"no deployment named {name!r}")
+        raise typer.Exit(1) from None
+    except RunplaneError as error:
+        console.print(f"the run was not created: {error}")
+        raise typer.Exit(1) from None
+    console.print(f"flow run {flow_run.name} ({flow_run.id}): {state_text(flow_run.state)}")
+
+
+def _set_paused(name: str, paused: bool) -> None:
+    with SyncRunplaneClient() as client:
+        deployment = _get(client, name)
+        client.update_deployment(deployment.model_copy(update={"paused": paused}), ["paused"])
+    console.print(f"deployment {name} {'paused' if paused else 'resumed'}")
+
+
+@deployment_app.command("pause")
+def pause(name: NameArgument) -> None:
+    """Pause a deployment: its schedules create no runs until it is resumed."""
+    _set_paused(name, True)
+
+
+@deployment_app.command("resume")
+def resume(name: NameArgument) -> None:
+    """Resume a paused deployment."""
+    _set_paused(name, False)
+
+
+@deployment_app.command("delete")
+def delete(name: NameArgument) -> None:
+    """Delete a deployment and its scheduled runs."""
+    with SyncRunplaneClient() as client:
+        deployment = _get(client, name)
+        assert deployment.id is not None
+        client.delete_deployment(deployment.id)
+    console.print(f"deployment {name} deleted")

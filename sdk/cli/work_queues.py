@@ -1,0 +1,124 @@
+"""``runplane work-queue``: list and create a work pool's queues, pause and resume them, and
+set their priorities and concurrency limits."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from runplane._errors import NotFound
+from runplane._models import WorkQueue
+from runplane._sync_client import SyncRunplaneClient
+
+work_queue_app = typer.Typer(no_args_is_help=True, help="Manage the queues of work pools.")
+console = Console()
+
+PoolArgument = Annotated[str, typer.Argument(help="The work pool's name.")]
+NameArgument = Annotated[str, typer.Argument(help="The queue's name, unique within the pool.")]
+
+
+def _missing(error: NotFound, pool: str, name: str | None = None) -> typer.Exit:
+    """Prints which of the two is missing, the pool or its queue; the exit to raise."""
+    if name is None or error.reason == "WORK_POOL_NOT_FOUND":
+        console.print(f"no work pool named {pool!r}")
+    else:
+        console.print(f"work pool {pool!r} has no queue named {name!r}")
+    return typer.Exit(1)
+
+
+def queue_table(queues: list[WorkQueue]) -> Table:
+    table = Table(box=None)
+    for column in ("Queue", "Priority", "Limit", "Paused"):
+        table.add_column(column)
+    for queue in queues:
+        limit = "" if queue.concurrency_limit is None else str(queue.concurrency_limit)
+        table.add_row(queue.name, str(queue.priority), limit, "yes" if queue.paused else "")
+    return table
+
+
+@work_queue_app.command("ls")
+def list_queues(pool: PoolArgument) -> None:
+    """List a work pool's queues, the first served first."""
+    with SyncRunplaneClient() as client:
+        try:
+            queues = client.list_work_queues(pool)
+        except NotFound as error:
+            raise _missing(error, pool) from None
+    console.print(queue_table(queues))
+
+
+@work_queue_app.command("create")
+def create_queue(
+    pool: PoolArgument,
+    name: NameArgument,
+    priority: Annotated[
+        int | None,
+        typer.Option(min=1, help="Lower numbers are served first; after the others when unset."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=0, help="Most runs active from the queue at once.")
+    ] = None,
+) -> None:
+    """Create a queue in a work pool (a queue of that name is left as it is)."""
+    with SyncRunplaneClient() as client:
+        try:
+            queue = client.create_work_queue(
+                pool, name, priority=priority or 0, concurrency_limit=limit
+            )
+        except NotFound as error:
+            raise _missing(error, pool) from None
+    console.print(f"work queue {pool}/{name} has priority {queue.priority}")
+
+
+def _update(pool: str, name: str, **fields: Any) -> WorkQueue:
+    with SyncRunplaneClient() as client:
+        try:
+            return client.update_work_queue(pool, name, **fields)
+        except NotFound as error:
+            raise _missing(error, pool, name) from None
+
+
+@work_queue_app.command("pause")
+def pause_queue(pool: PoolArgument, name: NameArgument) -> None:
+    """Pause a queue: its runs go to no runner until it is resumed."""
+    _update(pool, name, paused=True)
+    console.print(f"work queue {pool}/{name} paused")
+
+
+@work_queue_app.command("resume")
+def resume_queue(pool: PoolArgument, name: NameArgument) -> None:
+    """Resume a paused queue; its due runs go to the pool's runners at once."""
+    _update(pool, name, paused=False)
+    console.print(f"work queue {pool}/{name} resumed")
+
+
+@work_queue_app.command("set-limit")
+def set_queue_limit(
+    pool: PoolArgument,
+    name: NameArgument,
+    limit: Annotated[int, typer.Argument(min=0, help="Most runs active from the queue at once.")],
+) -> None:
+    """Set how many of a queue's runs may be active at once."""
+    _update(pool, name, concurrency_limit=limit)
+    console.print(f"work queue {pool}/{name} runs at most {limit} at once")
+
+
+@work_queue_app.command("clear-limit")
+def clear_queue_limit(pool: PoolArgument, name: NameArgument) -> None:
+    """Remove a queue's concurrency limit."""
+    _update(pool, name, concurrency_limit=None)
+    console.print(f"work queue {pool}/{name} has no concurrency limit")
+
+
+@work_queue_app.command("set-priority")
+def set_queue_priority(
+    pool: PoolArgument,
+    name: NameArgument,
+    priority: Annotated[int, typer.Argument(min=1, help="Lower numbers are served first.")],
+) -> None:
+    """Set a queue's priority among the pool's queues."""
+    _update(pool, name, priority=priority)
+    console.print(f"work queue {pool}/{name} has priority {priority}")

@@ -1,0 +1,1 @@
+"""gRPC servicers: decode and validate requests, call orchestration and storage, encode answers."""

@@ -1,0 +1,159 @@
+"""CreateFlowRun and SetFlowRunState applied many at a time, in one transaction.
+
+A batch creates its new runs first (one read of the flows' names, one INSERT of the runs,
+one of their first states), then orchestrates its proposals: one SELECT ... FOR UPDATE of
+every run proposed to, the decisions in Python with the same rules as one request alone, one
+write of the new states and run rows. The batcher never puts two proposals for one run in a
+batch, so each proposal is decided against its run as committed.
+
+A proposal that needs its deployment's slot count (PENDING under a concurrency limit) is left
+to be applied alone: counting slots for two runs of one deployment inside one batch would
+count neither run's new state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from runplane.server.api.batching import ALONE, BatchOutcome
+from runplane.server.api.errors import ApiError, not_found
+from runplane.server.api.flow_run_messages import FlowRunEvent, flow_run_message
+from runplane.server.api.flow_run_transitions import (
+    Transition,
+    decide,
+    duplicate_result,
+    first_write,
+    needs_gate,
+)
+from runplane.server.api.states import ProposedState
+from runplane.server.clock import Clock
+from runplane.server.db import flow_run_batch, flow_runs
+from runplane.server.db.engine import Database
+from runplane.server.db.flow_runs import Connection, NewFlowRun
+from runplane.server.db.run_records import LockedRun, StateWrite
+from runplane.server.hub import Hub
+from runplane.v1 import flow_runs_pb2
+
+Answer = flow_runs_pb2.CreateFlowRunResponse | flow_runs_pb2.SetFlowRunStateResponse
+
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    """A validated CreateFlowRun whose run id the server chose and that needs no lookup."""
+
+    run: NewFlowRun
+    proposed: ProposedState
+
+
+FlowRunWrite = NewRun | Transition
+
+
+def write_key(work: FlowRunWrite) -> Hashable | None:
+    """Proposals for one run go one batch after the other; new runs never clash."""
+    return work.run_id if isinstance(work, Transition) else None
+
+
+def default_name(run: NewFlowRun, flow_name: str) -> NewFlowRun:
+    if run.name:
+        return run
+    return dataclasses.replace(run, name=f"{flow_name[:240]}-{uuid.uuid4().hex[:6]}")
+
+
+class FlowRunBatch:
+    """The `run_batch` of the flow-run write batcher."""
+
+    def __init__(
+        self,
+        database: Database,
+        clock: Clock,
+        events: Hub[FlowRunEvent],
+        on_slots_freed: Callable[[], None],
+    ) -> None:
+        self._db = database
+        self._clock = clock
+        self._events = events
+        self._on_slots_freed = on_slots_freed
+
+    async def __call__(self, works: Sequence[FlowRunWrite]) -> list[BatchOutcome[Answer]]:
+        outcomes: list[BatchOutcome[Answer]] = [ALONE] * len(works)
+        events: list[FlowRunEvent] = []
+        now = self._clock.now()
+        with self._events.writing() as watched:
+            async with self._db.write() as conn:
+                new_runs = [(i, w) for i, w in enumerate(works) if isinstance(w, NewRun)]
+                if new_runs:
+                    await self._create(conn, new_runs, now, outcomes, events)
+                proposals = [(i, w) for i, w in enumerate(works) if isinstance(w, Transition)]
+                freed = False
+                if proposals:
+                    freed = await self._propose(conn, proposals, now, watched, outcomes, events)
+        for event in events:
+            self._events.publish(event)
+        if freed:
+            self._on_slots_freed()
+        return outcomes
+
+    async def _create(
+        self,
+        conn: Connection,
+        new_runs: list[tuple[int, NewRun]],
+        now: datetime,
+        outcomes: list[BatchOutcome[Answer]],
+        events: list[FlowRunEvent],
+    ) -> None:
+        names = await flow_run_batch.flow_names(conn, (w.run.flow_id for _, w in new_runs))
+        rows: list[tuple[NewFlowRun, StateWrite]] = []
+        for index, work in new_runs:
+            flow_name = names.get(work.run.flow_id)
+            if flow_name is None:
+                outcomes[index] = not_found("flow", work.run.flow_id)
+                continue
+            run = default_name(work.run, flow_name)
+            try:
+                write = first_write(work.proposed, None, False, now)
+            except ApiError as error:
+                outcomes[index] = error
+                continue
+            record = flow_runs.created_record(run, write, flow_name)
+            rows.append((run, write))
+            events.append(FlowRunEvent(record, write.state))
+            message = flow_run_message(record)
+            outcomes[index] = flow_runs_pb2.CreateFlowRunResponse(flow_run=message, created=True)
+        await flow_run_batch.insert_runs(conn, rows)
+
+    async def _propose(
+        self,
+        conn: Connection,
+        proposals: list[tuple[int, Transition]],
+        now: datetime,
+        watched: bool,
+        outcomes: list[BatchOutcome[Answer]],
+        events: list[FlowRunEvent],
+    ) -> bool:
+        """Applies the proposals; whether any of them freed slots (see ``Decided``)."""
+        locked = await flow_run_batch.lock_many(conn, (t.run_id for _, t in proposals))
+        writes: list[tuple[LockedRun, StateWrite]] = []
+        freed = False
+        for index, transition in proposals:
+            run = locked.get(transition.run_id)
+            if run is None:
+                outcomes[index] = not_found("flow run", transition.run_id)
+                continue
+            result = duplicate_result(run, transition)
+            if result is None:
+                if needs_gate(run, transition):
+                    continue  # stays ALONE
+                result, write, frees_slots = decide(run, transition, now, None)
+                if write is not None:
+                    writes.append((run, write))
+                    freed |= frees_slots
+            outcomes[index] = flow_runs_pb2.SetFlowRunStateResponse(result=result)
+        await flow_run_batch.write_states(conn, writes)
+        if watched and writes:
+            records = await flow_run_batch.get_many(conn, (run.id for run, _ in writes))
+            events.extend(FlowRunEvent(records[run.id], write.state) for run, write in writes)
+        return freed

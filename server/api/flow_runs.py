@@ -1,0 +1,386 @@
+"""FlowRunService: flow runs, their orchestrated states, and watching them change."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+import grpc
+from google.protobuf import struct_pb2
+
+from runplane.server.api import convert
+from runplane.server.api.batching import WriteBatcher
+from runplane.server.api.errors import (
+    ApiError,
+    already_exists,
+    invalid_argument,
+    not_found,
+)
+from runplane.server.api.flow_run_batch import (
+    Answer,
+    FlowRunBatch,
+    FlowRunWrite,
+    NewRun,
+    default_name,
+    write_key,
+)
+from runplane.server.api.flow_run_messages import (
+    FlowRunEvent,
+    flow_run_message,
+    matches,
+    parse_filter,
+    retry_policy,
+)
+from runplane.server.api.flow_run_transitions import (
+    Transition,
+    first_write,
+    set_state,
+    strategy,
+)
+from runplane.server.api.pagination import cut_page, decode_token, filter_fingerprint
+from runplane.server.api.states import ProposedState, parse_state, state_message
+from runplane.server.api.validation import (
+    check_tags,
+    optional_name,
+    page_size,
+    parse_optional_uuid,
+    parse_uuid,
+)
+from runplane.server.api.watch_order import StateOrder
+from runplane.server.clock import Clock
+from runplane.server.db import flow_runs
+from runplane.server.db.engine import Database
+from runplane.server.db.flow_runs import Connection
+from runplane.server.db.run_records import FlowRunRecord, ReferenceMissing
+from runplane.server.hub import Hub, SubscriberOverflow
+from runplane.server.orchestration import ConcurrencyGate, StateSpec, StateType
+from runplane.v1 import flow_runs_pb2, flow_runs_pb2_grpc, states_pb2
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+MAX_STRUCT_BYTES = 1_000_000
+MAX_KEY_LENGTH = 512
+MAX_CURRENT_RUNS = 1000
+_INITIAL_TYPES = (StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING)
+# One worker: a second one makes smaller batches and more transactions, and measured more
+# CPU per run for the same throughput, since the event loop, not the commit, is the limit.
+WRITE_WORKERS = 1
+MAX_WRITE_BATCH = 256
+
+
+def parse_struct(name: str, message: struct_pb2.Struct) -> dict[str, Any]:
+    if not message.fields:
+        return {}  # the common case, without json_format's cost
+    if message.ByteSize() > MAX_STRUCT_BYTES:
+        raise invalid_argument(name, f"must be at most {MAX_STRUCT_BYTES} bytes")
+    return convert.from_struct(message)
+
+
+def parse_uuid_text(name: str, value: str) -> str:
+    """An optional UUID, in its canonical text form ("" when unset)."""
+    parsed = parse_optional_uuid(name, value)
+    return str(parsed) if parsed else ""
+
+
+def _bounded_text(name: str, value: str, max_length: int = 256) -> str | None:
+    if len(value) > max_length:
+        raise invalid_argument(name, f"must be at most {max_length} characters")
+    return value or None
+
+
+def _initial_state(request: flow_runs_pb2.CreateFlowRunRequest) -> ProposedState:
+    if not request.HasField("state"):
+        return ProposedState(StateSpec(StateType.PENDING))
+    proposed = parse_state("state", request.state)
+    if proposed.spec.type not in _INITIAL_TYPES:
+        raise invalid_argument(
+            "state.type", "a new run starts SCHEDULED, PENDING or, without a deployment, RUNNING"
+        )
+    return proposed
+
+
+def _new_run(request: flow_runs_pb2.CreateFlowRunRequest, now: datetime) -> flow_runs.NewFlowRun:
+    retries, delays = retry_policy("retry_policy", request.retry_policy)
+    return flow_runs.NewFlowRun(
+        id=parse_optional_uuid("flow_run_id", request.flow_run_id) or uuid.uuid4(),
+        flow_id=parse_uuid("flow_id", request.flow_id),
+        name=optional_name("name", request.name) or "",
+        deployment_id=parse_optional_uuid("deployment_id", request.deployment_id),
+        parameters=parse_struct("parameters", request.parameters),
+        tags=check_tags("tags", request.tags),
+        idempotency_key=_bounded_text("idempotency_key", request.idempotency_key, MAX_KEY_LENGTH),
+        parent_task_run_id=parse_optional_uuid("parent_task_run_id", request.parent_task_run_id),
+        retries=retries,
+        retry_delays=delays,
+        job_variables=parse_struct("job_variables", request.job_variables),
+        work_pool_name=optional_name("work_pool_name", request.work_pool_name),
+        work_queue_name=optional_name("work_queue_name", request.work_queue_name),
+        flow_version=_bounded_text("flow_version", request.flow_version),
+        heartbeat_time=now if request.expect_heartbeats else None,
+    )
+
+
+def _run_key(token: list[Any] | None) -> tuple[datetime, uuid.UUID] | None:
+    if token is None:
+        return None
+    try:
+        return datetime.fromisoformat(str(token[0])), uuid.UUID(str(token[1]))
+    except (ValueError, IndexError):
+        raise invalid_argument("page_token", "is not a token returned by this server") from None
+
+
+class WorkNotifier(Protocol):
+    """Tells the work stream that runs may be due or must be stopped."""
+
+    def notify_work(self, pool: str | None = None) -> None: ...
+
+    def notify_cancelling(self, run_id: uuid.UUID) -> None: ...
+
+    def notify_slots_freed(self) -> None: ...
+
+
+class FlowRunServicer(flow_runs_pb2_grpc.FlowRunServiceServicer):
+    def __init__(
+        self,
+        database: Database,
+        clock: Clock,
+        events: Hub[FlowRunEvent],
+        closers: list[Callable[[], Awaitable[None]]] | None = None,
+        work: WorkNotifier | None = None,
+    ) -> None:
+        self._db = database
+        self._work = work
+        self._clock = clock
+        self._events = events
+        self._writes: WriteBatcher[FlowRunWrite, Answer] = WriteBatcher(
+            FlowRunBatch(database, clock, events, self._slots_freed),
+            self._write_alone,
+            key=write_key,
+            workers=WRITE_WORKERS,
+            max_batch=MAX_WRITE_BATCH,
+        )
+        if closers is not None:
+            closers.append(self._writes.close)
+
+    async def CreateFlowRun(
+        self, request: flow_runs_pb2.CreateFlowRunRequest, context: Context
+    ) -> flow_runs_pb2.CreateFlowRunResponse:
+        run = _new_run(request, self._clock.now())
+        proposed = _initial_state(request)
+        if _batchable(request, run):
+            answer = await self._writes.submit(NewRun(run, proposed))
+            assert isinstance(answer, flow_runs_pb2.CreateFlowRunResponse)
+        else:
+            answer = await self._create_alone(NewRun(run, proposed))
+        created = answer.flow_run
+        due_later = created.state.type == states_pb2.STATE_TYPE_SCHEDULED
+        if self._work is not None and created.work_pool_name and due_later:
+            self._work.notify_work(created.work_pool_name)
+        return answer
+
+    async def _create_alone(self, work: NewRun) -> flow_runs_pb2.CreateFlowRunResponse:
+        try:
+            async with self._db.write() as conn:
+                record, event = await self._create(conn, work.run, work.proposed)
+        except ReferenceMissing as error:
+            raise not_found(error.kind, error.key) from None
+        if event is not None:
+            self._events.publish(event)
+        return flow_runs_pb2.CreateFlowRunResponse(
+            flow_run=flow_run_message(record), created=event is not None
+        )
+
+    async def _create(
+        self, conn: Connection, run: flow_runs.NewFlowRun, proposed: ProposedState
+    ) -> tuple[FlowRunRecord, FlowRunEvent | None]:
+        flow_name = await flow_runs.flow_name(conn, run.flow_id)
+        if flow_name is None:
+            raise not_found("flow", run.flow_id)
+        if run.idempotency_key is not None:
+            existing = await flow_runs.get_by_idempotency_key(
+                conn, run.flow_id, run.idempotency_key
+            )
+            if existing is not None:
+                return existing, None
+        run = default_name(run, flow_name)
+        now = self._clock.now()
+        gate = await self._creation_gate(conn, run, proposed.spec.type)
+        write = first_write(proposed, gate, run.deployment_id is not None, now)
+        if not await flow_runs.insert(conn, run, write):
+            if run.idempotency_key is not None:
+                existing = await flow_runs.get_by_idempotency_key(
+                    conn, run.flow_id, run.idempotency_key
+                )
+                if existing is not None:
+                    return existing, None
+            raise already_exists("flow run", run.id)
+        record = flow_runs.created_record(run, write, flow_name)
+        return record, FlowRunEvent(record, write.state)
+
+    async def _creation_gate(
+        self, conn: Connection, run: flow_runs.NewFlowRun, initial: StateType
+    ) -> ConcurrencyGate | None:
+        if run.deployment_id is None:
+            return None
+        exists, gate = await flow_runs.deployment_gate(conn, run.deployment_id)
+        if not exists:
+            raise not_found("deployment", run.deployment_id)
+        if gate is None or initial is not StateType.PENDING:
+            return None
+        active = await flow_runs.count_active(conn, run.deployment_id, run.id)
+        return ConcurrencyGate(gate.limit, active, strategy(gate.collision_strategy))
+
+    async def GetFlowRun(
+        self, request: flow_runs_pb2.GetFlowRunRequest, context: Context
+    ) -> flow_runs_pb2.GetFlowRunResponse:
+        run_id = parse_uuid("flow_run_id", request.flow_run_id)
+        async with self._db.read() as conn:
+            record = await flow_runs.get(conn, run_id)
+        if record is None:
+            raise not_found("flow run", run_id)
+        return flow_runs_pb2.GetFlowRunResponse(flow_run=flow_run_message(record))
+
+    async def ListFlowRuns(
+        self, request: flow_runs_pb2.ListFlowRunsRequest, context: Context
+    ) -> flow_runs_pb2.ListFlowRunsResponse:
+        limit = page_size("page_size", request.page_size)
+        query = parse_filter("filter", request.filter)
+        fingerprint = filter_fingerprint(request.filter)
+        before = _run_key(decode_token("page_token", request.page_token, fingerprint))
+        async with self._db.read() as conn:
+            records = await flow_runs.list_page(conn, query, before=before, limit=limit + 1)
+        records, next_token = cut_page(
+            records, limit, fingerprint, lambda last: [last.create_time.isoformat(), str(last.id)]
+        )
+        return flow_runs_pb2.ListFlowRunsResponse(
+            flow_runs=[flow_run_message(r) for r in records], next_page_token=next_token
+        )
+
+    async def DeleteFlowRun(
+        self, request: flow_runs_pb2.DeleteFlowRunRequest, context: Context
+    ) -> flow_runs_pb2.DeleteFlowRunResponse:
+        run_id = parse_uuid("flow_run_id", request.flow_run_id)
+        async with self._db.write() as conn:
+            if not await flow_runs.delete(conn, run_id):
+                raise not_found("flow run", run_id)
+        return flow_runs_pb2.DeleteFlowRunResponse()
+
+    async def SetFlowRunState(
+        self, request: flow_runs_pb2.SetFlowRunStateRequest, context: Context
+    ) -> flow_runs_pb2.SetFlowRunStateResponse:
+        run_id = parse_uuid("flow_run_id", request.flow_run_id)
+        if not request.HasField("state"):
+            raise invalid_argument("state", "is required")
+        transition = Transition(
+            run_id=run_id,
+            proposed=parse_state("state", request.state),
+            force=request.force,
+            transition_id=parse_uuid_text("transition_id", request.transition_id),
+            lease_id=parse_uuid_text("lease_id", request.lease_id),
+        )
+        answer = await self._writes.submit(transition)
+        assert isinstance(answer, flow_runs_pb2.SetFlowRunStateResponse)
+        if self._work is not None:
+            # After the commit: a run due again is claimed, a cancelled one is told to its runner.
+            current = answer.result.state.type
+            if current == states_pb2.STATE_TYPE_CANCELLING:
+                self._work.notify_cancelling(run_id)
+            elif current == states_pb2.STATE_TYPE_SCHEDULED:
+                self._work.notify_work(None)
+        return answer
+
+    def _slots_freed(self) -> None:
+        """A committed state took a run out of PENDING, RUNNING or CANCELLING."""
+        if self._work is not None:
+            self._work.notify_slots_freed()
+
+    async def _set_alone(self, transition: Transition) -> flow_runs_pb2.SetFlowRunStateResponse:
+        with self._events.writing() as watched:
+            async with self._db.write() as conn:
+                now = self._clock.now()
+                applied = await set_state(conn, transition, now, watched=watched)
+        if applied.event is not None:
+            self._events.publish(applied.event)
+        if applied.freed_slots:
+            self._slots_freed()
+        return flow_runs_pb2.SetFlowRunStateResponse(result=applied.result)
+
+    async def _write_alone(self, work: FlowRunWrite) -> Answer:
+        if isinstance(work, NewRun):
+            return await self._create_alone(work)
+        return await self._set_alone(work)
+
+    async def ListFlowRunStates(
+        self, request: flow_runs_pb2.ListFlowRunStatesRequest, context: Context
+    ) -> flow_runs_pb2.ListFlowRunStatesResponse:
+        run_id = parse_uuid("flow_run_id", request.flow_run_id)
+        limit = page_size("page_size", request.page_size)
+        fingerprint = filter_fingerprint(str(run_id))
+        token = decode_token("page_token", request.page_token, fingerprint)
+        after = _state_key(token)
+        async with self._db.read() as conn:
+            if not await flow_runs.exists(conn, run_id):
+                raise not_found("flow run", run_id)
+            records = await flow_runs.list_states(conn, run_id, after=after, limit=limit + 1)
+        records, next_token = cut_page(
+            records, limit, fingerprint, lambda last: [last.timestamp.isoformat()]
+        )
+        return flow_runs_pb2.ListFlowRunStatesResponse(
+            states=[state_message(r) for r in records], next_page_token=next_token
+        )
+
+    async def WatchFlowRuns(
+        self, request: flow_runs_pb2.WatchFlowRunsRequest, context: Context
+    ) -> AsyncIterator[flow_runs_pb2.WatchFlowRunsResponse]:
+        query = parse_filter("filter", request.filter)
+        # Subscribe before reading, so that no change falls between the read and the stream.
+        subscription = self._events.subscribe()
+        order = StateOrder()
+        try:
+            await self._events.unobserved_writes_done()
+            if request.include_current:
+                async with self._db.read() as conn:
+                    current = await flow_runs.list_page(
+                        conn, query, before=None, limit=MAX_CURRENT_RUNS
+                    )
+                for record in current:
+                    if record.state is not None and order.admit(record.id, record.state):
+                        yield _watched(record, record.state)
+            async for event in subscription:
+                if matches(query, event.run) and order.admit(event.run.id, event.state):
+                    yield _watched(event.run, event.state)
+        except SubscriberOverflow:
+            raise ApiError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                "the watch fell behind the changes and was closed; watch again",
+                reason="WATCH_OVERFLOW",
+            ) from None
+        finally:
+            subscription.close()
+
+
+def _watched(record: FlowRunRecord, state: Any) -> flow_runs_pb2.WatchFlowRunsResponse:
+    return flow_runs_pb2.WatchFlowRunsResponse(
+        flow_run=flow_run_message(record), state=state_message(state)
+    )
+
+
+def _state_key(token: list[Any] | None) -> datetime | None:
+    if token is None:
+        return None
+    try:
+        return datetime.fromisoformat(str(token[0]))
+    except (ValueError, IndexError):
+        raise invalid_argument("page_token", "is not a token returned by this server") from None
+
+
+def _batchable(request: flow_runs_pb2.CreateFlowRunRequest, run: flow_runs.NewFlowRun) -> bool:
+    """Whether the run can be created in a batch: nothing to look up or to clash with."""
+    return not (
+        request.flow_run_id
+        or run.idempotency_key is not None
+        or run.deployment_id is not None
+        or run.parent_task_run_id is not None
+    )

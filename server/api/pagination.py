@@ -1,0 +1,61 @@
+"""Opaque keyset page tokens.
+
+A token holds the sort key of the last row served and a fingerprint of the request's
+filter, so that a token used with another filter is refused instead of skipping rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message
+
+from runplane.server.api.errors import invalid_argument
+
+
+def filter_fingerprint(*parts: Message | str | None) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, Message):
+            digest.update(part.SerializeToString(deterministic=True))
+        elif part is not None:
+            digest.update(part.encode())
+        digest.update(b"\x00")
+    return digest.hexdigest()[:16]
+
+
+def encode_token(key: list[Any], fingerprint: str) -> str:
+    raw = json.dumps({"k": key, "f": fingerprint}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+T = TypeVar("T")
+
+
+def cut_page(
+    rows: Sequence[T], limit: int, fingerprint: str, key: Callable[[T], list[Any]]
+) -> tuple[list[T], str]:
+    """The page out of ``limit + 1`` fetched rows, and the token of the next page ("" if last)."""
+    if len(rows) <= limit:
+        return list(rows), ""
+    page = list(rows[:limit])
+    return page, encode_token(key(page[-1]), fingerprint)
+
+
+def decode_token(field: str, token: str, fingerprint: str) -> list[Any] | None:
+    """The sort key after which the page starts, or None for the first page."""
+    if not token:
+        return None
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        key, token_fingerprint = payload["k"], payload["f"]
+    except (ValueError, KeyError, TypeError):
+        raise invalid_argument(field, "is not a token returned by this server") from None
+    if token_fingerprint != fingerprint or not isinstance(key, list):
+        raise invalid_argument(field, "belongs to a request with other parameters")
+    return key

@@ -1,0 +1,241 @@
+"""States between the wire, the rules and the database.
+
+A stored state keeps its result reference and details as the JSON forms of ``ResultRef``
+and ``StateDetails`` (field names as in the proto), so that what a client sent comes back
+unchanged, including the details the rules do not look at.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf import json_format, timestamp_pb2
+
+from runplane.server.api import convert
+from runplane.server.api.errors import invalid_argument
+from runplane.server.api.validation import enum_value, optional_name, parse_optional_uuid
+from runplane.server.db.run_records import StateRecord
+from runplane.server.orchestration import (
+    MAX_CACHE_KEY_LENGTH,
+    Decision,
+    OrchestrationStatus,
+    StateSpec,
+    StateType,
+)
+from runplane.v1 import states_pb2
+
+MAX_STATE_NAME_LENGTH = 64
+MAX_STATE_MESSAGE_LENGTH = 1_000_000
+MAX_REFERENCE_LENGTH = 2000
+_STATE_TYPES = frozenset(int(t) for t in StateType)
+# Timestamps a datetime can hold: years 1 to 9999.
+_MIN_SECONDS = -62135596800
+_MAX_SECONDS = 253402300799
+
+
+@dataclass(frozen=True, slots=True)
+class ProposedState:
+    """A validated state from a request: what the rules see, and what they do not."""
+
+    spec: StateSpec
+    result: dict[str, Any] | None = None
+    extra_details: dict[str, Any] = field(default_factory=dict)
+    """Details kept as sent: cache_expiration, child_flow_run_id, upstream_task_run_id."""
+    cache_expiration: datetime | None = None
+
+
+def parse_timestamp(name: str, message: timestamp_pb2.Timestamp) -> datetime:
+    if not _MIN_SECONDS <= message.seconds <= _MAX_SECONDS or not 0 <= message.nanos < 10**9:
+        raise invalid_argument(name, "is not a valid timestamp")
+    return convert.to_datetime(message)
+
+
+def parse_state(name: str, message: states_pb2.State) -> ProposedState:
+    """Validates a proposed state; its id and timestamp are ignored."""
+    state_type = StateType(enum_value(f"{name}.type", message.type, _STATE_TYPES))
+    state_name = optional_name(f"{name}.name", message.name, MAX_STATE_NAME_LENGTH) or ""
+    if len(message.message) > MAX_STATE_MESSAGE_LENGTH:
+        raise invalid_argument(f"{name}.message", "is too long")
+    result = _parse_result(f"{name}.result", message) if message.HasField("result") else None
+    details = message.details
+    where = f"{name}.details"
+
+    def time(field_name: str) -> datetime | None:
+        if not details.HasField(field_name):  # type: ignore[arg-type]
+            return None
+        return parse_timestamp(f"{where}.{field_name}", getattr(details, field_name))
+
+    if len(details.cache_key) > MAX_CACHE_KEY_LENGTH:
+        raise invalid_argument(f"{where}.cache_key", "is too long")
+    extra: dict[str, Any] = {}
+    for id_field in ("child_flow_run_id", "upstream_task_run_id"):
+        value = parse_optional_uuid(f"{where}.{id_field}", getattr(details, id_field))
+        if value is not None:
+            extra[id_field] = str(value)
+    cache_expiration = time("cache_expiration")
+    if cache_expiration is not None:
+        extra["cache_expiration"] = details.cache_expiration.ToJsonString()
+    spec = StateSpec(
+        type=state_type,
+        name=state_name,
+        message=message.message,
+        scheduled_time=time("scheduled_time"),
+        result_persisted=result is not None,
+        retriable=True if details.retriable else None,
+        pause_deadline=time("pause_deadline"),
+        cache_key=details.cache_key,
+    )
+    return ProposedState(spec, result, extra, cache_expiration)
+
+
+def _parse_result(name: str, message: states_pb2.State) -> dict[str, Any] | None:
+    ref = message.result
+    for field_name in ("storage", "key", "serializer"):
+        if len(getattr(ref, field_name)) > MAX_REFERENCE_LENGTH:
+            raise invalid_argument(f"{name}.{field_name}", "is too long")
+    if not ref.key and not ref.HasField("inline_value"):
+        return None  # an empty reference points at nothing
+    stored: dict[str, Any] = json_format.MessageToDict(ref, preserving_proto_field_name=True)
+    return stored
+
+
+def _timestamp_json(value: datetime) -> str:
+    message = timestamp_pb2.Timestamp()
+    message.FromDatetime(value)
+    return message.ToJsonString()
+
+
+def stored_state(
+    spec: StateSpec, proposed: ProposedState | None, timestamp: datetime
+) -> StateRecord:
+    """The state to record. The proposal's result and extra details go with it only when it
+    is of the proposed type: a substitute such as AwaitingRetry does not carry them."""
+    carry = proposed is not None and proposed.spec.type is spec.type
+    details: dict[str, Any] = {}
+    if spec.scheduled_time is not None:
+        details["scheduled_time"] = _timestamp_json(spec.scheduled_time)
+    if spec.cache_key:
+        details["cache_key"] = spec.cache_key
+    if spec.retriable:
+        details["retriable"] = True
+    if spec.transition_id:
+        details["transition_id"] = spec.transition_id
+    if spec.lease_id:
+        details["lease_id"] = spec.lease_id
+    if spec.pause_deadline is not None:
+        details["pause_deadline"] = _timestamp_json(spec.pause_deadline)
+    if carry and proposed is not None:
+        details.update(proposed.extra_details)
+    return StateRecord(
+        id=uuid.uuid4(),
+        type=int(spec.type),
+        name=spec.name,
+        timestamp=timestamp,
+        message=spec.message,
+        result=proposed.result if carry and proposed is not None else None,
+        details=details or None,
+    )
+
+
+_DETAIL_TEXTS = frozenset(
+    {"cache_key", "transition_id", "lease_id", "child_flow_run_id", "upstream_task_run_id"}
+)
+_DETAIL_TIMES = frozenset({"scheduled_time", "cache_expiration", "pause_deadline"})
+
+
+def _details(record: StateRecord) -> states_pb2.StateDetails:
+    """The stored details as a message; the common keys without json_format, which is slow."""
+    stored = record.details
+    if not stored:
+        return states_pb2.StateDetails()
+    simple: dict[str, Any] = {}
+    for key, value in stored.items():
+        plain = str if key in _DETAIL_TEXTS else bool if key == "retriable" else None
+        if plain is not None and isinstance(value, plain):
+            simple[key] = value
+        elif key in _DETAIL_TIMES and isinstance(value, str):
+            stamp = timestamp_pb2.Timestamp()
+            stamp.FromJsonString(value)
+            simple[key] = stamp
+        else:
+            details = states_pb2.StateDetails()
+            json_format.ParseDict(stored, details)
+            return details
+    return states_pb2.StateDetails(**simple)
+
+
+def spec_from_record(record: StateRecord) -> StateSpec:
+    """The stored state as the rules see it."""
+    stored = record.details or {}
+    times = [stored.get(key) for key in ("scheduled_time", "pause_deadline")]
+    if any(times) or stored.keys() - _DETAIL_TEXTS - {"retriable", "cache_expiration"}:
+        return _spec_from_message(record, _details(record))
+    return StateSpec(
+        type=StateType(record.type),
+        name=record.name,
+        message=record.message,
+        result_persisted=record.result is not None,
+        retriable=True if stored.get("retriable") else None,
+        transition_id=stored.get("transition_id", ""),
+        lease_id=stored.get("lease_id", ""),
+        cache_key=stored.get("cache_key", ""),
+    )
+
+
+def _spec_from_message(record: StateRecord, details: states_pb2.StateDetails) -> StateSpec:
+    def time(field_name: str) -> datetime | None:
+        if not details.HasField(field_name):  # type: ignore[arg-type]
+            return None
+        value: datetime = getattr(details, field_name).ToDatetime(tzinfo=UTC)
+        return value
+
+    return StateSpec(
+        type=StateType(record.type),
+        name=record.name,
+        message=record.message,
+        scheduled_time=time("scheduled_time"),
+        result_persisted=record.result is not None,
+        retriable=True if details.retriable else None,
+        transition_id=details.transition_id,
+        lease_id=details.lease_id,
+        pause_deadline=time("pause_deadline"),
+        cache_key=details.cache_key,
+    )
+
+
+def state_message(record: StateRecord) -> states_pb2.State:
+    message = states_pb2.State(
+        id=str(record.id),
+        type=record.type,  # type: ignore[arg-type]
+        name=record.name,
+        timestamp=convert.timestamp(record.timestamp),
+        message=record.message,
+    )
+    if record.result is not None:
+        json_format.ParseDict(record.result, message.result)
+    if record.details:
+        message.details.CopyFrom(_details(record))
+    return message
+
+
+def orchestration_result(
+    status: int, state: StateRecord | None, reason: str, wait_seconds: float = 0.0
+) -> states_pb2.OrchestrationResult:
+    result = states_pb2.OrchestrationResult(
+        status=status,  # type: ignore[arg-type]
+        reason=reason,
+    )
+    if state is not None:
+        result.state.CopyFrom(state_message(state))
+    if status == OrchestrationStatus.WAIT:
+        result.wait.CopyFrom(convert.duration(wait_seconds))
+    return result
+
+
+def decision_result(
+    decision: Decision, state: StateRecord | None
+) -> states_pb2.OrchestrationResult:
+    return orchestration_result(int(decision.status), state, decision.reason, decision.wait_seconds)

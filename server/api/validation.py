@@ -1,0 +1,86 @@
+"""Checks of request fields; each failure names the field in an INVALID_ARGUMENT."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+
+from google.protobuf import field_mask_pb2
+
+from runplane.server.api.errors import invalid_argument
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+MAX_NAME_LENGTH = 256
+MAX_TAGS = 100
+
+
+def parse_uuid(field: str, value: str) -> uuid.UUID:
+    """A required UUID."""
+    if not value:
+        raise invalid_argument(field, "is required")
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise invalid_argument(field, f"is not a valid UUID: {value[:64]!r}") from None
+
+
+def parse_optional_uuid(field: str, value: str) -> uuid.UUID | None:
+    """A UUID that may be left empty."""
+    return parse_uuid(field, value) if value else None
+
+
+def parse_uuids(field: str, values: Iterable[str]) -> list[uuid.UUID]:
+    return [parse_uuid(f"{field}[{index}]", value) for index, value in enumerate(values)]
+
+
+def require_name(field: str, value: str, max_length: int = MAX_NAME_LENGTH) -> str:
+    """A required, non-blank name of bounded length."""
+    if not value or not value.strip():
+        raise invalid_argument(field, "must not be empty")
+    if len(value) > max_length:
+        raise invalid_argument(field, f"must be at most {max_length} characters")
+    return value
+
+
+def optional_name(field: str, value: str, max_length: int = MAX_NAME_LENGTH) -> str | None:
+    return require_name(field, value, max_length) if value else None
+
+
+def check_tags(field: str, tags: Sequence[str]) -> list[str]:
+    if len(tags) > MAX_TAGS:
+        raise invalid_argument(field, f"at most {MAX_TAGS} tags are allowed")
+    for index, tag in enumerate(tags):
+        require_name(f"{field}[{index}]", tag)
+    return list(tags)
+
+
+def page_size(field: str, value: int) -> int:
+    """0 means the default; sizes over the maximum are capped; negative sizes are refused."""
+    if value < 0:
+        raise invalid_argument(field, "must not be negative")
+    if value == 0:
+        return DEFAULT_PAGE_SIZE
+    return min(value, MAX_PAGE_SIZE)
+
+
+def enum_value(field: str, value: int, allowed: Iterable[int], *, required: bool = True) -> int:
+    """An enum number that this server knows (protobuf keeps unknown numbers as they are)."""
+    if value == 0 and required:
+        raise invalid_argument(field, "is required")
+    if value != 0 and value not in set(allowed):
+        raise invalid_argument(field, f"unknown value {value}")
+    return value
+
+
+def update_paths(mask: field_mask_pb2.FieldMask, allowed: Iterable[str]) -> list[str]:
+    """The paths of an update's mask, each once and in order; an empty mask or a path not in
+    ``allowed`` is refused, naming ``update_mask``."""
+    if not mask.paths:
+        raise invalid_argument("update_mask", "name at least one field to change")
+    known = frozenset(allowed)
+    for path in mask.paths:
+        if path not in known:
+            choices = ", ".join(sorted(known))
+            raise invalid_argument("update_mask", f"cannot change {path[:64]!r}; use {choices}")
+    return list(dict.fromkeys(mask.paths))

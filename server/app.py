@@ -1,0 +1,295 @@
+"""Builds the gRPC server: every service, health checking, reflection, and orderly shutdown."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from pydantic import SecretStr
+
+from runplane.server.api.auth import ApiKeyInterceptor
+from runplane.server.api.concurrency import ConcurrencyServicer
+from runplane.server.api.deployments import DeploymentServicer
+from runplane.server.api.errors import ErrorInterceptor
+from runplane.server.api.flow_run_messages import FlowRunEvent
+from runplane.server.api.flow_runs import FlowRunServicer
+from runplane.server.api.flows import FlowServicer
+from runplane.server.api.logs import LogHub, LogServicer
+from runplane.server.api.task_runs import TaskRunServicer
+from runplane.server.api.work import WorkServicer
+from runplane.server.api_keys import accepted_api_keys
+from runplane.server.clock import Clock, SystemClock
+from runplane.server.db.engine import Database
+from runplane.server.db.migrate import upgrade
+from runplane.server.delivery.background import Background
+from runplane.server.hub import Hub
+from runplane.server.orchestration.subscriptions import SubscriptionRegistry
+from runplane.server.reflection import enable_documented_reflection
+from runplane.server.settings import ServerSettings
+from runplane.v1 import (
+    concurrency_pb2,
+    concurrency_pb2_grpc,
+    deployments_pb2,
+    deployments_pb2_grpc,
+    flow_runs_pb2,
+    flow_runs_pb2_grpc,
+    flows_pb2,
+    flows_pb2_grpc,
+    logs_pb2,
+    logs_pb2_grpc,
+    task_runs_pb2,
+    task_runs_pb2_grpc,
+    work_pb2,
+    work_pb2_grpc,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServerContext:
+    """What every servicer may need."""
+
+    settings: ServerSettings
+    database: Database
+    clock: Clock
+    background: Background
+    """The work dispatcher (``background.dispatcher.notify_work``) and the server loops."""
+    log_records: LogHub = field(default_factory=Hub)
+    flow_run_events: Hub[FlowRunEvent] = field(default_factory=Hub)
+    work_subscriptions: SubscriptionRegistry[work_pb2.SubscribeWorkResponse] = field(
+        default_factory=SubscriptionRegistry
+    )
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """Awaited on stop, after the last call ended and before the pool closes."""
+
+
+@dataclass(frozen=True)
+class _Service:
+    full_name: str
+    register: Callable[[grpc.aio.Server, ServerContext], None]
+
+
+def _services() -> list[_Service]:
+    """Every runplane service; health and reflection are added around them."""
+    return [
+        _Service(
+            flows_pb2.DESCRIPTOR.services_by_name["FlowService"].full_name,
+            lambda server, ctx: flows_pb2_grpc.add_FlowServiceServicer_to_server(
+                FlowServicer(ctx.database, ctx.clock), server
+            ),
+        ),
+        _Service(
+            flow_runs_pb2.DESCRIPTOR.services_by_name["FlowRunService"].full_name,
+            lambda server, ctx: flow_runs_pb2_grpc.add_FlowRunServiceServicer_to_server(
+                FlowRunServicer(
+                    ctx.database,
+                    ctx.clock,
+                    ctx.flow_run_events,
+                    ctx.closers,
+                    ctx.background.dispatcher,
+                ),
+                server,
+            ),
+        ),
+        _Service(
+            task_runs_pb2.DESCRIPTOR.services_by_name["TaskRunService"].full_name,
+            lambda server, ctx: task_runs_pb2_grpc.add_TaskRunServiceServicer_to_server(
+                TaskRunServicer(ctx.database, ctx.clock), server
+            ),
+        ),
+        _Service(
+            logs_pb2.DESCRIPTOR.services_by_name["LogService"].full_name,
+            lambda server, ctx: logs_pb2_grpc.add_LogServiceServicer_to_server(
+                LogServicer(ctx.database, ctx.clock, ctx.log_records), server
+            ),
+        ),
+        _Service(
+            concurrency_pb2.DESCRIPTOR.services_by_name["ConcurrencyService"].full_name,
+            lambda server, ctx: concurrency_pb2_grpc.add_ConcurrencyServiceServicer_to_server(
+                ConcurrencyServicer(ctx.database, ctx.clock), server
+            ),
+        ),
+        _Service(
+            deployments_pb2.DESCRIPTOR.services_by_name["DeploymentService"].full_name,
+            lambda server, ctx: deployments_pb2_grpc.add_DeploymentServiceServicer_to_server(
+                DeploymentServicer(
+                    ctx.database, ctx.clock, ctx.settings, ctx.background.dispatcher
+                ),
+                server,
+            ),
+        ),
+        _Service(
+            work_pb2.DESCRIPTOR.services_by_name["WorkService"].full_name,
+            lambda server, ctx: work_pb2_grpc.add_WorkServiceServicer_to_server(
+                WorkServicer(
+                    ctx.database,
+                    ctx.clock,
+                    ctx.work_subscriptions,
+                    ctx.settings,
+                    ctx.background.dispatcher,
+                ),
+                server,
+            ),
+        ),
+    ]
+
+
+class RunplaneServer:
+    """A running (or ready to run) control plane. Use ``async with`` or start/stop."""
+
+    def __init__(
+        self,
+        server: grpc.aio.Server,
+        context: ServerContext,
+        health_servicer: health.aio.HealthServicer,
+        port: int,
+        on_stop: list[Callable[[], Any]],
+    ) -> None:
+        self._server = server
+        self.context = context
+        self._health = health_servicer
+        self.port = port
+        self._on_stop = on_stop
+
+    @property
+    def address(self) -> str:
+        return f"{self.context.settings.host}:{self.port}"
+
+    async def start(self) -> None:
+        await self._server.start()
+        self.context.background.start()
+        logger.info("serving on %s", self.address)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Reports NOT_SERVING, ends open streams, lets in-flight calls finish, closes the pool."""
+        await self._health.enter_graceful_shutdown()
+        for callback in self._on_stop:
+            callback()
+        await self.context.background.stop()
+        if grace is None:
+            grace = self.context.settings.shutdown_grace
+        await self._server.stop(grace)
+        for close in self.context.closers:
+            await close()
+        await self.context.database.dispose()
+
+    async def wait_for_termination(self) -> None:
+        await self._server.wait_for_termination()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+
+def _server_options(settings: ServerSettings) -> list[tuple[str, Any]]:
+    return [
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+    ]
+
+
+def _interceptors(api_keys: list[SecretStr]) -> list[grpc.aio.ServerInterceptor]:
+    """API keys first, so that an unauthenticated call runs nothing at all."""
+    if not api_keys:
+        return [ErrorInterceptor()]
+    logger.info("every call but health checks needs one of %d API keys", len(api_keys))
+    return [ApiKeyInterceptor(api_keys), ErrorInterceptor()]
+
+
+def _server_credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:
+    """TLS from the certificate and key, with client certificates required when a client CA
+    is set; None for plaintext."""
+    if settings.tls_cert is None and settings.tls_key is None:
+        if settings.tls_client_ca is not None:
+            raise ValueError(
+                "RUNPLANE_SERVER_TLS_CLIENT_CA needs RUNPLANE_SERVER_TLS_CERT and _KEY as well"
+            )
+        return None
+    if settings.tls_cert is None or settings.tls_key is None:
+        raise ValueError("TLS needs both RUNPLANE_SERVER_TLS_CERT and RUNPLANE_SERVER_TLS_KEY")
+    client_ca = settings.tls_client_ca
+    return grpc.ssl_server_credentials(
+        [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())],
+        root_certificates=None if client_ca is None else client_ca.read_bytes(),
+        require_client_auth=client_ca is not None,
+    )
+
+
+def _bind(
+    server: grpc.aio.Server, settings: ServerSettings, credentials: grpc.ServerCredentials | None
+) -> int:
+    address = f"{settings.host}:{settings.port}"
+    if credentials is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, credentials)
+    if port == 0:
+        raise OSError(f"cannot listen on {address}")
+    return port
+
+
+async def create_server(
+    settings: ServerSettings | None = None, *, clock: Clock | None = None
+) -> RunplaneServer:
+    """Migrates the database and builds the server; ``start()`` or ``async with`` serves it."""
+    settings = settings or ServerSettings()
+    # Read first, so that a key file or TLS mistake stops the server before it touches the
+    # database.
+    api_keys = accepted_api_keys(settings)
+    credentials = _server_credentials(settings)
+    url = settings.resolved_database_url()
+    if url.startswith("sqlite"):
+        settings.home.mkdir(parents=True, exist_ok=True)
+    database = Database(url, pool=settings.database_pool())
+    await upgrade(database)
+    clock = clock or SystemClock()
+    subscriptions: SubscriptionRegistry[work_pb2.SubscribeWorkResponse] = SubscriptionRegistry()
+    events: Hub[FlowRunEvent] = Hub()
+    context = ServerContext(
+        settings=settings,
+        database=database,
+        clock=clock,
+        background=Background(database, clock, settings, subscriptions, events),
+        work_subscriptions=subscriptions,
+        flow_run_events=events,
+    )
+
+    server = grpc.aio.server(
+        interceptors=_interceptors(api_keys), options=_server_options(settings)
+    )
+    services = _services()
+    for service in services:
+        service.register(server, context)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in ["", *(s.full_name for s in services)]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    enable_documented_reflection(
+        [
+            *(s.full_name for s in services),
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
+        server,
+    )
+    port = _bind(server, settings, credentials)
+    on_stop: list[Callable[[], Any]] = [
+        context.log_records.close,
+        context.flow_run_events.close,
+        context.work_subscriptions.close_all,
+    ]
+    return RunplaneServer(server, context, health_servicer, port, on_stop=on_stop)

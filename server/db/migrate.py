@@ -1,0 +1,36 @@
+"""Applies the Alembic migrations, programmatically, at server start or from the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection
+
+from runplane.server.db.engine import Database
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Held while migrating, so that replicas starting together on one PostgreSQL take turns.
+_MIGRATION_LOCK_KEY = 0x72756E706C616E65  # "runplane"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+async def upgrade(database: Database, revision: str = "head") -> None:
+    """Brings the schema to ``revision`` (the newest by default); safe to run concurrently."""
+
+    def _run(connection: Connection) -> None:
+        if connection.dialect.name == "postgresql":
+            lock = sa.text("SELECT pg_advisory_xact_lock(:key)")
+            connection.execute(lock, {"key": _MIGRATION_LOCK_KEY - (1 << 63)})
+        command.upgrade(alembic_config(connection), revision)
+
+    async with database.write() as conn:
+        await conn.run_sync(_run)

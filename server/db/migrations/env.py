@@ -1,0 +1,20 @@
+"""Alembic environment: migrations always run on a connection handed over by ``migrate.upgrade``."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from runplane.server.db.tables import metadata
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations with `runplane server migrate`, which provides a connection")
+
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

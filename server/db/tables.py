@@ -1,0 +1,291 @@
+"""The schema, as SQLAlchemy Core tables. Alembic migrations must produce exactly this."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from runplane.server.db.types import JSON, UTCDateTime
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _state_columns() -> list[sa.Column[Any]]:
+    """The current state, denormalised onto a run row."""
+    return [
+        sa.Column("state_id", sa.Uuid, nullable=True),
+        sa.Column("state_type", sa.SmallInteger, nullable=True),
+        sa.Column("state_name", sa.String(64), nullable=True),
+        sa.Column("state_timestamp", UTCDateTime, nullable=True),
+        sa.Column("state_message", sa.Text, nullable=False, server_default=""),
+        sa.Column("state_result", JSON, nullable=True),
+        sa.Column("state_details", JSON, nullable=True),
+        # The last applied proposal, so that a repeat is answered exactly as before.
+        sa.Column("last_transition_id", sa.String(64), nullable=True),
+        sa.Column("last_status", sa.SmallInteger, nullable=True),
+        sa.Column("last_reason", sa.Text, nullable=True),
+    ]
+
+
+def _run_columns() -> list[sa.Column[Any]]:
+    """Bookkeeping shared by flow runs and task runs."""
+    return [
+        sa.Column("run_count", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("start_time", UTCDateTime, nullable=True),
+        sa.Column("end_time", UTCDateTime, nullable=True),
+        sa.Column("total_run_time", sa.Float, nullable=False, server_default="0"),
+        sa.Column("expected_start_time", UTCDateTime, nullable=True),
+        sa.Column("retries", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("retry_delays", JSON, nullable=False),
+        sa.Column("tags", JSON, nullable=False),
+        sa.Column("create_time", UTCDateTime, nullable=False),
+        sa.Column("update_time", UTCDateTime, nullable=False),
+    ]
+
+
+def _state_history_columns() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("id", sa.Uuid, primary_key=True),
+        sa.Column("type", sa.SmallInteger, nullable=False),
+        sa.Column("name", sa.String(64), nullable=False),
+        sa.Column("timestamp", UTCDateTime, nullable=False),
+        sa.Column("message", sa.Text, nullable=False, server_default=""),
+        sa.Column("result", JSON, nullable=True),
+        sa.Column("details", JSON, nullable=True),
+    ]
+
+
+flow = sa.Table(
+    "flow",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("tags", JSON, nullable=False),
+    sa.Column("create_time", UTCDateTime, nullable=False),
+)
+
+flow_run = sa.Table(
+    "flow_run",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("flow_id", sa.Uuid, sa.ForeignKey("flow.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("deployment_id", sa.Uuid, nullable=True),
+    sa.Column("parameters", JSON, nullable=False),
+    sa.Column("next_scheduled_start_time", UTCDateTime, nullable=True),
+    sa.Column("idempotency_key", sa.String(512), nullable=True),
+    sa.Column("parent_task_run_id", sa.Uuid, nullable=True),
+    sa.Column("job_variables", JSON, nullable=False),
+    sa.Column("work_pool_name", sa.String(256), nullable=True),
+    sa.Column("work_queue_name", sa.String(256), nullable=True),
+    sa.Column("flow_version", sa.String(256), nullable=True),
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("lease_id", sa.Uuid, nullable=True),
+    sa.Column("lease_expire_time", UTCDateTime, nullable=True),
+    sa.Column("heartbeat_time", UTCDateTime, nullable=True),
+    # The runner and work-stream subscription that hold the run's lease.
+    sa.Column("runner_id", sa.Uuid, nullable=True),
+    sa.Column("runner_session_id", sa.Uuid, nullable=True),
+    # Highest ReportTaskRuns sequence applied for this run.
+    sa.Column("task_report_sequence", sa.BigInteger, nullable=False, server_default="0"),
+    *_state_columns(),
+    *_run_columns(),
+    sa.UniqueConstraint("flow_id", "idempotency_key"),
+    sa.Index(None, "flow_id"),
+    sa.Index(None, "deployment_id"),
+    sa.Index(None, "parent_task_run_id"),
+    sa.Index(None, "state_type", "next_scheduled_start_time"),
+    sa.Index(None, "create_time", "id"),
+    sa.Index(None, "work_pool_name", "state_type", "next_scheduled_start_time"),
+)
+
+# Runs rescheduled to wait for a slot of their deployment's concurrency limit. They are looked
+# for whenever a slot frees, usually to find none: a partial index makes that free. Literals,
+# not parameters, so that a planner can match a query's condition to the index's.
+AWAITING_SLOT = sa.and_(
+    flow_run.c.state_type == sa.literal_column("1"),  # SCHEDULED
+    flow_run.c.state_name == sa.literal_column("'AwaitingConcurrencySlot'"),
+)
+sa.Index(
+    "ix_flow_run_awaiting_slot",
+    flow_run.c.next_scheduled_start_time,
+    postgresql_where=AWAITING_SLOT,
+    sqlite_where=AWAITING_SLOT,
+)
+
+flow_run_state = sa.Table(
+    "flow_run_state",
+    metadata,
+    *_state_history_columns(),
+    sa.Column(
+        "flow_run_id", sa.Uuid, sa.ForeignKey("flow_run.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Index(None, "flow_run_id", "timestamp"),
+    sa.Index(None, "timestamp"),  # for retention
+)
+
+task_run = sa.Table(
+    "task_run",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "flow_run_id", sa.Uuid, sa.ForeignKey("flow_run.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("task_key", sa.String(512), nullable=False),
+    sa.Column("dynamic_key", sa.String(512), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("cache_key", sa.String(2000), nullable=True),
+    sa.Column("cache_expiration", UTCDateTime, nullable=True),
+    sa.Column("task_version", sa.String(256), nullable=True),
+    sa.Column("inputs", JSON, nullable=False),
+    *_state_columns(),
+    *_run_columns(),
+    sa.UniqueConstraint("flow_run_id", "task_key", "dynamic_key"),
+    sa.Index(None, "cache_key"),
+    sa.Index(None, "create_time", "id"),
+)
+
+task_run_state = sa.Table(
+    "task_run_state",
+    metadata,
+    *_state_history_columns(),
+    sa.Column(
+        "task_run_id", sa.Uuid, sa.ForeignKey("task_run.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Index(None, "task_run_id", "timestamp"),
+    sa.Index(None, "timestamp"),  # for retention
+)
+
+log = sa.Table(
+    "log",
+    metadata,
+    # Autoincrementing, so that records keep the order they were written in.
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column(
+        "flow_run_id", sa.Uuid, sa.ForeignKey("flow_run.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("task_run_id", sa.Uuid, nullable=True),
+    sa.Column("level", sa.SmallInteger, nullable=False),
+    sa.Column("logger_name", sa.String(256), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("timestamp", UTCDateTime, nullable=False),
+    sa.Index(None, "flow_run_id", "timestamp"),
+    sa.Index(None, "timestamp"),  # for retention
+)
+
+deployment = sa.Table(
+    "deployment",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("flow_id", sa.Uuid, sa.ForeignKey("flow.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("entrypoint", sa.String(1024), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("version", sa.String(256), nullable=False, server_default=""),
+    sa.Column("tags", JSON, nullable=False),
+    sa.Column("parameters", JSON, nullable=False),
+    sa.Column("parameter_schema", JSON, nullable=False),
+    sa.Column("enforce_parameter_schema", sa.Boolean, nullable=False),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("concurrency_limit", sa.Integer, nullable=True),
+    sa.Column("collision_strategy", sa.SmallInteger, nullable=False),
+    sa.Column("work_pool_name", sa.String(256), nullable=False),
+    sa.Column("work_queue_name", sa.String(256), nullable=False),
+    sa.Column("job_variables", JSON, nullable=False),
+    # The retry policy copied onto every run the deployment creates.
+    sa.Column("retries", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("retry_delays", JSON, nullable=False, server_default=sa.text("'[]'")),
+    sa.Column("create_time", UTCDateTime, nullable=False),
+    sa.Column("update_time", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("flow_id", "name"),
+)
+
+deployment_schedule = sa.Table(
+    "deployment_schedule",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "deployment_id",
+        sa.Uuid,
+        sa.ForeignKey("deployment.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("parameters", JSON, nullable=False),
+    sa.Column("catchup", sa.SmallInteger, nullable=False),
+    # "cron", "interval" or "rrule", with the schedule's fields in spec.
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("spec", JSON, nullable=False),
+    sa.Index(None, "deployment_id"),
+)
+
+work_pool = sa.Table(
+    "work_pool",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("concurrency_limit", sa.Integer, nullable=True),
+    sa.Column("create_time", UTCDateTime, nullable=False),
+)
+
+work_queue = sa.Table(
+    "work_queue",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "work_pool_id", sa.Uuid, sa.ForeignKey("work_pool.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("concurrency_limit", sa.Integer, nullable=True),
+    sa.UniqueConstraint("work_pool_id", "name"),
+)
+
+concurrency_limit = sa.Table(
+    "concurrency_limit",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("limit", sa.Integer, nullable=False),
+    sa.Column("create_time", UTCDateTime, nullable=False),
+)
+
+concurrency_lease = sa.Table(
+    "concurrency_lease",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("request_id", sa.String(64), nullable=True, unique=True),
+    sa.Column("holder_id", sa.String(256), nullable=False),
+    sa.Column("expire_time", UTCDateTime, nullable=False),
+    sa.Index(None, "expire_time"),
+)
+
+concurrency_slot = sa.Table(
+    "concurrency_slot",
+    metadata,
+    sa.Column(
+        "lease_id",
+        sa.Uuid,
+        sa.ForeignKey("concurrency_lease.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "limit_id",
+        sa.Uuid,
+        sa.ForeignKey("concurrency_limit.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Index(None, "limit_id"),
+)

@@ -1,0 +1,325 @@
+"""Pushes due runs to the runners subscribed to this server, the moment they are due.
+
+One task does all the claiming of this process, so the free slots of its subscribers are
+never counted twice. It wakes when:
+
+- something in this process makes a run due or cancels one (:meth:`notify_work`,
+  :meth:`notify_cancelling`: RunDeployment, CreateFlowRun with a work pool,
+  ReleaseAssignment, the reapers, a new subscription or a heartbeat with free slots);
+- a run left PENDING, RUNNING or CANCELLING, which may free a slot of its deployment's
+  concurrency limit for a run waiting in AwaitingConcurrencySlot, or room under the
+  concurrency limit of a work pool or queue (:meth:`notify_slots_freed`, here or on another
+  server process);
+- another server process on the same PostgreSQL says so (LISTEN/NOTIFY, ids and names only);
+- the earliest future scheduled run of its pools becomes due (one timer);
+- the slow sweep comes round, a safety net for anything missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from runplane.server.api.flow_run_messages import FlowRunEvent
+from runplane.server.clock import Clock
+from runplane.server.db import held_runs
+from runplane.server.db.delivery_dialects import DeliveryDialect, earliest_scheduled
+from runplane.server.db.engine import Database
+from runplane.server.delivery.capacity import Capacity
+from runplane.server.delivery.claims import Claimant, claim, give_back
+from runplane.server.delivery.presence import Presence
+from runplane.server.delivery.waiters import make_waiters_due
+from runplane.server.delivery.written import announcing
+from runplane.server.hub import Hub
+from runplane.server.orchestration.subscriptions import SubscriptionRegistry, WorkSubscription
+from runplane.server.settings import ServerSettings
+from runplane.v1 import work_pb2
+
+logger = logging.getLogger(__name__)
+
+WorkItem = work_pb2.SubscribeWorkResponse
+_CANCELLING = 9  # runplane.v1.StateType.STATE_TYPE_CANCELLING
+_MAX_SWEPT_CANCELS = 1000
+
+
+class WorkDispatcher:
+    def __init__(
+        self,
+        database: Database,
+        clock: Clock,
+        subscriptions: SubscriptionRegistry[WorkItem],
+        settings: ServerSettings,
+        dialect: DeliveryDialect,
+        events: Hub[FlowRunEvent] | None = None,
+    ) -> None:
+        self._db = database
+        self._events: Hub[FlowRunEvent] = events if events is not None else Hub()
+        self._clock = clock
+        self._subscriptions = subscriptions
+        self._settings = settings
+        self._dialect = dialect
+        self._wake = asyncio.Event()
+        self._dirty: set[str] = set()
+        self._everything = True
+        self._cancels: set[uuid.UUID] = set()
+        self._outbox: list[str] = []
+        self._capacity: dict[uuid.UUID, Capacity] = {}
+        self._token = uuid.uuid4().hex[:16]
+        self._next_due: datetime | None = None
+        self._rotation = 0
+        self._slots_freed = False
+        # Pools whose last claim found a concurrency limit on the pool or a queue.
+        self._limited_pools: set[str] = set()
+        # Announcements outlive two missed sweeps.
+        self._presence = Presence(self._token, 3 * settings.work_sweep_interval)
+        self._announce = True
+
+    def limits_elsewhere(self) -> bool:
+        """Whether another server process has a subscribed pool with a concurrency limit."""
+        return self._presence.limited_elsewhere()
+
+    @property
+    def next_due(self) -> datetime | None:
+        """When the timer wakes the next pass for a scheduled run (None: no such run)."""
+        return self._next_due
+
+    # --- hooks ------------------------------------------------------------------------------
+
+    def notify_work(self, pool: str | None = None) -> None:
+        """A run of ``pool`` (any pool when None) may have become due; call after the commit."""
+        self._mark(pool)
+        self._outbox.append(f"w {self._token} {pool or ''}")
+
+    def notify_slots_freed(self) -> None:
+        """A flow run left PENDING, RUNNING or CANCELLING; call after the commit."""
+        self._slots_freed = True
+        self._limits_freed()
+
+    def _limits_freed(self) -> None:
+        # Only pools with limits may have runs waiting for room: the others cost nothing here.
+        self._dirty.update(self._limited_pools)
+        self._wake.set()
+
+    def notify_cancelling(self, run_id: uuid.UUID) -> None:
+        """A run became CANCELLING; its runner is told on its stream. Call after the commit."""
+        self._cancels.add(run_id)
+        self._wake.set()
+        self._outbox.append(f"c {self._token} {run_id}")
+
+    def wake(self) -> None:
+        """Looks at every pool of this server's subscribers now (e.g. after moving a clock)."""
+        self._mark(None)
+
+    def _mark(self, pool: str | None) -> None:
+        if pool:
+            self._dirty.add(pool)
+        else:
+            self._everything = True
+        self._wake.set()
+
+    def on_payload(self, payload: str) -> None:
+        """A notification from another server process."""
+        kind, _, rest = payload.partition(" ")
+        token, _, value = rest.partition(" ")
+        if token == self._token:
+            return
+        if kind == "w":
+            self._mark(value or None)
+        elif kind == "f":
+            # The deployment slots were seen to by the server where the run ended; the limits
+            # of pools and queues hold across servers, so this server's limited pools look.
+            self._limits_freed()
+        elif kind == "p":
+            self._presence.heard(token, value)
+        elif kind == "c":
+            with contextlib.suppress(ValueError):
+                self._cancels.add(uuid.UUID(value))
+                self._wake.set()
+
+    # --- subscriptions ----------------------------------------------------------------------
+
+    def has_runner(self, pool: str) -> bool:
+        """Whether a runner is subscribed to ``pool`` here or, as announced, on another server."""
+        return self._subscriptions.count(pool) > 0 or self._presence.elsewhere(pool)
+
+    async def subscribed(self, subscription: WorkSubscription[WorkItem]) -> None:
+        self._capacity[subscription.session_id] = Capacity(
+            subscription.free_slots, self._settings.work_lease_seconds
+        )
+        if subscription.held_lease_ids:
+            async with self._db.write() as conn:
+                await held_runs.adopt_leases(
+                    conn,
+                    subscription.held_lease_ids,
+                    subscription.runner_id,
+                    subscription.session_id,
+                )
+        self._announce = True
+        self._mark(subscription.work_pool_name)
+
+    def unsubscribed(self, subscription: WorkSubscription[WorkItem]) -> None:
+        self._capacity.pop(subscription.session_id, None)
+        self._announce = True
+
+    async def heartbeat(
+        self, subscription: WorkSubscription[WorkItem], free_slots: int, held: Iterable[uuid.UUID]
+    ) -> None:
+        capacity = self._capacity.get(subscription.session_id)
+        if capacity is None:
+            return
+        held_set = set(held)
+        # Assigned runs the runner does not list: if they moved on from PENDING under this
+        # subscription, the runner got them (and has finished them), so its count includes them.
+        unlisted = [i for i in capacity.unconfirmed if i not in held_set]
+        if unlisted:
+            async with self._db.read() as conn:
+                holders = await held_runs.holders(conn, unlisted)
+            for run_id, holder in holders.items():
+                if holder.state_type != 2 or holder.runner_session_id != subscription.session_id:
+                    held_set.add(run_id)
+        capacity.declared(free_slots, held_set, asyncio.get_running_loop().time())
+        if capacity.available > 0:
+            self._mark(subscription.work_pool_name)
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_sweep = loop.time()
+        while True:
+            await self._sleep(self._delay(loop.time() - last_sweep))
+            self._wake.clear()
+            if loop.time() - last_sweep >= self._settings.work_sweep_interval:
+                last_sweep = loop.time()
+                self._everything = True
+                self._announce = True
+                await self._sweep_cancels()
+            try:
+                async with announcing(self._db, self._events) as written:
+                    await self._pass()
+                if written.freed_slots:  # an assignment given back
+                    self.notify_slots_freed()
+            except Exception:
+                logger.exception("work delivery pass failed; retrying on the next wake")
+
+    def _delay(self, since_sweep: float) -> float:
+        delay = self._settings.work_sweep_interval - since_sweep
+        if self._next_due is not None:
+            delay = min(delay, (self._next_due - self._clock.now()).total_seconds())
+        return max(delay, 0.0)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
+
+    async def _pass(self) -> None:
+        # One instant splits the runs: those due by it are claimed in this pass (all pools look
+        # when the timer's run is due), and the next timer is the earliest due after it. The
+        # timer may fire a hair early, and runs fall due while a pass runs: none falls between.
+        started = self._clock.now()
+        if self._next_due is not None and self._next_due <= started:
+            self._everything = True
+        if self._slots_freed:
+            self._slots_freed = False
+            if self.limits_elsewhere():
+                self._outbox.append(f"f {self._token}")
+            await self._make_waiters_due()
+        local = sorted({s.work_pool_name for s in self._subscriptions.all()})
+        if self._announce:
+            self._announce = False
+            self._outbox.extend(self._presence.announcements(local, self._limited_pools))
+        outbox, self._outbox = self._outbox, []
+        await self._dialect.publish(outbox)
+        pools = local if self._everything else [p for p in local if p in self._dirty]
+        self._everything = False
+        self._dirty.clear()
+        for pool in pools:
+            await self._deliver(pool)
+        cancels, self._cancels = self._cancels, set()
+        if cancels:
+            await self._push_cancels(cancels)
+        async with self._db.read() as conn:
+            self._next_due = await earliest_scheduled(conn, local, started)
+
+    async def _make_waiters_due(self) -> None:
+        for pool in await make_waiters_due(self._db, self._clock):
+            self.notify_work(pool)
+
+    async def _deliver(self, pool: str) -> None:
+        """Claims for the pool's subscribers in turns until none has room or no run is due."""
+        subscribers = self._subscriptions.for_pool(pool)
+        self._rotation += 1
+        if subscribers:
+            shift = self._rotation % len(subscribers)
+            subscribers = subscribers[shift:] + subscribers[:shift]
+        more = True
+        while more:
+            more = False
+            for subscription in subscribers:
+                capacity = self._capacity.get(subscription.session_id)
+                if capacity is None or subscription.closed:
+                    continue
+                limit = min(capacity.available, subscription.room)
+                if limit > 0 and await self._claim_for(subscription, capacity, limit):
+                    more = True
+
+    async def _claim_for(
+        self, subscription: WorkSubscription[WorkItem], capacity: Capacity, limit: int
+    ) -> bool:
+        """Claims up to ``limit`` runs and queues them; True when more may be due."""
+        claimant = Claimant(
+            subscription.work_pool_name,
+            subscription.work_queue_names,
+            subscription.runner_id,
+            subscription.session_id,
+        )
+        now = self._clock.now()
+        result = await claim(
+            self._db, self._dialect, claimant, limit, now, self._settings.work_lease_seconds
+        )
+        pool = subscription.work_pool_name
+        if result.limited != (pool in self._limited_pools):
+            if result.limited:
+                self._limited_pools.add(pool)
+            else:
+                self._limited_pools.discard(pool)
+            # The other servers learn of it, to say when runs end (see notify_slots_freed).
+            self._announce = True
+            self._wake.set()
+        at = asyncio.get_running_loop().time()
+        for claimed in result.claimed:
+            capacity.assigned(claimed.run_id, at)
+            if not subscription.offer(claimed.item):
+                capacity.given_back(claimed.run_id)
+                reason = "the runner's stream closed before the run was sent"
+                await give_back(self._db, claimed.run_id, claimed.lease_id, now, reason)
+        return result.candidates >= limit
+
+    async def _push_cancels(self, run_ids: Iterable[uuid.UUID]) -> None:
+        async with self._db.read() as conn:
+            holders = await held_runs.holders(conn, list(run_ids))
+        for run_id, holder in holders.items():
+            if holder.state_type == _CANCELLING and holder.runner_session_id is not None:
+                self._send_cancel(run_id, holder.runner_session_id)
+
+    def _send_cancel(self, run_id: uuid.UUID, session_id: uuid.UUID) -> None:
+        subscription = self._subscriptions.get(session_id)
+        if subscription is not None:
+            cancel = work_pb2.CancelRun(flow_run_id=str(run_id), reason="the run is cancelling")
+            subscription.offer(WorkItem(cancel=cancel))
+
+    async def _sweep_cancels(self) -> None:
+        sessions = list(self._capacity)
+        try:
+            async with self._db.read() as conn:
+                held = await held_runs.cancelling_held_by(conn, sessions, _MAX_SWEPT_CANCELS)
+        except Exception:
+            logger.exception("looking for cancelling runs failed")
+            return
+        for run_id, session_id in held:
+            self._send_cancel(run_id, session_id)

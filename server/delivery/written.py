@@ -1,0 +1,65 @@
+"""States written by the server's own work, announced to WatchFlowRuns after they commit.
+
+``propose`` records each state it writes in the collector of the current task, if one is
+open; a loop step runs inside ``announcing(...)``, which publishes one event per written
+state once the step (and so its transactions) has finished. Nothing is read back unless
+someone is watching.
+
+The block also learns whether any of those states took a run out of PENDING, RUNNING or
+CANCELLING: that frees room under the concurrency limits of its deployment, work pool and
+queue, which the work dispatcher then offers to the runs waiting for it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from runplane.server.api.flow_run_messages import FlowRunEvent
+from runplane.server.db import flow_runs
+from runplane.server.db.engine import Database
+from runplane.server.db.run_records import StateRecord
+from runplane.server.hub import Hub
+
+
+@dataclass
+class Written:
+    """The states written inside one ``announcing`` block."""
+
+    states: list[tuple[uuid.UUID, StateRecord]] = field(default_factory=list)
+    freed_slots: bool = False
+    """Whether a run left PENDING, RUNNING or CANCELLING (known once the block is done)."""
+
+
+_collector: ContextVar[Written | None] = ContextVar("runplane_written_states", default=None)
+
+
+def record_written(run_id: uuid.UUID, state: StateRecord, *, frees_slots: bool) -> None:
+    """Notes a state written in the current transaction (a no-op outside ``announcing``);
+    ``frees_slots``: it takes the run out of PENDING, RUNNING or CANCELLING."""
+    written = _collector.get()
+    if written is None:
+        return
+    written.states.append((run_id, state))
+    written.freed_slots |= frees_slots
+
+
+@asynccontextmanager
+async def announcing(database: Database, events: Hub[FlowRunEvent]) -> AsyncIterator[Written]:
+    """Publishes the states written inside the block once it has finished."""
+    written = Written()
+    token = _collector.set(written)
+    try:
+        yield written
+    finally:
+        _collector.reset(token)
+    if not written.states or events.subscriber_count == 0:
+        return
+    async with database.read() as conn:
+        for run_id, state in written.states:
+            record = await flow_runs.get(conn, run_id)
+            if record is not None:
+                events.publish(FlowRunEvent(record, state))

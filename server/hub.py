@@ -1,0 +1,118 @@
+"""In-process fan-out of events to the streams that watch them.
+
+Servicers publish after their transaction commits; each open stream holds a
+subscription with its own bounded queue. A subscriber that falls too far behind is
+dropped with an overflow flag rather than slowing every writer down. Closing the hub
+ends every subscription, which is how streams finish on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+_CLOSED = object()
+
+
+class SubscriberOverflow(Exception):
+    """The subscriber did not keep up and missed events."""
+
+
+class Subscription(Generic[T]):
+    def __init__(self, hub: Hub[T], max_pending: int) -> None:
+        self._hub = hub
+        self._queue: asyncio.Queue[object] = asyncio.Queue(max_pending)
+        self.overflowed = False
+
+    def _offer(self, event: object) -> None:
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self._hub._remove(self)
+
+    def _close(self) -> None:
+        # Make room for the end marker: a closing stream no longer needs what it missed.
+        while self._queue.full():
+            self._queue.get_nowait()
+        self._queue.put_nowait(_CLOSED)
+
+    async def __aiter__(self) -> AsyncIterator[T]:
+        try:
+            while True:
+                if self.overflowed and self._queue.empty():
+                    raise SubscriberOverflow("the stream fell behind and was closed")
+                event = await self._queue.get()
+                if event is _CLOSED:
+                    return
+                yield event  # type: ignore[misc]
+        finally:
+            self._hub._remove(self)
+
+    def close(self) -> None:
+        self._hub._remove(self)
+        self._close()
+
+
+class Hub(Generic[T]):
+    def __init__(self, max_pending: int = 10_000) -> None:
+        self._subscriptions: set[Subscription[T]] = set()
+        self._max_pending = max_pending
+        self._closed = False
+        # Writes in flight that found no subscriber and so will publish nothing.
+        self._unobserved = 0
+        self._no_unobserved = asyncio.Event()
+        self._no_unobserved.set()
+
+    @contextmanager
+    def writing(self) -> Iterator[bool]:
+        """Wraps a write that publishes its changes if anyone is subscribed; yields whether
+        anyone is. Building events costs reads, so a write nobody watches skips them, and a
+        new subscriber waits for such writes (``unobserved_writes_done``) before reading the
+        state it starts from: otherwise a change could land after that read unannounced."""
+        observed = bool(self._subscriptions)
+        if observed:
+            yield True
+            return
+        self._unobserved += 1
+        self._no_unobserved.clear()
+        try:
+            yield False
+        finally:
+            self._unobserved -= 1
+            if self._unobserved == 0:
+                self._no_unobserved.set()
+
+    async def unobserved_writes_done(self) -> None:
+        """Returns once no write that began without subscribers is in flight; call it after
+        ``subscribe``, since writes that begin later see the subscriber."""
+        await self._no_unobserved.wait()
+
+    def subscribe(self) -> Subscription[T]:
+        subscription: Subscription[T] = Subscription(self, self._max_pending)
+        if self._closed:
+            subscription._close()
+        else:
+            self._subscriptions.add(subscription)
+        return subscription
+
+    def publish(self, event: T) -> None:
+        for subscription in list(self._subscriptions):
+            subscription._offer(event)
+
+    def close(self) -> None:
+        self._closed = True
+        for subscription in list(self._subscriptions):
+            subscription._close()
+        self._subscriptions.clear()
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscriptions)
+
+    def _remove(self, subscription: Subscription[T]) -> None:
+        self._subscriptions.discard(subscription)

@@ -1,0 +1,24 @@
+"""End-to-end fixtures: a real server with fast reapers, and real runner processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runplane.server import ServerSettings
+
+
+@pytest.fixture
+def server_settings(database_url: str, tmp_path: Path) -> ServerSettings:
+    # Short heartbeat and lease timeouts so that lost runners are noticed within seconds.
+    return ServerSettings(
+        home=tmp_path,
+        database_url=database_url,
+        host="127.0.0.1",
+        port=0,
+        heartbeat_timeout=3.0,
+        heartbeat_reaper_interval=0.5,
+        lease_reaper_interval=0.5,
+        work_lease_seconds=5.0,
+    )

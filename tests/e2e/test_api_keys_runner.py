@@ -1,0 +1,47 @@
+"""A runner process authenticates its work stream and its runs with ``RUNPLANE_API_KEY``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from e2e_support import deploy, executions, runner_process
+from pydantic import SecretStr
+
+from runplane import RunplaneClient, Settings, StateType, arun_deployment
+from runplane.server import RunplaneServer, ServerSettings, create_server
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
+
+KEY = "runner-s3cret"
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    # API keys do not depend on the database: SQLite alone keeps this test quick.
+    return f"sqlite+aiosqlite:///{tmp_path / 'runplane.db'}"
+
+
+@pytest.fixture
+async def guarded(server_settings: ServerSettings) -> AsyncIterator[RunplaneServer]:
+    settings = server_settings.model_copy(update={"api_keys": [SecretStr(KEY)]})
+    async with await create_server(settings) as running:
+        yield running
+
+
+async def test_a_runner_with_the_key_completes_a_run(
+    guarded: RunplaneServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The runner process, and the run processes it starts, inherit the key from here.
+    monkeypatch.setenv("RUNPLANE_API_KEY", KEY)
+    log = tmp_path / "runs.txt"
+    settings = Settings(api_url=guarded.address, home=tmp_path, api_key=SecretStr(KEY))
+    async with RunplaneClient(settings) as client:
+        await deploy(client, "count_run", "keyed", parameters={"path": str(log)})
+    async with runner_process(guarded.address, tmp_path, "keyed", "keyed-runner"):
+        # With a timeout, arun_deployment waits for the run on the watch stream.
+        finished = await arun_deployment("count_run/count_run-e2e", timeout=30, settings=settings)
+    assert finished.state is not None
+    assert finished.state.type is StateType.COMPLETED
+    assert [line[0] for line in executions(log)] == [str(finished.id)]

@@ -1,0 +1,236 @@
+"""Deployments executed by real runner processes through a real server."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import time
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+from e2e_support import (
+    deploy,
+    executions,
+    first_execution,
+    is_final,
+    is_in,
+    runner_process,
+    wait_runs,
+)
+
+from runplane import (
+    CollisionStrategy,
+    OrchestrationStatus,
+    RunplaneClient,
+    Settings,
+    State,
+    StateType,
+    arun_deployment,
+)
+from runplane.server import RunplaneServer
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
+
+
+async def test_a_run_due_now_starts_at_once(server: RunplaneServer, tmp_path: Path) -> None:
+    log = tmp_path / "runs.txt"
+    async with RunplaneClient(Settings(api_url=server.address)) as client:
+        deployment = await deploy(client, "count_run", "now", parameters={"path": str(log)})
+        async with runner_process(server.address, tmp_path, "now", "r1"):
+            assert deployment.id is not None
+            created = time.monotonic()
+            run = await client.run_deployment(deployment.id)
+            runs = await wait_runs(client, [run.id], is_final)
+            elapsed = time.monotonic() - created
+    assert runs[run.id].state is not None
+    assert runs[run.id].state.type is StateType.COMPLETED  # type: ignore[union-attr]
+    assert [line[0] for line in executions(log)] == [str(run.id)]
+    # Pushed, not polled: the process start dominates, far below any polling interval.
+    assert elapsed < 5.0
+
+
+async def test_run_deployment_waits_on_the_watch_stream(
+    server: RunplaneServer, tmp_path: Path
+) -> None:
+    log = tmp_path / "runs.txt"
+    settings = Settings(api_url=server.address)
+    async with RunplaneClient(settings) as client:
+        await deploy(client, "count_run", "wait", parameters={"path": str(log)})
+    async with runner_process(server.address, tmp_path, "wait", "r1"):
+        at_once = await arun_deployment("count_run/count_run-e2e", timeout=0, settings=settings)
+        finished = await arun_deployment("count_run/count_run-e2e", timeout=30, settings=settings)
+    assert at_once.state is not None
+    assert at_once.state.type in (StateType.SCHEDULED, StateType.PENDING)
+    assert finished.state is not None
+    assert finished.state.type is StateType.COMPLETED
+    assert str(finished.id) in {line[0] for line in executions(log)}
+
+
+async def test_two_runners_execute_each_of_200_runs_once(
+    server: RunplaneServer, tmp_path: Path
+) -> None:
+    log = tmp_path / "runs.txt"
+    async with RunplaneClient(Settings(api_url=server.address)) as client:
+        deployment = await deploy(client, "count_run", "pair", parameters={"path": str(log)})
+        assert deployment.id is not None
+        async with (
+            runner_process(server.address, tmp_path, "pair", "r1", limit=8),
+            runner_process(server.address, tmp_path, "pair", "r2", limit=8),
+        ):
+            run_ids = [(await client.run_deployment(deployment.id)).id for _ in range(200)]
+            runs = await wait_runs(client, run_ids, is_final, within=60)
+    states = {run.state.type for run in runs.values() if run.state is not None}
+    assert states == {StateType.COMPLETED}
+    executed = [line[0] for line in executions(log)]
+    assert sorted(executed) == sorted(str(i) for i in run_ids)
+    assert {line[1] for line in executions(log)} == {"r1", "r2"}
+
+
+async def _kill_runner_mid_run(
+    client: RunplaneClient, server: RunplaneServer, tmp_path: Path, flow: str, pool: str
+) -> tuple[UUID, Path]:
+    """Starts a run of ``flow`` on a runner, then kills the runner and the run's process."""
+    log, release = tmp_path / "runs.txt", tmp_path / "release"
+    parameters = {"path": str(log), "release": str(release)}
+    deployment = await deploy(client, flow, pool, parameters=parameters)
+    assert deployment.id is not None
+    async with runner_process(server.address, tmp_path, pool, "doomed") as doomed:
+        run = await client.run_deployment(deployment.id)
+        await wait_runs(client, [run.id], is_in(StateType.RUNNING))
+        first = await first_execution(log)
+        # The machine is gone: the runner and its run's process die together.
+        doomed.kill()
+        os.kill(int(first[2]), signal.SIGKILL)
+    return run.id, log
+
+
+async def test_a_killed_runner_leaves_its_run_crashed_after_the_heartbeat_timeout(
+    server: RunplaneServer, tmp_path: Path
+) -> None:
+    async with RunplaneClient(Settings(api_url=server.address)) as client:
+        run_id, _ = await _kill_runner_mid_run(client, server, tmp_path, "hold", "lost")
+        runs = await wait_runs(client, [run_id], is_final, within=20)
+    final = runs[run_id].state
+    assert final is not None
+    assert final.type is StateType.CRASHED
+    assert "no heartbeat" in final.message
+
+
+async def test_a_crashed_run_with_retries_runs_again_on_another_runner(
+    server: RunplaneServer, tmp_path: Path
+) -> None:
+    async with RunplaneClient(Settings(api_url=server.address)) as client:
+        run_id, log = await _kill_runner_mid_run(client, server, tmp_path, "crash_once", "retry")
+        async with runner_process(server.address, tmp_path, "retry", "survivor"):
+            runs = await wait_runs(client, [run_id], is_final, within=15)
+    final = runs[run_id].state
+    assert final is not None
+    assert final.type is StateType.COMPLETED
+    assert [line[1] for line in executions(log)] == ["doomed", "survivor"]
+
+
+async def test_cancelling_a_running_run_kills_its_process(
+    server: RunplaneServer, tmp_path: Path
+) -> None:
+    log, release = tmp_path / "runs.txt", tmp_path / "release"
+    parameters = {"path": str(log), "release": str(release)}
+    async with RunplaneClient(Settings(api_url=server.address)) as client:
+        deployment = await deploy(client, "hold_cancellable", "cancel", parameters=parameters)
+        assert deployment.id is not None
+        async with runner_process(server.address, tmp_path, "cancel", "r1"):
+            run = await client.run_deployment(deployment.id)
+            await wait_runs(client, [run.id], is_in(StateType.RUNNING))
+            pid = int((await first_execution(log))[2])
+            await client.set_flow_run_state(run.id, State(type=StateType.CANCELLING))
+            runs = await wait_runs(client, [run.id], is_final)
+    final = runs[run.id].state
+    assert final is not None
+    assert final.type is StateType.CANCELLED
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert log.with_suffix(".hook").read_text() == "CANCELLED"
+
+
+async def test_concurrency_limit_enqueue_runs_one_at_a_time(
+    server: RunplaneServer, tmp_path: Path
+) -> None:
+    log = tmp_path / "runs.txt"
+    async with RunplaneClient(Settings(api_url=server.address)) as client:
+        deployment = await deploy(
+            client,
+            "timed",
+            "enqueue",
+            parameters={"path": str(log)},
+            concurrency_limit=1,
+            collision_strategy=CollisionStrategy.ENQUEUE,
+        )
+        assert deployment.id is not None
+        async with runner_process(server.address, tmp_path, "enqueue", "r1", limit=4):
+            run_ids = [(await client.run_deployment(deployment.id)).id for _ in range(3)]
+            runs = await wait_runs(client, run_ids, is_final, within=60)
+    assert {r.state.type for r in runs.values() if r.state} == {StateType.COMPLETED}
+    spans = _spans(executions(log))
+    assert len(spans) == 3
+    ordered = sorted(spans.values())
+    assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(ordered))
+
+
+async def test_concurrency_limit_cancel_new_cancels_the_extra_run(
+    server: RunplaneServer, tmp_path: Path
+) -> None:
+    log, release = tmp_path / "runs.txt", tmp_path / "release"
+    parameters = {"path": str(log), "release": str(release)}
+    async with RunplaneClient(Settings(api_url=server.address)) as client:
+        deployment = await deploy(
+            client,
+            "hold",
+            "cancel-new",
+            parameters=parameters,
+            concurrency_limit=1,
+            collision_strategy=CollisionStrategy.CANCEL_NEW,
+        )
+        assert deployment.id is not None
+        async with runner_process(server.address, tmp_path, "cancel-new", "r1", limit=4):
+            first = await client.run_deployment(deployment.id)
+            await wait_runs(client, [first.id], is_in(StateType.RUNNING))
+            second = await client.run_deployment(deployment.id)
+            extra = await wait_runs(client, [second.id], is_final)
+            release.touch()
+            done = await wait_runs(client, [first.id], is_final)
+    assert extra[second.id].state is not None
+    assert extra[second.id].state.type is StateType.CANCELLED  # type: ignore[union-attr]
+    assert done[first.id].state is not None
+    assert done[first.id].state.type is StateType.COMPLETED  # type: ignore[union-attr]
+    assert [line[0] for line in executions(log)] == [str(first.id)]
+
+
+def _spans(lines: list[list[str]]) -> dict[UUID, tuple[float, float]]:
+    starts = {UUID(line[0]): float(line[4]) for line in lines if line[3] == "start"}
+    ends = {UUID(line[0]): float(line[4]) for line in lines if line[3] == "end"}
+    return {run_id: (starts[run_id], ends[run_id]) for run_id in starts}
+
+
+async def test_a_run_paused_on_a_runner_resumes_in_the_same_process(
+    server: RunplaneServer, tmp_path: Path
+) -> None:
+    log = tmp_path / "runs.txt"
+    async with RunplaneClient(Settings(api_url=server.address)) as client:
+        deployment = await deploy(
+            client, "pause_for_approval", "pause", parameters={"path": str(log)}
+        )
+        async with runner_process(server.address, tmp_path, "pause", "r1"):
+            assert deployment.id is not None
+            run = await client.run_deployment(deployment.id)
+            await wait_runs(client, [run.id], is_in(StateType.PAUSED))
+            resumed = await client.set_flow_run_state(run.id, State(type=StateType.RUNNING))
+            runs = await wait_runs(client, [run.id], is_final)
+    assert resumed.status is OrchestrationStatus.ACCEPT
+    final = runs[run.id].state
+    assert final is not None
+    assert final.type is StateType.COMPLETED
+    lines = executions(log)
+    # One process ran both halves: the pause kept it alive.
+    assert [line[3] for line in lines] == ["before", "after"]
+    assert lines[0][2] == lines[1][2]

@@ -1,0 +1,22 @@
+"""Running ``runplane`` commands against a test server."""
+
+from __future__ import annotations
+
+import anyio
+from typer.testing import CliRunner
+
+from runplane.cli import app
+from runplane.server import RunplaneServer
+
+
+async def invoke(server: RunplaneServer, *args: str) -> tuple[int, str]:
+    """The exit code and output of ``runplane <args>`` pointed at ``server``, run in a thread
+    so the server keeps serving on the event loop."""
+
+    def run() -> tuple[int, str]:
+        result = CliRunner().invoke(
+            app, list(args), env={"RUNPLANE_API_URL": server.address, "COLUMNS": "200"}
+        )
+        return result.exit_code, result.output
+
+    return await anyio.to_thread.run_sync(run)

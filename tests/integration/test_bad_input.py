@@ -1,0 +1,85 @@
+"""Whatever a client sends, the server answers with a precise code and keeps serving."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from google.protobuf import struct_pb2
+
+from runplane.server import RunplaneServer
+from runplane.v1 import flow_runs_pb2, flow_runs_pb2_grpc, flows_pb2, flows_pb2_grpc, states_pb2
+
+pytestmark = pytest.mark.anyio
+
+
+async def _still_serving(channel: grpc.aio.Channel) -> None:
+    flows = flows_pb2_grpc.FlowServiceStub(channel)
+    answer = await flows.ListFlows(flows_pb2.ListFlowsRequest(page_size=1))
+    assert answer is not None
+
+
+async def test_bytes_that_are_not_the_message_are_invalid_argument(
+    server: RunplaneServer,
+) -> None:
+    async with grpc.aio.insecure_channel(server.address) as channel:
+        call = channel.unary_unary("/runplane.v1.FlowService/CreateFlow")
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await call(b"\xff\xff\xff\xff not protobuf")
+        assert error.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert "request" in (error.value.details() or "")
+        await _still_serving(channel)
+
+
+async def test_a_message_over_16_mib_is_refused_and_nothing_breaks(
+    server: RunplaneServer,
+) -> None:
+    options = [("grpc.max_send_message_length", 64 * 1024 * 1024)]
+    async with grpc.aio.insecure_channel(server.address, options=options) as channel:
+        flows = flows_pb2_grpc.FlowServiceStub(channel)
+        flow = (await flows.CreateFlow(flows_pb2.CreateFlowRequest(name="big-input"))).flow
+        parameters = struct_pb2.Struct()
+        parameters.update({"blob": "x" * (17 * 1024 * 1024)})
+        runs = flow_runs_pb2_grpc.FlowRunServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await runs.CreateFlowRun(
+                flow_runs_pb2.CreateFlowRunRequest(flow_id=flow.id, parameters=parameters)
+            )
+        assert error.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        listed = await runs.ListFlowRuns(
+            flow_runs_pb2.ListFlowRunsRequest(
+                filter=flow_runs_pb2.FlowRunFilter(flow_ids=[flow.id])
+            )
+        )
+        assert list(listed.flow_runs) == []
+
+
+@pytest.mark.parametrize(
+    ("request_message", "field"),
+    [
+        (flow_runs_pb2.GetFlowRunRequest(flow_run_id="not-a-uuid"), "flow_run_id"),
+        (flow_runs_pb2.ListFlowRunsRequest(page_size=-1), "page_size"),
+        (flow_runs_pb2.ListFlowRunsRequest(page_token="garbage!"), "page_token"),
+        (
+            flow_runs_pb2.SetFlowRunStateRequest(
+                flow_run_id="6f1f7f0e-0000-4000-8000-000000000000",
+                state=states_pb2.State(type=42),  # type: ignore[arg-type]
+            ),
+            "state.type",
+        ),
+    ],
+)
+async def test_invalid_fields_are_named(
+    server: RunplaneServer, request_message: object, field: str
+) -> None:
+    async with grpc.aio.insecure_channel(server.address) as channel:
+        runs = flow_runs_pb2_grpc.FlowRunServiceStub(channel)
+        method = {
+            flow_runs_pb2.GetFlowRunRequest: runs.GetFlowRun,
+            flow_runs_pb2.ListFlowRunsRequest: runs.ListFlowRuns,
+            flow_runs_pb2.SetFlowRunStateRequest: runs.SetFlowRunState,
+        }[type(request_message)]
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await method(request_message)  # type: ignore[operator]
+        assert error.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert field in (error.value.details() or "")
+        await _still_serving(channel)

@@ -1,0 +1,67 @@
+"""``flow.deploy`` and ``runplane.deploy`` through a real server: registered for a pool's
+runners, updated in place when deployed again, and refused whole when one has no pool."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from engine_support import engine_api
+
+import runplane
+from runplane import SyncRunplaneClient, flow
+
+__all__ = ["engine_api"]
+
+
+@flow
+def nightly(day: str = "monday") -> str:
+    return day
+
+
+@flow
+def hourly() -> None:
+    return None
+
+
+def _pool() -> str:
+    return f"pool-{uuid.uuid4().hex[:8]}"
+
+
+def test_a_flow_deploys_to_a_pool_and_deploying_again_updates_it(
+    engine_api: SyncRunplaneClient,
+) -> None:
+    pool = _pool()
+    first = nightly.deploy("etl", work_pool_name=pool, cron="0 2 * * *", parameters={"day": "1"})
+    again = nightly.deploy("etl", work_pool_name=pool, cron="0 3 * * *", parameters={"day": "2"})
+    stored = engine_api.get_deployment_by_name("nightly/etl")
+    queues = [queue.name for queue in engine_api.list_work_queues(pool)]
+    assert first.id is not None
+    assert again.id == first.id == stored.id
+    assert stored.work_pool_name == pool
+    assert stored.parameters == {"day": "2"}
+    assert [s.schedule.expression for s in stored.schedules] == ["0 3 * * *"]  # type: ignore[union-attr]
+    assert stored.entrypoint.endswith("test_deploy.py:nightly")
+    assert queues  # the pool exists for its runners, with its default queue
+
+
+def test_deploy_registers_several_on_their_pools(engine_api: SyncRunplaneClient) -> None:
+    shared, own = _pool(), _pool()
+    deployed = runplane.deploy(
+        nightly.to_deployment("shared"),
+        hourly.to_deployment("own", work_pool_name=own, interval=3600),
+        work_pool_name=shared,
+    )
+    names = [(d.flow_name, d.name, d.work_pool_name) for d in deployed]
+    assert names == [("nightly", "shared", shared), ("hourly", "own", own)]
+    assert engine_api.get_deployment_by_name("hourly/own").work_pool_name == own
+
+
+def test_a_deployment_without_a_pool_registers_nothing(engine_api: SyncRunplaneClient) -> None:
+    name = f"orphan-{uuid.uuid4().hex[:6]}"
+    with pytest.raises(ValueError, match="has no work pool: pass work_pool_name"):
+        runplane.deploy(
+            hourly.to_deployment(name, work_pool_name=_pool()), nightly.to_deployment(name)
+        )
+    with pytest.raises(runplane.NotFound):
+        engine_api.get_deployment_by_name(f"hourly/{name}")

@@ -1,0 +1,160 @@
+"""The public names of ``runplane`` are deliberate, and importing it stays light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import runplane
+
+EXPECTED = [
+    "Aborted",
+    "AlreadyExists",
+    "CachePolicy",
+    "CachedState",
+    "CancelRun",
+    "CatchupPolicy",
+    "CollisionStrategy",
+    "ConcurrencyLease",
+    "ConcurrencyLimit",
+    "CronSchedule",
+    "DEFAULT",
+    "DaskTaskRunner",
+    "DeadlineExceeded",
+    "Deployment",
+    "DeploymentSchedule",
+    "FailedPrecondition",
+    "FieldViolation",
+    "Flow",
+    "FlowRecord",
+    "FlowRun",
+    "FlowRunChange",
+    "FlowRunFilter",
+    "HeartbeatResult",
+    "INPUTS",
+    "IntervalSchedule",
+    "InvalidArgument",
+    "LogFilter",
+    "LogRecord",
+    "NO_CACHE",
+    "NotFound",
+    "OrchestrationResult",
+    "OrchestrationStatus",
+    "Page",
+    "ParameterValidationError",
+    "PauseTimeout",
+    "PermissionDenied",
+    "Ping",
+    "PreconditionViolation",
+    "ProcessPoolTaskRunner",
+    "RRuleSchedule",
+    "RUN_ID",
+    "Reconnect",
+    "ResultRef",
+    "RetryPolicy",
+    "RunAborted",
+    "RunAssignment",
+    "RunContext",
+    "RunnerDeployment",
+    "RunplaneClient",
+    "RunplaneError",
+    "RunplaneFuture",
+    "ServerError",
+    "Settings",
+    "State",
+    "StateDetails",
+    "StateType",
+    "Stubs",
+    "SubscriptionStarted",
+    "SyncRunplaneClient",
+    "TASK_SOURCE",
+    "Task",
+    "TaskRun",
+    "TaskRunFilter",
+    "TaskRunSpec",
+    "TaskRunUpdate",
+    "TaskRunner",
+    "TerminationSignal",
+    "ThreadPoolTaskRunner",
+    "TimedOut",
+    "Unauthenticated",
+    "Unavailable",
+    "UpstreamFailed",
+    "WorkItem",
+    "WorkPool",
+    "WorkQueue",
+    "adeploy",
+    "apause_flow_run",
+    "arun_deployment",
+    "as_completed",
+    "deploy",
+    "exponential_backoff",
+    "flow",
+    "get_client",
+    "get_run_context",
+    "get_run_logger",
+    "get_settings",
+    "pause_flow_run",
+    "resume_flow_run",
+    "run_deployment",
+    "serve",
+    "tags",
+    "task",
+    "unmapped",
+    "wait",
+]
+
+
+def test_all_is_pinned() -> None:
+    assert sorted(runplane.__all__) == EXPECTED
+
+
+def test_every_public_name_exists() -> None:
+    missing = [name for name in runplane.__all__ if not hasattr(runplane, name)]
+    assert missing == []
+
+
+def test_no_protobuf_module_is_public() -> None:
+    public = [getattr(runplane, name) for name in runplane.__all__]
+    assert not any(getattr(obj, "__module__", "").startswith("runplane.v1") for obj in public)
+
+
+def test_import_does_not_load_the_server_stack() -> None:
+    code = (
+        "import runplane, sys; "
+        "print(sorted(m for m in ('sqlalchemy', 'alembic', 'runplane.server', 'psycopg', "
+        "'aiosqlite') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_import_does_not_load_dask() -> None:
+    code = (
+        "import runplane, sys; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('dask', 'distributed')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_sync_client_has_every_call_of_the_async_client() -> None:
+    def calls(cls: type) -> set[str]:
+        return {name for name in dir(cls) if not name.startswith("_")} - {
+            "open",
+            "close",
+            "settings",
+            "stubs",
+        }
+
+    assert calls(runplane.RunplaneClient) == calls(runplane.SyncRunplaneClient)
+    assert len(calls(runplane.RunplaneClient)) == 47
+
+
+def test_get_client_returns_the_requested_kind() -> None:
+    assert isinstance(runplane.get_client(), runplane.RunplaneClient)
+    assert isinstance(runplane.get_client(sync_client=True), runplane.SyncRunplaneClient)
