@@ -81,7 +81,7 @@ def test_sigterm_reports_the_run_crashed(engine_api: SyncRunplaneClient, tmp_pat
     finally:
         if child.poll() is None:
             child.kill()
-            child.wait()
+            child.communicate()  # also closes the pipe
     assert child.returncode != 0
     assert "TerminationSignal" in stderr
     state = engine_api.get_flow_run(run_id).state
