@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,16 +48,14 @@ async def test_a_run_due_now_is_pushed_at_once(server_settings: ServerSettings) 
         pool = unique("pool")
         stream, _ = await subscribe(channel, pool, slots=1)
         deployment = await create_deployment(channel, pool)
-        started = time.perf_counter()
         run = await run_deployment(channel, deployment.id)
-        item = await next_item(stream, within=1.0)
-        elapsed = time.perf_counter() - started
+        # With the sweep an hour away, only the push can deliver it (its speed: bench/).
+        item = await next_item(stream, within=10.0)
         stream.cancel()
     assert item.assignment.flow_run.id == run.id
     assert item.assignment.flow_run.state.type == PENDING
     assert item.assignment.attempt == 1
     assert item.assignment.deployment.id == deployment.id
-    assert elapsed < 1.0
 
 
 async def test_a_future_run_is_pushed_when_due(server_settings: ServerSettings) -> None:
@@ -187,7 +184,7 @@ async def test_a_run_created_for_a_pool_is_pushed_at_once(
                 state=states_pb2.State(type=states_pb2.STATE_TYPE_SCHEDULED),
             )
         )
-        item = await next_item(stream, within=1.0)
+        item = await next_item(stream)
         stream.cancel()
     assert item.assignment.flow_run.id == created.flow_run.id
 
@@ -201,7 +198,7 @@ async def test_a_cancelling_run_is_pushed_to_its_runner(server_settings: ServerS
         assignment = (await next_item(stream)).assignment
         await propose(channel, run.id, RUNNING, lease_id=assignment.lease_id)
         await propose(channel, run.id, states_pb2.STATE_TYPE_CANCELLING)
-        item = await next_item(stream, within=1.0)
+        item = await next_item(stream)
         answer = await work_pb2_grpc.WorkServiceStub(channel).Heartbeat(
             work_pb2.HeartbeatRequest(
                 runner_id=started.runner_id,

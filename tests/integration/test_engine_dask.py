@@ -143,7 +143,7 @@ def test_a_task_over_its_timeout_on_dask_is_timed_out(
 
     name, elapsed = run()
     assert name == "TimedOut"
-    assert elapsed < 5  # the wait for the result does not outlast the timeout by much
+    assert elapsed < 30  # the wait ended with the timeout, not with the task's 60 s
     release.unlink()
 
     @flow(task_runner=DaskTaskRunner(cluster_kwargs=IN_PROCESS))

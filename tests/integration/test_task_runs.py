@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -296,10 +295,7 @@ async def test_a_report_of_500_updates_is_applied_in_one_call(api: Api) -> None:
     flow_run_id = await api.flow_run()
     updates, ids = _task_updates(167)
     updates = updates[:500]
-    started = time.monotonic()
     assert await api.report(flow_run_id, updates) == 500
-    elapsed = time.monotonic() - started
-    assert elapsed < 5, elapsed
     task_filter = task_runs_pb2.TaskRunFilter(flow_run_ids=[flow_run_id])
     listed: list[task_runs_pb2.TaskRun] = []
     token = ""
