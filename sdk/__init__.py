@@ -28,6 +28,7 @@ Settings come from ``RUNPLANE_*`` environment variables (see ``Settings``).
 
 from runplane._cache import DEFAULT, INPUTS, NO_CACHE, RUN_ID, TASK_SOURCE, CachePolicy
 from runplane._client import RunplaneClient
+from runplane._concurrency import ConcurrencySlots, concurrency
 from runplane._context import tags
 from runplane._dask import DaskTaskRunner
 from runplane._deploy import adeploy, deploy
@@ -123,6 +124,7 @@ __all__ = [
     "CollisionStrategy",
     "ConcurrencyLease",
     "ConcurrencyLimit",
+    "ConcurrencySlots",
     "CronSchedule",
     "DaskTaskRunner",
     "DeadlineExceeded",
@@ -188,6 +190,7 @@ __all__ = [
     "apause_flow_run",
     "arun_deployment",
     "as_completed",
+    "concurrency",
     "deploy",
     "exponential_backoff",
     "flow",

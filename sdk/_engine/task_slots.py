@@ -53,16 +53,14 @@ class TagSlots:
         self.releases = Releases()
         self._keeper = LeaseKeeper(self._renew, LEASE_SECONDS)
 
-    def acquire(
-        self, names: list[str], holder: uuid.UUID, request_id: uuid.UUID
-    ) -> uuid.UUID | float:
+    def acquire(self, names: list[str], holder: str, request_id: uuid.UUID) -> uuid.UUID | float:
         """The lease now holding the slots, or the seconds to wait before asking again.
 
         Raises ``RunAborted`` when a limit is 0.
         """
         lease = self.client.acquire_concurrency_slots(
             names,
-            holder_id=str(holder),
+            holder_id=holder,
             lease_duration=timedelta(seconds=LEASE_SECONDS),
             request_id=request_id,
         )
@@ -122,7 +120,7 @@ class _SlotRequest:
     def ask(self) -> Outcome | float | None:
         """None once the slots are held; seconds to wait; or how the refused run ended."""
         try:
-            answer = self.slots.acquire(self.names, self.run.id, self._request_id)
+            answer = self.slots.acquire(self.names, str(self.run.id), self._request_id)
         except (RunAborted, RunplaneError) as error:
             return self.run.refused(error)
         if isinstance(answer, uuid.UUID):

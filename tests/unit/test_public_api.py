@@ -17,6 +17,7 @@ EXPECTED = [
     "CollisionStrategy",
     "ConcurrencyLease",
     "ConcurrencyLimit",
+    "ConcurrencySlots",
     "CronSchedule",
     "DEFAULT",
     "DaskTaskRunner",
@@ -87,6 +88,7 @@ EXPECTED = [
     "apause_flow_run",
     "arun_deployment",
     "as_completed",
+    "concurrency",
     "deploy",
     "exponential_backoff",
     "flow",
@@ -152,7 +154,7 @@ def test_sync_client_has_every_call_of_the_async_client() -> None:
         }
 
     assert calls(runplane.RunplaneClient) == calls(runplane.SyncRunplaneClient)
-    assert len(calls(runplane.RunplaneClient)) == 47
+    assert len(calls(runplane.RunplaneClient)) == 48
 
 
 def test_get_client_returns_the_requested_kind() -> None:
