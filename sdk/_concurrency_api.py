@@ -38,6 +38,17 @@ class ConcurrencyAPI(Transport):
         items = [convert.concurrency_limit_from_pb(item) for item in response.concurrency_limits]
         return Page(items, response.next_page_token or None)
 
+    async def all_concurrency_limits(self) -> list[ConcurrencyLimit]:
+        """Every limit, ordered by name: all pages of ``list_concurrency_limits``."""
+        limits: list[ConcurrencyLimit] = []
+        token: str | None = None
+        while True:
+            page = await self.list_concurrency_limits(page_size=200, page_token=token)
+            limits.extend(page)
+            token = page.next_page_token
+            if not token:
+                return limits
+
     async def delete_concurrency_limit(self, name: str) -> None:
         """Deletes a limit and its leases."""
         request = concurrency_pb2.DeleteConcurrencyLimitRequest(name=name)

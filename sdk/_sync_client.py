@@ -254,6 +254,7 @@ class SyncRunplaneClient:
     create_concurrency_limit = _Blocking(RunplaneClient.create_concurrency_limit)
     get_concurrency_limit = _Blocking(RunplaneClient.get_concurrency_limit)
     list_concurrency_limits = _Blocking(RunplaneClient.list_concurrency_limits)
+    all_concurrency_limits = _Blocking(RunplaneClient.all_concurrency_limits)
     delete_concurrency_limit = _Blocking(RunplaneClient.delete_concurrency_limit)
     acquire_concurrency_slots = _Blocking(RunplaneClient.acquire_concurrency_slots)
     renew_concurrency_lease = _Blocking(RunplaneClient.renew_concurrency_lease)

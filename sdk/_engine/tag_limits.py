@@ -60,11 +60,5 @@ class TagLimits:
             self._flow_runs.add(flow_run_id)
 
     def _list(self) -> dict[str, int]:
-        limits: dict[str, int] = {}
-        token: str | None = None
-        while True:
-            page = self._client.list_concurrency_limits(page_size=200, page_token=token)
-            limits.update((item.name, item.limit) for item in page if item.name.startswith(PREFIX))
-            token = page.next_page_token
-            if not token:
-                return limits
+        limits = self._client.all_concurrency_limits()
+        return {item.name: item.limit for item in limits if item.name.startswith(PREFIX)}

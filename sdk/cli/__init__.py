@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from runplane.cli import flow_run_control  # noqa: F401  # adds cancel and watch
+from runplane.cli.concurrency_limits import concurrency_limit_app
 from runplane.cli.config import config_app
 from runplane.cli.deployments import deployment_app
 from runplane.cli.flow_runs import flow_run_app
@@ -19,6 +20,7 @@ app.add_typer(flow_run_app, name="flow-run")
 app.add_typer(deployment_app, name="deployment")
 app.add_typer(work_pool_app, name="work-pool")
 app.add_typer(work_queue_app, name="work-queue")
+app.add_typer(concurrency_limit_app, name="concurrency-limit")
 app.add_typer(runner_app, name="runner")
 app.add_typer(config_app, name="config")
 
