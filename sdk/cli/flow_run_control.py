@@ -1,4 +1,4 @@
-"""``runplane flow-run cancel``, ``resume`` and ``watch``."""
+"""``runplane flow-run cancel``, ``resume``, ``retry`` and ``watch``."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from runplane._models import (
     FlowRun,
     FlowRunChange,
     FlowRunFilter,
+    OrchestrationStatus,
     State,
     StateType,
 )
@@ -62,6 +63,32 @@ def resume_run(flow_run_id: Annotated[uuid.UUID, typer.Argument(help="The flow r
         console.print(str(error))
         raise typer.Exit(1) from None
     console.print(f"flow run {flow_run_id} is {state_text(state)}")
+
+
+@flow_run_app.command("retry")
+def retry_run(flow_run_id: Annotated[uuid.UUID, typer.Argument(help="The flow run id.")]) -> None:
+    """Run a finished flow run again, from its start, on a runner of its work pool."""
+    with SyncRunplaneClient() as client:
+        try:
+            run = client.get_flow_run(flow_run_id)
+        except NotFound:
+            console.print(f"no flow run {flow_run_id}")
+            raise typer.Exit(1) from None
+        if run.work_pool_name is None:
+            # A flow called directly has no runner to start it again.
+            console.print("not retried: only a run of a work pool has a runner to run it again")
+            raise typer.Exit(1)
+        if run.state is None or run.state.type not in TERMINAL_STATE_TYPES:
+            console.print(f"not retried: it is {state_text(run.state)}, not finished")
+            raise typer.Exit(1)
+        retried = State(
+            type=StateType.SCHEDULED, name="AwaitingRetry", message="retried from the CLI"
+        )
+        result = client.set_flow_run_state(flow_run_id, retried)
+    if result.status is not OrchestrationStatus.ACCEPT or result.state is None:
+        console.print(f"not retried: {result.reason or 'the server refused it'}")
+        raise typer.Exit(1)
+    console.print(f"flow run {flow_run_id} is {state_text(result.state)}")
 
 
 def changes_table(runs: dict[uuid.UUID, FlowRun]) -> Table:

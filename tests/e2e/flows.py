@@ -78,3 +78,10 @@ def pause_for_approval(path: str) -> str:
     pause_flow_run(timeout=60)
     record(path, "after")
     return "approved"
+
+
+@flow
+def fail_first(path: str) -> str:
+    if record(path) == 0:
+        raise RuntimeError("the first run fails")
+    return "done"

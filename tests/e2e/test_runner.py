@@ -10,6 +10,7 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
+from cli_support import invoke
 from e2e_support import (
     deploy,
     executions,
@@ -234,3 +235,27 @@ async def test_a_run_paused_on_a_runner_resumes_in_the_same_process(
     # One process ran both halves: the pause kept it alive.
     assert [line[3] for line in lines] == ["before", "after"]
     assert lines[0][2] == lines[1][2]
+
+
+async def test_a_failed_run_retried_from_the_cli_runs_again(
+    server: RunplaneServer, tmp_path: Path
+) -> None:
+    log = tmp_path / "runs.txt"
+    async with RunplaneClient(Settings(api_url=server.address)) as client:
+        deployment = await deploy(client, "fail_first", "retry", parameters={"path": str(log)})
+        assert deployment.id is not None
+        async with runner_process(server.address, tmp_path, "retry", "r1"):
+            run = await client.run_deployment(deployment.id)
+            failed = await wait_runs(client, [run.id], is_final)
+            code, output = await invoke(server, "flow-run", "retry", str(run.id))
+            assert code == 0, output
+            finished = await wait_runs(client, [run.id], is_in(StateType.COMPLETED))
+            code, output = await invoke(server, "flow-run", "retry", str(run.id))
+        history = [state.name for state in await client.list_flow_run_states(run.id)]
+    assert failed[run.id].state.type is StateType.FAILED  # type: ignore[union-attr]
+    assert finished[run.id].state.result() == "done"  # type: ignore[union-attr]
+    assert [line[0] for line in executions(log)] == [str(run.id)] * 2
+    assert history[history.index("Failed") + 1] == "AwaitingRetry"
+    # A completed run keeps its persisted result: running it again would lose it.
+    assert code == 1
+    assert "not retried" in output

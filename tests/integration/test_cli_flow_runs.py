@@ -1,4 +1,4 @@
-"""``runplane flow-run ls | inspect | logs`` against a real server."""
+"""``runplane flow-run ls | inspect | logs | retry`` against a real server."""
 
 from __future__ import annotations
 
@@ -93,3 +93,23 @@ async def test_logs_follow_streams_new_lines(server: RunplaneServer) -> None:
     await process.aclose()
     assert "INFO" in seen.split("rows rejected")[1]
     assert code == 0
+
+
+async def test_retry_refuses_runs_it_cannot_run_again(server: RunplaneServer) -> None:
+    async with RunplaneClient(Settings(api_url=server.address)) as client:
+        flow = await client.create_flow(f"cli-{uuid.uuid4().hex[:8]}")
+        direct = await client.create_flow_run(flow.id)
+        await client.set_flow_run_state(direct.id, State(type=StateType.FAILED))
+        pooled = await client.create_flow_run(flow.id, work_pool_name="cli-retry")
+        await client.set_flow_run_state(pooled.id, State(type=StateType.PENDING))
+
+    code, output = await invoke(server, "flow-run", "retry", str(direct.id))
+    assert (code, output.strip()) == (
+        1,
+        "not retried: only a run of a work pool has a runner to run it again",
+    )
+    code, output = await invoke(server, "flow-run", "retry", str(pooled.id))
+    assert (code, output.strip()) == (1, "not retried: it is Pending, not finished")
+    missing = uuid.uuid4()
+    code, output = await invoke(server, "flow-run", "retry", str(missing))
+    assert (code, output.strip()) == (1, f"no flow run {missing}")
