@@ -1,8 +1,9 @@
-"""The blocking runplane client: the async client driven on a private event loop thread."""
+"""The blocking runplane client: the async client driven on an event loop thread."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Generator
 from types import TracebackType
@@ -35,11 +36,34 @@ class _LoopThread:
             future.cancel()
             raise
 
-    def stop(self) -> None:
-        self.run(self._loop.shutdown_asyncgens())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
+
+# One loop thread serves every blocking client of the process, and it is never closed:
+# gRPC hands each call's last events to the loop that made the call, even after its channel
+# is closed, and a closed loop would refuse them (with an error in whichever loop forwards
+# them). A loop that stays open also spares each client a thread of its own.
+_shared: _LoopThread | None = None
+_shared_lock = threading.Lock()
+_forked_away: list[_LoopThread] = []
+"""Loops whose threads did not survive a fork: kept, not closed, as the parent uses them."""
+
+
+def _shared_loop() -> _LoopThread:
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = _LoopThread()
+        return _shared
+
+
+def _after_fork_in_child() -> None:
+    global _shared, _shared_lock
+    _shared_lock = threading.Lock()
+    if _shared is not None:
+        _forked_away.append(_shared)
+        _shared = None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 async def _next(iterator: AsyncIterator[T]) -> list[T]:
@@ -105,9 +129,10 @@ class _BlockingStream(Generic[P, T]):
 class SyncRunplaneClient:
     """The blocking twin of ``RunplaneClient``: same methods, same models, same errors.
 
-    ``with SyncRunplaneClient(settings) as client:`` starts a private event loop on a daemon
-    thread and runs every call there; the streaming methods return plain iterators (close
-    them, or exhaust them, to end the stream). Safe to call from several threads.
+    ``with SyncRunplaneClient(settings) as client:`` connects; unary calls run in the calling
+    thread, and streams on an event loop thread that all clients of the process share. The
+    streaming methods return plain iterators (close them, or exhaust them, to end the
+    stream). Safe to call from several threads.
     """
 
     def __init__(self, settings: Settings | None = None) -> None:
@@ -121,28 +146,27 @@ class SyncRunplaneClient:
         return self._client.settings
 
     def open(self) -> None:
-        """Starts the loop thread and connects; ``with`` calls it."""
+        """Connects (starting the shared loop thread if needed); ``with`` calls it."""
         if self._loop is not None:
             return
-        loop = _LoopThread()
+        loop = _shared_loop()
         try:
             loop.run(self._client.open())
             self._direct._open_blocking()
         except BaseException:
             self._direct._close_blocking()
-            loop.stop()
+            loop.run(self._client.close())
             raise
         self._loop = loop
 
     def close(self) -> None:
-        """Disconnects and stops the loop thread."""
+        """Disconnects: closes the channels, cancelling streams still open."""
         loop, self._loop = self._loop, None
         if loop is not None:
             try:
                 self._direct._close_blocking()
-                loop.run(self._client.close())
             finally:
-                loop.stop()
+                loop.run(self._client.close())
 
     def __enter__(self) -> Self:
         self.open()
@@ -255,6 +279,10 @@ class SyncRunplaneClient:
     get_concurrency_limit = _Blocking(RunplaneClient.get_concurrency_limit)
     list_concurrency_limits = _Blocking(RunplaneClient.list_concurrency_limits)
     all_concurrency_limits = _Blocking(RunplaneClient.all_concurrency_limits)
+    set_variable = _Blocking(RunplaneClient.set_variable)
+    get_variable = _Blocking(RunplaneClient.get_variable)
+    list_variables = _Blocking(RunplaneClient.list_variables)
+    delete_variable = _Blocking(RunplaneClient.delete_variable)
     delete_concurrency_limit = _Blocking(RunplaneClient.delete_concurrency_limit)
     acquire_concurrency_slots = _Blocking(RunplaneClient.acquire_concurrency_slots)
     renew_concurrency_lease = _Blocking(RunplaneClient.renew_concurrency_lease)
