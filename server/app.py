@@ -21,6 +21,7 @@ from runplane.server.api.flow_runs import FlowRunServicer
 from runplane.server.api.flows import FlowServicer
 from runplane.server.api.logs import LogHub, LogServicer
 from runplane.server.api.task_runs import TaskRunServicer
+from runplane.server.api.variables import VariableServicer
 from runplane.server.api.work import WorkServicer
 from runplane.server.api_keys import accepted_api_keys
 from runplane.server.clock import Clock, SystemClock
@@ -44,6 +45,8 @@ from runplane.v1 import (
     logs_pb2_grpc,
     task_runs_pb2,
     task_runs_pb2_grpc,
+    variables_pb2,
+    variables_pb2_grpc,
     work_pb2,
     work_pb2_grpc,
 )
@@ -113,6 +116,12 @@ def _services() -> list[_Service]:
             concurrency_pb2.DESCRIPTOR.services_by_name["ConcurrencyService"].full_name,
             lambda server, ctx: concurrency_pb2_grpc.add_ConcurrencyServiceServicer_to_server(
                 ConcurrencyServicer(ctx.database, ctx.clock), server
+            ),
+        ),
+        _Service(
+            variables_pb2.DESCRIPTOR.services_by_name["VariableService"].full_name,
+            lambda server, ctx: variables_pb2_grpc.add_VariableServiceServicer_to_server(
+                VariableServicer(ctx.database, ctx.clock), server
             ),
         ),
         _Service(

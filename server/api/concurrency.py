@@ -10,7 +10,7 @@ import grpc
 from runplane.server.api import concurrency_messages as messages
 from runplane.server.api import convert
 from runplane.server.api.errors import not_found
-from runplane.server.api.pagination import cut_page, decode_token, filter_fingerprint
+from runplane.server.api.pagination import cut_page, filter_fingerprint, name_after
 from runplane.server.api.validation import page_size, parse_optional_uuid, parse_uuid, require_name
 from runplane.server.clock import Clock
 from runplane.server.db import concurrency
@@ -59,8 +59,7 @@ class ConcurrencyServicer(concurrency_pb2_grpc.ConcurrencyServiceServicer):
     ) -> concurrency_pb2.ListConcurrencyLimitsResponse:
         limit = page_size("page_size", request.page_size)
         fingerprint = filter_fingerprint()
-        after = decode_token("page_token", request.page_token, fingerprint)
-        after_name = messages.after_name("page_token", after)
+        after_name = name_after("page_token", request.page_token, fingerprint)
         async with self._db.read() as conn:
             records = await concurrency.list_page(
                 conn, self._clock.now(), after_name=after_name, limit=limit + 1

@@ -52,12 +52,3 @@ def limit_value(field: str, value: int) -> int:
     if value < 0:
         raise invalid_argument(field, "must not be negative")
     return value
-
-
-def after_name(field: str, key: list[object] | None) -> str | None:
-    """The name a page token continues after."""
-    if key is None:
-        return None
-    if len(key) != 1 or not isinstance(key[0], str):
-        raise invalid_argument(field, "is not a token returned by this server")
-    return key[0]

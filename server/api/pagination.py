@@ -59,3 +59,13 @@ def decode_token(field: str, token: str, fingerprint: str) -> list[Any] | None:
     if token_fingerprint != fingerprint or not isinstance(key, list):
         raise invalid_argument(field, "belongs to a request with other parameters")
     return key
+
+
+def name_after(field: str, token: str, fingerprint: str) -> str | None:
+    """The name a page token continues after, for lists ordered by a unique name."""
+    key = decode_token(field, token, fingerprint)
+    if key is None:
+        return None
+    if len(key) != 1 or not isinstance(key[0], str):
+        raise invalid_argument(field, "is not a token returned by this server")
+    return key[0]

@@ -253,6 +253,17 @@ work_queue = sa.Table(
     sa.UniqueConstraint("work_pool_id", "name"),
 )
 
+variable = sa.Table(
+    "variable",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("value", JSON, nullable=False),  # JSON null is stored as 'null', not SQL NULL
+    sa.Column("tags", JSON, nullable=False),
+    sa.Column("create_time", UTCDateTime, nullable=False),
+    sa.Column("update_time", UTCDateTime, nullable=False),
+)
+
 concurrency_limit = sa.Table(
     "concurrency_limit",
     metadata,

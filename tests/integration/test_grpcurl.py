@@ -26,6 +26,7 @@ SERVICES = {
     "runplane.v1.FlowService",
     "runplane.v1.LogService",
     "runplane.v1.TaskRunService",
+    "runplane.v1.VariableService",
     "runplane.v1.WorkService",
 }
 

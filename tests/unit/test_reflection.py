@@ -13,6 +13,7 @@ from runplane.v1 import (
     logs_pb2,
     states_pb2,
     task_runs_pb2,
+    variables_pb2,
     work_pb2,
 )
 
@@ -24,6 +25,7 @@ CONTRACT = [
     logs_pb2,
     states_pb2,
     task_runs_pb2,
+    variables_pb2,
     work_pb2,
 ]
 

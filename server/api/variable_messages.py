@@ -1,0 +1,52 @@
+"""Variables between protobuf and the repository, and the checks on their fields."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2
+
+from runplane.server.api import convert
+from runplane.server.api.errors import invalid_argument
+from runplane.server.db.variables import VariableRecord
+from runplane.v1 import variables_pb2
+
+MAX_NAME_LENGTH = 255
+MAX_VALUE_BYTES = 64 * 1024
+# Names go into shell scripts, URLs and code: a conservative alphabet keeps them safe there.
+_NAME = re.compile(r"[a-z0-9_-]+")
+
+
+def variable(record: VariableRecord) -> variables_pb2.Variable:
+    value = struct_pb2.Value()
+    json_format.ParseDict(record.value, value)
+    return variables_pb2.Variable(
+        id=str(record.id),
+        name=record.name,
+        value=value,
+        tags=record.tags,
+        create_time=convert.timestamp(record.create_time),
+        update_time=convert.timestamp(record.update_time),
+    )
+
+
+def variable_name(field: str, name: str) -> str:
+    if not name:
+        raise invalid_argument(field, "must not be empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise invalid_argument(field, f"must be at most {MAX_NAME_LENGTH} characters")
+    if not _NAME.fullmatch(name):
+        raise invalid_argument(field, "may hold only lowercase letters, digits, '_' and '-'")
+    return name
+
+
+def variable_value(field: str, message: variables_pb2.SetVariableRequest) -> Any:
+    """The request's value as JSON data: required, and at most 64 KiB once encoded."""
+    if not message.HasField("value") or message.value.WhichOneof("kind") is None:
+        raise invalid_argument(field, "is required (a JSON null is a value)")
+    value = json_format.MessageToDict(message.value)
+    if len(json.dumps(value).encode()) > MAX_VALUE_BYTES:
+        raise invalid_argument(field, f"must be at most {MAX_VALUE_BYTES} bytes as JSON")
+    return value
