@@ -7,11 +7,19 @@ from runplane._deployments_api import DeploymentsAPI
 from runplane._flows_api import FlowRunsAPI, FlowsAPI
 from runplane._logs_api import LogsAPI
 from runplane._tasks_api import TaskRunsAPI
+from runplane._variables_api import VariablesAPI
 from runplane._work_api import WorkAPI
 
 
 class RunplaneClient(
-    FlowsAPI, FlowRunsAPI, TaskRunsAPI, DeploymentsAPI, WorkAPI, LogsAPI, ConcurrencyAPI
+    FlowsAPI,
+    FlowRunsAPI,
+    TaskRunsAPI,
+    DeploymentsAPI,
+    WorkAPI,
+    LogsAPI,
+    ConcurrencyAPI,
+    VariablesAPI,
 ):
     """Talks to the runplane API with the SDK's models; one method per API call.
 

@@ -6,8 +6,9 @@ plain Python objects. State models live in ``_states`` and are re-exported here.
 
 from __future__ import annotations
 
+import asyncio
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -387,6 +388,63 @@ class LogFilter(Frozen):
     flow_run_id: UUID | None = None
     task_run_id: UUID | None = None
     min_level: int = 0
+
+
+class Variable(Frozen):
+    """A named JSON value kept by the control plane, for configuration read at run time.
+
+    ``Variable.get("name", default)`` reads a value, ``Variable.set("name", value)`` stores
+    one and ``Variable.unset("name")`` deletes it, against the same API as the engine (the
+    embedded control plane, or the server ``RUNPLANE_API_URL`` names); ``aget``, ``aset``
+    and ``aunset`` do the same from coroutines.
+    """
+
+    id: UUID
+    name: str
+    value: Any = None
+    tags: tuple[str, ...] = ()
+    create_time: AwareDatetime | None = None
+    update_time: AwareDatetime | None = None
+
+    @classmethod
+    def get(cls, name: str, default: Any = None) -> Any:
+        """The variable's value, or ``default`` when no variable has this name."""
+        from runplane._variables import get_value
+
+        return get_value(name, default)
+
+    @classmethod
+    def set(
+        cls, name: str, value: Any, *, tags: Sequence[str] = (), overwrite: bool = False
+    ) -> Variable:
+        """Stores a variable; an existing name raises ``AlreadyExists`` unless ``overwrite``."""
+        from runplane._variables import set_value
+
+        return set_value(name, value, tags, overwrite)
+
+    @classmethod
+    def unset(cls, name: str) -> bool:
+        """Deletes the variable; False when there was none."""
+        from runplane._variables import unset_value
+
+        return unset_value(name)
+
+    @classmethod
+    async def aget(cls, name: str, default: Any = None) -> Any:
+        """``get`` for a coroutine."""
+        return await asyncio.to_thread(cls.get, name, default)
+
+    @classmethod
+    async def aset(
+        cls, name: str, value: Any, *, tags: Sequence[str] = (), overwrite: bool = False
+    ) -> Variable:
+        """``set`` for a coroutine."""
+        return await asyncio.to_thread(lambda: cls.set(name, value, tags=tags, overwrite=overwrite))
+
+    @classmethod
+    async def aunset(cls, name: str) -> bool:
+        """``unset`` for a coroutine."""
+        return await asyncio.to_thread(cls.unset, name)
 
 
 class ConcurrencyLimit(Frozen):

@@ -21,6 +21,7 @@ from runplane.v1 import (
     flows_pb2_grpc,
     logs_pb2_grpc,
     task_runs_pb2_grpc,
+    variables_pb2_grpc,
     work_pb2_grpc,
 )
 
@@ -61,6 +62,9 @@ class Stubs:
         self.logs: logs_pb2_grpc.LogServiceAsyncStub = logs_pb2_grpc.LogServiceStub(channel)
         self.concurrency: concurrency_pb2_grpc.ConcurrencyServiceAsyncStub = (
             concurrency_pb2_grpc.ConcurrencyServiceStub(channel)
+        )
+        self.variables: variables_pb2_grpc.VariableServiceAsyncStub = (
+            variables_pb2_grpc.VariableServiceStub(channel)
         )
 
 

@@ -68,6 +68,7 @@ from runplane._convert.task_runs import (
     task_run_update_from_pb,
     task_run_update_to_pb,
 )
+from runplane._convert.variables import variable_from_pb, variable_to_pb
 from runplane._convert.work import (
     heartbeat_result_from_pb,
     heartbeat_result_to_pb,
@@ -131,6 +132,8 @@ __all__ = [
     "timestamp_to_pb",
     "value_from_pb",
     "value_to_pb",
+    "variable_from_pb",
+    "variable_to_pb",
     "work_item_from_pb",
     "work_item_to_pb",
     "work_pool_from_pb",

@@ -45,6 +45,7 @@ from runplane import (
     TaskRunFilter,
     TaskRunSpec,
     TaskRunUpdate,
+    Variable,
     WorkPool,
     WorkQueue,
 )
@@ -320,6 +321,18 @@ FULL: list[tuple[BaseModel, Callable[[Any], Message], Callable[[Any], Any]]] = [
         convert.cached_state_to_pb,
         convert.cached_state_from_pb,
     ),
+    (
+        Variable(
+            id=uuid4(),
+            name="warehouse",
+            value={"hosts": ["a", "b"], "port": 5432, "ratio": 0.5, "tls": True, "note": None},
+            tags=("prod",),
+            create_time=NOW,
+            update_time=NOW,
+        ),
+        convert.variable_to_pb,
+        convert.variable_from_pb,
+    ),
 ]
 
 EMPTY: list[tuple[BaseModel, Callable[[Any], Message], Callable[[Any], Any]]] = [
@@ -380,6 +393,7 @@ EMPTY: list[tuple[BaseModel, Callable[[Any], Message], Callable[[Any], Any]]] = 
         convert.concurrency_lease_to_pb,
         convert.concurrency_lease_from_pb,
     ),
+    (Variable(id=uuid4(), name="v"), convert.variable_to_pb, convert.variable_from_pb),
 ]
 
 

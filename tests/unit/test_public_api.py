@@ -81,6 +81,7 @@ EXPECTED = [
     "Unauthenticated",
     "Unavailable",
     "UpstreamFailed",
+    "Variable",
     "WorkItem",
     "WorkPool",
     "WorkQueue",
@@ -154,7 +155,7 @@ def test_sync_client_has_every_call_of_the_async_client() -> None:
         }
 
     assert calls(runplane.RunplaneClient) == calls(runplane.SyncRunplaneClient)
-    assert len(calls(runplane.RunplaneClient)) == 48
+    assert len(calls(runplane.RunplaneClient)) == 52
 
 
 def test_get_client_returns_the_requested_kind() -> None:

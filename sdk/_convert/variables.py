@@ -1,0 +1,31 @@
+"""Variables (variables.proto)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from runplane._convert.common import timestamp_field, timestamp_to_pb, value_from_pb, value_to_pb
+from runplane._models import Variable
+from runplane.v1 import variables_pb2
+
+
+def variable_to_pb(variable: Variable) -> variables_pb2.Variable:
+    return variables_pb2.Variable(
+        id=str(variable.id),
+        name=variable.name,
+        value=value_to_pb(variable.value),
+        tags=variable.tags,
+        create_time=timestamp_to_pb(variable.create_time),
+        update_time=timestamp_to_pb(variable.update_time),
+    )
+
+
+def variable_from_pb(message: variables_pb2.Variable) -> Variable:
+    return Variable(
+        id=UUID(message.id),
+        name=message.name,
+        value=value_from_pb(message.value),
+        tags=tuple(message.tags),
+        create_time=timestamp_field(message, "create_time"),
+        update_time=timestamp_field(message, "update_time"),
+    )
