@@ -8,19 +8,26 @@ from runplane.cli import flow_run_control  # noqa: F401  # adds cancel and watch
 from runplane.cli.concurrency_limits import concurrency_limit_app
 from runplane.cli.config import config_app
 from runplane.cli.deployments import deployment_app
+from runplane.cli.errors import ApiErrorsGroup
 from runplane.cli.flow_runs import flow_run_app
 from runplane.cli.runner import runner_app
 from runplane.cli.server import server_app
+from runplane.cli.variables import variable_app
 from runplane.cli.work_pools import work_pool_app
 from runplane.cli.work_queues import work_queue_app
 
-app = typer.Typer(no_args_is_help=True, help="runplane: workflows with a gRPC control plane.")
+app = typer.Typer(
+    cls=ApiErrorsGroup,
+    no_args_is_help=True,
+    help="runplane: workflows with a gRPC control plane.",
+)
 app.add_typer(server_app, name="server")
 app.add_typer(flow_run_app, name="flow-run")
 app.add_typer(deployment_app, name="deployment")
 app.add_typer(work_pool_app, name="work-pool")
 app.add_typer(work_queue_app, name="work-queue")
 app.add_typer(concurrency_limit_app, name="concurrency-limit")
+app.add_typer(variable_app, name="variable")
 app.add_typer(runner_app, name="runner")
 app.add_typer(config_app, name="config")
 
