@@ -46,6 +46,7 @@ SERVICES = {
     "runplane.v1.FlowService",
     "runplane.v1.LogService",
     "runplane.v1.TaskRunService",
+    "runplane.v1.VariableService",
     "runplane.v1.WorkService",
 }
 
@@ -191,6 +192,21 @@ async def _pool_resumed(run: Run) -> None:
     assert not (await run.client.get_work_pool(WORK_POOL)).paused
 
 
+async def _variable_set(run: Run) -> None:
+    variable = run.outcome.json()["variable"]
+    assert (variable["name"], variable["value"], variable["tags"]) == ("batch_size", 1000, ["etl"])
+    assert (await run.client.get_variable("batch_size")).value == 1000
+
+
+async def _variable_read(run: Run) -> None:
+    assert run.outcome.json()["variable"]["value"] == 1000
+
+
+async def _variables_listed(run: Run) -> None:
+    names = [variable["name"] for variable in run.outcome.json()["variables"]]
+    assert names == ["batch_size"]
+
+
 async def _not_found(run: Run) -> None:
     assert run.outcome.returncode != 0
     assert "Code: NotFound" in run.outcome.stderr
@@ -225,6 +241,9 @@ CHECKS: dict[str, Check] = {
     "resume-deployment": Check("plain", _resumed),
     "pause-work-pool": Check("plain", _pool_paused),
     "resume-work-pool": Check("plain", _pool_resumed),
+    "set-variable": Check("plain", _variable_set),
+    "get-variable": Check("plain", _variable_read),
+    "list-variables": Check("plain", _variables_listed),
     "not-found": Check("plain", _not_found),
     "with-api-key": Check("keyed", _listed_with_credentials),
     "tls-health": Check("tls", _serving),
