@@ -16,6 +16,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from runplane._client import RunplaneClient
+from runplane._engine.suspensions import SUSPENDED
 from runplane._errors import RunplaneError
 from runplane._models import (
     CancelRun,
@@ -267,6 +268,9 @@ class Runner:
         if not held.still_ours(run):
             return
         assert run.state is not None
+        if reason is None and run.state.type is StateType.PAUSED and run.state.name == SUSPENDED:
+            logger.info("flow run %s suspended; it runs again once resumed", run.id)
+            return
         if reason is StopReason.CANCEL:
             if run.state.type is not StateType.CANCELLED:
                 await self._report(held, StateType.CANCELLED, "cancelled by the runner")

@@ -33,7 +33,7 @@ def main() -> int:
         print("RUNPLANE_FLOW_RUN_ID and RUNPLANE_FLOW_ENTRYPOINT are required", file=sys.stderr)
         return 2
     lease = os.environ.get("RUNPLANE_FLOW_RUN_LEASE_ID")
-    from runplane.engine import load_flow, run_flow_run
+    from runplane.engine import exit_code, load_flow, run_flow_run
 
     try:
         flow = load_flow(entrypoint)
@@ -42,7 +42,7 @@ def main() -> int:
         _report_load_failure(uuid.UUID(run_id), entrypoint, error)
         return LOAD_FAILED
     state = run_flow_run(uuid.UUID(run_id), flow, uuid.UUID(lease) if lease else None)
-    return 0 if state.is_completed() else 1
+    return exit_code(state)
 
 
 if __name__ == "__main__":

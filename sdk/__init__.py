@@ -43,6 +43,7 @@ from runplane._engine.errors import (
 )
 from runplane._engine.parameters import unmapped
 from runplane._engine.pauses import apause_flow_run, pause_flow_run, resume_flow_run
+from runplane._engine.suspensions import asuspend_flow_run, suspend_flow_run
 from runplane._errors import (
     Aborted,
     AlreadyExists,
@@ -192,6 +193,7 @@ __all__ = [
     "apause_flow_run",
     "arun_deployment",
     "as_completed",
+    "asuspend_flow_run",
     "concurrency",
     "deploy",
     "exponential_backoff",
@@ -204,6 +206,7 @@ __all__ = [
     "resume_flow_run",
     "run_deployment",
     "serve",
+    "suspend_flow_run",
     "tags",
     "task",
     "unmapped",

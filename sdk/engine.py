@@ -4,7 +4,7 @@
 ``RUNPLANE_FLOW_ENTRYPOINT`` (``path/to/file.py:flow_name`` or ``package.module:flow_name``;
 the first argument overrides it), loads the flow and runs it with the run's parameters.
 ``RUNPLANE_FLOW_RUN_LEASE_ID``, when set, is presented with the RUNNING proposal.
-The exit code is 0 when the run completed, 1 otherwise.
+The exit code is 0 when the run completed or suspended itself, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from runplane._flows import Flow
-from runplane._states import State
+from runplane._states import State, StateType
 
-__all__ = ["load_flow", "main", "run_flow_run"]
+__all__ = ["exit_code", "load_flow", "main", "run_flow_run"]
 
 
 def load_flow(entrypoint: str) -> Flow[Any, Any]:
@@ -63,6 +63,14 @@ def run_flow_run(
     return state
 
 
+def exit_code(state: State) -> int:
+    """0 when the run completed or suspended itself (it runs again once resumed), else 1."""
+    from runplane._engine.suspensions import SUSPENDED
+
+    suspended = state.type is StateType.PAUSED and state.name == SUSPENDED
+    return 0 if state.is_completed() or suspended else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     run_id = os.environ.get("RUNPLANE_FLOW_RUN_ID")
@@ -74,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     state = run_flow_run(
         uuid.UUID(run_id), load_flow(entrypoint), uuid.UUID(lease) if lease else None
     )
-    return 0 if state.is_completed() else 1
+    return exit_code(state)
 
 
 if __name__ == "__main__":

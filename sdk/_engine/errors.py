@@ -29,3 +29,9 @@ class TerminationSignal(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(f"the process received signal {signum}")
         self.signum = signum
+
+
+class FlowSuspended(BaseException):
+    """Ends a flow run's process after ``suspend_flow_run``: the run waits, without a process,
+    to be resumed and run again by its runner. A BaseException, so that code catching
+    ``Exception`` does not stop it."""

@@ -270,6 +270,14 @@ class FlowCall:
 
     # -- crash and outcome --------------------------------------------------------------
 
+    def suspended(self) -> None:
+        """The run suspended itself: no final state and no hooks; its runner starts it again."""
+        engine = self.engine
+        if engine is None or self.done:
+            return
+        self.done = True
+        engine.close()
+
     def crashed(self, error: BaseException) -> None:
         engine = self.engine
         if engine is None or self.done:

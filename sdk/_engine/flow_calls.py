@@ -8,6 +8,7 @@ import uuid
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
+from runplane._engine.errors import FlowSuspended
 from runplane._engine.flow_call import FlowCall
 from runplane._engine.signals import sigterm_raises
 from runplane._engine.timeouts import sync_timeout
@@ -47,6 +48,8 @@ def run_flow(
                     if wait is None:
                         break
                     time.sleep(wait)
+        except FlowSuspended:
+            call.suspended()
         except BaseException as error:
             call.crashed(error)
             raise
@@ -81,6 +84,8 @@ async def run_flow_async(
                     if wait is None:
                         break
                     await asyncio.sleep(wait)
+        except FlowSuspended:
+            call.suspended()
         except BaseException as error:
             call.crashed(error)
             raise

@@ -5,7 +5,8 @@ polling) for the run to leave PAUSED: RUNNING means resumed and the flow goes on
 process stays alive and heartbeated meanwhile, and the run's concurrency slots are free
 for others. When the deadline passes first, the server answers a late resume with FAILED
 ("the run was paused and never resumed"), and the flow ends with ``PauseTimeout``.
-``resume_flow_run``, from anywhere, proposes RUNNING.
+``resume_flow_run``, from anywhere, proposes RUNNING (SCHEDULED for a suspended run, see
+``suspensions``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import anyio
 from runplane._client import RunplaneClient
 from runplane._context import flow_run_context, task_run_context
 from runplane._engine.errors import PauseTimeout, RunAborted
+from runplane._engine.suspensions import SUSPENDED
 from runplane._errors import Unavailable
 from runplane._models import FlowRunFilter, OrchestrationStatus
 from runplane._states import State, StateDetails, StateType
@@ -107,8 +109,9 @@ async def _while_paused(
 
 
 def resume_flow_run(flow_run_id: uuid.UUID | str) -> State:
-    """Resumes a paused flow run: returns its state, RUNNING; raises ``RunAborted`` when the
-    run is not paused or its pause deadline has passed (the run then ends FAILED)."""
+    """Resumes a paused flow run (its state: RUNNING) or a suspended one (Scheduled
+    "Resuming": its runner runs it again); raises ``RunAborted`` when the run is neither, or
+    its deadline has passed (the run then ends FAILED)."""
     from runplane._sync_client import SyncRunplaneClient
 
     run_id = flow_run_id if isinstance(flow_run_id, uuid.UUID) else uuid.UUID(flow_run_id)
@@ -118,7 +121,11 @@ def resume_flow_run(flow_run_id: uuid.UUID | str) -> State:
             # RUNNING to RUNNING would be accepted as a rename: only a paused run resumes.
             now = current.name if current is not None else "without a state"
             raise RunAborted(f"flow run {run_id} was not resumed: it is {now}, not paused")
-        answer = client.set_flow_run_state(run_id, State(type=StateType.RUNNING, message="resumed"))
+        if current.name == SUSPENDED:
+            resumed = State(type=StateType.SCHEDULED, name="Resuming", message="resumed")
+        else:
+            resumed = State(type=StateType.RUNNING, message="resumed")
+        answer = client.set_flow_run_state(run_id, resumed)
     state = answer.state
     if answer.status is not OrchestrationStatus.ACCEPT or state is None:
         reason = answer.reason or "it is not paused"

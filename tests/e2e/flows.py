@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from runplane import flow, pause_flow_run
+from runplane import flow, pause_flow_run, suspend_flow_run, task
 
 
 def record(path: str, *extra: str) -> int:
@@ -85,3 +85,18 @@ def fail_first(path: str) -> str:
     if record(path) == 0:
         raise RuntimeError("the first run fails")
     return "done"
+
+
+@task(persist_result=True)
+def stamp(path: str) -> str:
+    record(path, "task")
+    return "stamped"
+
+
+@flow
+def suspend_once(path: str, timeout: float = 600.0) -> str:
+    record(path, "flow")
+    stamped = stamp(path)
+    suspend_flow_run(timeout=timeout)
+    record(path, "after")
+    return stamped

@@ -6,9 +6,11 @@ import itertools
 import os
 import signal
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
+import anyio
 import pytest
 from cli_support import invoke
 from e2e_support import (
@@ -259,3 +261,75 @@ async def test_a_failed_run_retried_from_the_cli_runs_again(
     # A completed run keeps its persisted result: running it again would lose it.
     assert code == 1
     assert "not retried" in output
+
+
+def _process_exited(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+async def _wait_exited(pid: int, within: float = 30.0) -> None:
+    # Another process's child: no event tells of its exit, so its pid is polled.
+    with anyio.fail_after(within):
+        while not _process_exited(pid):  # noqa: ASYNC110
+            await anyio.sleep(0.02)
+
+
+async def test_a_suspended_run_exits_and_its_runner_runs_it_again_on_resume(
+    server: RunplaneServer, tmp_path: Path
+) -> None:
+    log = tmp_path / "runs.txt"
+    async with RunplaneClient(Settings(api_url=server.address)) as client:
+        deployment = await deploy(client, "suspend_once", "suspend", parameters={"path": str(log)})
+        assert deployment.id is not None
+        async with runner_process(server.address, tmp_path, "suspend", "r1"):
+            run = await client.run_deployment(deployment.id)
+            suspended = await wait_runs(client, [run.id], is_in(StateType.PAUSED))
+            first_pid = int(executions(log)[0][2])
+            await _wait_exited(first_pid)  # no process waits for the resume
+            code, output = await invoke(server, "flow-run", "resume", str(run.id))
+            assert code == 0, output
+            finished = await wait_runs(client, [run.id], is_final)
+        history = [state.name for state in await client.list_flow_run_states(run.id)]
+    assert suspended[run.id].state.name == "Suspended"  # type: ignore[union-attr]
+    assert "is Resuming" in output
+    final = finished[run.id].state
+    assert final is not None
+    assert final.type is StateType.COMPLETED
+    assert final.result() == "stamped"
+    lines = executions(log)
+    # Two executions of the flow; the task's persisted result was reused by the second.
+    assert [line[3] for line in lines] == ["flow", "task", "flow", "after"]
+    assert lines[2][2] != lines[0][2]
+    assert "Crashed" not in history
+    assert history[history.index("Suspended") + 1] == "Resuming"
+
+
+async def test_a_suspension_past_its_deadline_fails_the_run_on_resume(
+    server: RunplaneServer, tmp_path: Path
+) -> None:
+    log = tmp_path / "runs.txt"
+    async with RunplaneClient(Settings(api_url=server.address)) as client:
+        deployment = await deploy(
+            client, "suspend_once", "expire", parameters={"path": str(log), "timeout": 0.5}
+        )
+        assert deployment.id is not None
+        async with runner_process(server.address, tmp_path, "expire", "r1"):
+            run = await client.run_deployment(deployment.id)
+            suspended = await wait_runs(client, [run.id], is_in(StateType.PAUSED))
+        state = suspended[run.id].state
+        assert state is not None
+        deadline = state.details.pause_deadline
+        assert deadline is not None
+        await anyio.sleep((deadline - datetime.now(UTC)).total_seconds() + 0.05)
+        code, output = await invoke(server, "flow-run", "resume", str(run.id))
+        ended = await client.get_flow_run(run.id)
+    assert code == 1
+    assert "pause deadline passed" in output
+    assert ended.state is not None
+    assert ended.state.type is StateType.FAILED
+    assert ended.state.message == "the run was paused and never resumed"
+    assert [line[3] for line in executions(log)] == ["flow", "task"]

@@ -1,0 +1,101 @@
+"""Suspending a flow run: its process exits, and its runner runs it again once resumed.
+
+``suspend_flow_run`` waits for the task runs already submitted, proposes PAUSED "Suspended"
+with a deadline, and raises ``FlowSuspended`` through the flow's code; the engine then exits
+without a final state, and the runner reports nothing (the run is not crashed, it waits).
+``resume_flow_run`` puts a suspended run back to SCHEDULED, and a runner of its pool starts
+it again from the beginning: task runs with persisted results (``persist_result=True``; the
+default cache policy includes the flow run id) return their results without running again.
+Each ``suspend_flow_run`` call that the earlier executions of this run got past (counted by
+the run's Suspended states since it last ended) returns at once instead of suspending again.
+
+A suspension that is not resumed by its deadline is refused when it is: the run ends FAILED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from runplane._context import flow_run_context, task_run_context
+from runplane._engine.errors import FlowSuspended, RunAborted
+from runplane._models import TERMINAL_STATE_TYPES
+from runplane._states import State, StateDetails, StateType
+
+if TYPE_CHECKING:
+    from runplane._engine.flow_run import FlowRunEngine
+
+SUSPENDED = "Suspended"
+
+
+def suspend_flow_run(timeout: float = 3600.0) -> None:
+    """Suspends the current flow run until ``resume_flow_run`` (or ``runplane flow-run
+    resume``) resumes it, at most ``timeout`` seconds; its process exits meanwhile.
+
+    Only a deployment's run can be suspended, from the flow's own code: its runner starts it
+    again from the beginning once resumed, and this call then returns at once. Give tasks
+    that must not run twice ``persist_result=True``.
+    """
+    engine = _engine_of_caller(timeout)
+    if _resumed_before(engine):
+        return
+    engine.finish_tasks()
+    deadline = datetime.now(UTC) + timedelta(seconds=timeout)
+    suspended = State(
+        type=StateType.PAUSED,
+        name=SUSPENDED,
+        message=f"suspended; waiting to be resumed until {deadline:%Y-%m-%d %H:%M:%S} UTC",
+        details=StateDetails(pause_deadline=deadline),
+    )
+    state = engine.propose(suspended)
+    if state.type is not StateType.PAUSED:
+        raise RunAborted(f"flow run {engine.flow_run_id} could not suspend: it is {state.name}")
+    raise FlowSuspended(state.message)
+
+
+async def asuspend_flow_run(timeout: float = 3600.0) -> None:  # noqa: ASYNC109 - as the sync one
+    """``suspend_flow_run`` for async flows."""
+    # Waiting for submitted task runs blocks: off the event loop, in a copy of this context.
+    await asyncio.to_thread(suspend_flow_run, timeout)
+
+
+def _engine_of_caller(timeout: float) -> FlowRunEngine:
+    if timeout <= 0:
+        raise ValueError(f"timeout must be positive, got {timeout}")
+    context = flow_run_context.get()
+    if context is None or context.engine is None or task_run_context.get() is not None:
+        raise RuntimeError("suspend_flow_run is called from a flow run's own code, not a task's")
+    engine: FlowRunEngine = context.engine
+    if engine.flow_run.deployment_id is None:
+        raise RuntimeError(
+            "only a deployment's flow run can be suspended: its runner runs it again on resume"
+        )
+    return engine
+
+
+def _resumed_before(engine: FlowRunEngine) -> bool:
+    """Whether an earlier execution of this run already got past this suspension."""
+    engine.suspend_calls += 1
+    if engine.resumed_suspensions is None:
+        engine.resumed_suspensions = _suspensions_since_last_end(engine)
+    return engine.suspend_calls <= engine.resumed_suspensions
+
+
+def _suspensions_since_last_end(engine: FlowRunEngine) -> int:
+    if engine.flow_run.run_count == 0:
+        return 0  # the first execution: nothing to look up
+    count = 0
+    token: str | None = None
+    while True:
+        page = engine.client.list_flow_run_states(
+            engine.flow_run_id, page_size=200, page_token=token
+        )
+        for state in page:
+            if state.type in TERMINAL_STATE_TYPES:
+                count = 0  # a rerun after an end starts its suspensions afresh
+            elif state.type is StateType.PAUSED and state.name == SUSPENDED:
+                count += 1
+        token = page.next_page_token
+        if not token:
+            return count
