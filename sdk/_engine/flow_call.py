@@ -170,6 +170,7 @@ class FlowCall:
         else:
             state = engine.propose(make_state(StateType.RUNNING))
         if state.type is StateType.RUNNING:
+            engine.suspend_calls = 0  # each attempt runs the flow's code from the top
             run_hooks(self.flow.on_running, self.flow, self._model(), state)
             return True
         if state.type is StateType.CANCELLING:

@@ -72,7 +72,7 @@ class FlowRunEngine:
         self._runner: TaskRunner | None = None
         self._futures: list[RunplaneFuture[Any]] = []
         self._lock = threading.Lock()
-        # suspend_flow_run calls in this execution, and how many of them were resumed before.
+        # suspend_flow_run calls in this attempt, and how many of them were resumed before.
         self.suspend_calls = 0
         self.resumed_suspensions: int | None = None
         # A leased run is its runner's to heartbeat; this process heartbeats every other.

@@ -83,8 +83,6 @@ def _resumed_before(engine: FlowRunEngine) -> bool:
 
 
 def _suspensions_since_last_end(engine: FlowRunEngine) -> int:
-    if engine.flow_run.run_count == 0:
-        return 0  # the first execution: nothing to look up
     count = 0
     token: str | None = None
     while True:

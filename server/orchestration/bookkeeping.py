@@ -93,6 +93,10 @@ def _run_count(times: RunTimes, written: StateSpec) -> int:
     continuing = times.state_type in (StateType.RUNNING, StateType.PAUSED)
     if written.type is StateType.RUNNING and not continuing:
         count += 1
+    # A suspension resumed (PAUSED to SCHEDULED) continues its attempt in a new process too:
+    # the RUNNING that follows counts it again, so the count steps back here.
+    if times.state_type is StateType.PAUSED and written.type is StateType.SCHEDULED:
+        count = max(count - 1, 0)
     return count
 
 

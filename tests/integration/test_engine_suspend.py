@@ -11,6 +11,7 @@ from engine_support import engine_api
 
 from runplane import (
     Deployment,
+    RetryPolicy,
     RunAborted,
     StateType,
     SyncRunplaneClient,
@@ -84,3 +85,33 @@ def test_only_a_deployment_run_suspends_and_only_from_the_flow_itself(
         from_a_task()
     with pytest.raises(ValueError, match="timeout must be positive"):
         asyncio.run(asuspend_flow_run(timeout=0))
+
+
+def test_a_retried_attempt_after_the_resume_does_not_suspend_again(
+    engine_api: SyncRunplaneClient,
+) -> None:
+    attempts: list[str] = []
+
+    @flow(name=f"retrying-{uuid.uuid4().hex[:8]}", retries=1, retry_delay_seconds=0)
+    def retrying() -> str:
+        suspend_flow_run(timeout=600)
+        attempts.append("after")
+        if len(attempts) == 1:
+            raise ValueError("the first attempt after the resume fails")
+        return "done"
+
+    deployment = engine_api.create_deployment(
+        Deployment(
+            flow_name=retrying.name,
+            name="manual",
+            entrypoint="here.py:retrying",
+            retry_policy=RetryPolicy(retries=1),
+        )
+    )
+    assert deployment.id is not None
+    run = engine_api.run_deployment(deployment.id)
+    assert run_flow_run(run.id, retrying).name == "Suspended"
+    resume_flow_run(run.id)
+    final = run_flow_run(run.id, retrying)
+    assert final.type is StateType.COMPLETED
+    assert attempts == ["after", "after"]

@@ -80,6 +80,18 @@ def test_run_count_grows_with_each_attempt_but_not_on_resume() -> None:
     assert [u.run_count for u in updates] == [0, 1, 1, 1, 1, 1, 2]
 
 
+def test_a_resumed_suspension_continues_its_attempt() -> None:
+    updates = write_all(
+        (0, StateSpec(T.PENDING)),
+        (1, StateSpec(T.RUNNING)),
+        (2, StateSpec(T.PAUSED, "Suspended")),
+        (3, StateSpec(T.SCHEDULED, "Resuming", scheduled_time=seconds(3))),
+        (4, StateSpec(T.PENDING)),
+        (5, StateSpec(T.RUNNING)),
+    )
+    assert [u.run_count for u in updates] == [0, 1, 1, 0, 0, 1]
+
+
 def test_end_time_is_set_on_terminal_states_and_cleared_on_leaving() -> None:
     updates = write_all(
         (0, StateSpec(T.RUNNING)),
