@@ -16,7 +16,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from runplane._client import RunplaneClient
-from runplane._engine.suspensions import SUSPENDED
+from runplane._engine.pauses import SUSPENDED
 from runplane._errors import RunplaneError
 from runplane._models import (
     CancelRun,

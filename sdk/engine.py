@@ -65,7 +65,7 @@ def run_flow_run(
 
 def exit_code(state: State) -> int:
     """0 when the run completed or suspended itself (it runs again once resumed), else 1."""
-    from runplane._engine.suspensions import SUSPENDED
+    from runplane._engine.pauses import SUSPENDED
 
     suspended = state.type is StateType.PAUSED and state.name == SUSPENDED
     return 0 if state.is_completed() or suspended else 1

@@ -21,13 +21,15 @@ import anyio
 from runplane._client import RunplaneClient
 from runplane._context import flow_run_context, task_run_context
 from runplane._engine.errors import PauseTimeout, RunAborted
-from runplane._engine.suspensions import SUSPENDED
 from runplane._errors import Unavailable
 from runplane._models import FlowRunFilter, OrchestrationStatus
 from runplane._states import State, StateDetails, StateType
 
 if TYPE_CHECKING:
     from runplane._engine.flow_run import FlowRunEngine
+
+SUSPENDED = "Suspended"
+"""The name of the PAUSED state of a run that waits without a process (see ``suspensions``)."""
 
 # A cancellation also reaches a paused run through CANCELLING; its runner (or the heartbeat
 # answer) stops the process, so the wait goes on meanwhile.
@@ -56,14 +58,20 @@ async def apause_flow_run(timeout: float = 3600.0) -> None:  # noqa: ASYNC109 - 
     _resumed(engine, after)
 
 
-def _pause(timeout: float) -> tuple[FlowRunEngine, datetime]:
-    """Puts the current flow run in PAUSED: its engine and the pause's deadline."""
+def own_flow_engine(caller: str, timeout: float) -> FlowRunEngine:
+    """The engine of the flow run whose own code (not a task's) calls ``caller``."""
     if timeout <= 0:
         raise ValueError(f"timeout must be positive, got {timeout}")
     context = flow_run_context.get()
     if context is None or context.engine is None or task_run_context.get() is not None:
-        raise RuntimeError("pause_flow_run is called from a flow run's own code, not a task's")
+        raise RuntimeError(f"{caller} is called from a flow run's own code, not a task's")
     engine: FlowRunEngine = context.engine
+    return engine
+
+
+def _pause(timeout: float) -> tuple[FlowRunEngine, datetime]:
+    """Puts the current flow run in PAUSED: its engine and the pause's deadline."""
+    engine = own_flow_engine("pause_flow_run", timeout)
     deadline = datetime.now(UTC) + timedelta(seconds=timeout)
     paused = State(
         type=StateType.PAUSED,

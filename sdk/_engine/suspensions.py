@@ -18,15 +18,13 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from runplane._context import flow_run_context, task_run_context
 from runplane._engine.errors import FlowSuspended, RunAborted
+from runplane._engine.pauses import SUSPENDED, own_flow_engine
 from runplane._models import TERMINAL_STATE_TYPES
 from runplane._states import State, StateDetails, StateType
 
 if TYPE_CHECKING:
     from runplane._engine.flow_run import FlowRunEngine
-
-SUSPENDED = "Suspended"
 
 
 def suspend_flow_run(timeout: float = 3600.0) -> None:
@@ -61,12 +59,7 @@ async def asuspend_flow_run(timeout: float = 3600.0) -> None:  # noqa: ASYNC109 
 
 
 def _engine_of_caller(timeout: float) -> FlowRunEngine:
-    if timeout <= 0:
-        raise ValueError(f"timeout must be positive, got {timeout}")
-    context = flow_run_context.get()
-    if context is None or context.engine is None or task_run_context.get() is not None:
-        raise RuntimeError("suspend_flow_run is called from a flow run's own code, not a task's")
-    engine: FlowRunEngine = context.engine
+    engine = own_flow_engine("suspend_flow_run", timeout)
     if engine.flow_run.deployment_id is None:
         raise RuntimeError(
             "only a deployment's flow run can be suspended: its runner runs it again on resume"
