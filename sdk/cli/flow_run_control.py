@@ -50,7 +50,7 @@ def cancel_run(flow_run_id: Annotated[uuid.UUID, typer.Argument(help="The flow r
 
 @flow_run_app.command("resume")
 def resume_run(flow_run_id: Annotated[uuid.UUID, typer.Argument(help="The flow run id.")]) -> None:
-    """Resume a flow run that paused itself (``pause_flow_run``)."""
+    """Resume a flow run that paused (pause_flow_run) or suspended (suspend_flow_run) itself."""
     from runplane._engine.errors import RunAborted
     from runplane._engine.pauses import resume_flow_run
 

@@ -19,7 +19,9 @@ from runplane._models import FlowRun, FlowRunFilter, LogFilter, LogRecord, State
 from runplane._settings import Settings
 from runplane._sync_client import SyncRunplaneClient
 
-flow_run_app = typer.Typer(no_args_is_help=True, help="Inspect flow runs.")
+flow_run_app = typer.Typer(
+    no_args_is_help=True, help="Inspect, cancel, resume and retry flow runs."
+)
 console = Console()
 
 _STATE_STYLES = {
