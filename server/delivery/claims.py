@@ -70,7 +70,8 @@ async def claim(
     async with database.write() as conn:
         rules = await pool_rules.read(conn, claimant.pool)
         if rules is not None and rules.paused:
-            return ClaimResult(claimed, 0)
+            # A paused pool keeps its limits: it stays among the limited pools meanwhile.
+            return ClaimResult(claimed, 0, limited=rules.limited)
         room = pool_rules.Room(None)
         selection = pool_rules.DueSelection()
         if rules is not None:
