@@ -21,6 +21,7 @@ from runplane.server.api.validation import (
     check_tags,
     enum_value,
     optional_name,
+    optional_text,
     parse_optional_uuid,
     parse_uuid,
     require_name,
@@ -87,12 +88,6 @@ def resource_name(field: str, value: str) -> str:
     if "/" in name:
         raise invalid_argument(field, "must not contain '/'")
     return name
-
-
-def optional_text(field: str, value: str, max_length: int) -> str:
-    if len(value) > max_length:
-        raise invalid_argument(field, f"must be at most {max_length} characters")
-    return value
 
 
 def _schedule_spec(field: str, message: deployments_pb2.DeploymentSchedule) -> tuple[str, Any]:

@@ -39,7 +39,13 @@ from runplane.server.api.flow_run_transitions import (
     set_state,
     strategy,
 )
-from runplane.server.api.pagination import cut_page, decode_token, filter_fingerprint
+from runplane.server.api.pagination import (
+    cut_page,
+    decode_token,
+    filter_fingerprint,
+    time_and_id_after,
+    time_and_id_key,
+)
 from runplane.server.api.states import ProposedState, parse_state, state_message
 from runplane.server.api.validation import (
     check_tags,
@@ -120,15 +126,6 @@ def _new_run(request: flow_runs_pb2.CreateFlowRunRequest, now: datetime) -> flow
         flow_version=_bounded_text("flow_version", request.flow_version),
         heartbeat_time=now if request.expect_heartbeats else None,
     )
-
-
-def _run_key(token: list[Any] | None) -> tuple[datetime, uuid.UUID] | None:
-    if token is None:
-        return None
-    try:
-        return datetime.fromisoformat(str(token[0])), uuid.UUID(str(token[1]))
-    except (ValueError, IndexError):
-        raise invalid_argument("page_token", "is not a token returned by this server") from None
 
 
 class WorkNotifier(Protocol):
@@ -248,11 +245,11 @@ class FlowRunServicer(flow_runs_pb2_grpc.FlowRunServiceServicer):
         limit = page_size("page_size", request.page_size)
         query = parse_filter("filter", request.filter)
         fingerprint = filter_fingerprint(request.filter)
-        before = _run_key(decode_token("page_token", request.page_token, fingerprint))
+        before = time_and_id_after("page_token", request.page_token, fingerprint)
         async with self._db.read() as conn:
             records = await flow_runs.list_page(conn, query, before=before, limit=limit + 1)
         records, next_token = cut_page(
-            records, limit, fingerprint, lambda last: [last.create_time.isoformat(), str(last.id)]
+            records, limit, fingerprint, lambda last: time_and_id_key(last.create_time, last.id)
         )
         return flow_runs_pb2.ListFlowRunsResponse(
             flow_runs=[flow_run_message(r) for r in records], next_page_token=next_token

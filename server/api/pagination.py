@@ -9,7 +9,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import uuid
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
@@ -69,3 +71,21 @@ def name_after(field: str, token: str, fingerprint: str) -> str | None:
     if len(key) != 1 or not isinstance(key[0], str):
         raise invalid_argument(field, "is not a token returned by this server")
     return key[0]
+
+
+def time_and_id_after(
+    field: str, token: str, fingerprint: str
+) -> tuple[datetime, uuid.UUID] | None:
+    """The (time, id) a page token continues after, for lists newest first by (time, id)."""
+    key = decode_token(field, token, fingerprint)
+    if key is None:
+        return None
+    try:
+        return datetime.fromisoformat(str(key[0])), uuid.UUID(str(key[1]))
+    except (ValueError, IndexError):
+        raise invalid_argument(field, "is not a token returned by this server") from None
+
+
+def time_and_id_key(time: datetime, row_id: uuid.UUID) -> list[str]:
+    """The page key of a row in a list newest first by (time, id)."""
+    return [time.isoformat(), str(row_id)]

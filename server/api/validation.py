@@ -84,3 +84,10 @@ def update_paths(mask: field_mask_pb2.FieldMask, allowed: Iterable[str]) -> list
             choices = ", ".join(sorted(known))
             raise invalid_argument("update_mask", f"cannot change {path[:64]!r}; use {choices}")
     return list(dict.fromkeys(mask.paths))
+
+
+def optional_text(field: str, value: str, max_length: int) -> str:
+    """Text that may be empty, of bounded length."""
+    if len(value) > max_length:
+        raise invalid_argument(field, f"must be at most {max_length} characters")
+    return value

@@ -11,11 +11,7 @@ import grpc
 
 from runplane.server.api import work_messages as messages
 from runplane.server.api.deployment_messages import scheduled_details
-from runplane.server.api.deployment_requests import (
-    MAX_DESCRIPTION_LENGTH,
-    optional_text,
-    resource_name,
-)
+from runplane.server.api.deployment_requests import MAX_DESCRIPTION_LENGTH, resource_name
 from runplane.server.api.errors import (
     already_exists,
     failed_precondition,
@@ -23,7 +19,13 @@ from runplane.server.api.errors import (
     not_found,
 )
 from runplane.server.api.pagination import cut_page, decode_token, filter_fingerprint
-from runplane.server.api.validation import optional_name, page_size, parse_uuid, parse_uuids
+from runplane.server.api.validation import (
+    optional_name,
+    optional_text,
+    page_size,
+    parse_uuid,
+    parse_uuids,
+)
 from runplane.server.api.work_requests import (
     concurrency_limit,
     parse_pool_update,

@@ -11,13 +11,9 @@ from typing import Any
 
 from google.protobuf import field_mask_pb2
 
-from runplane.server.api.deployment_requests import (
-    MAX_DESCRIPTION_LENGTH,
-    optional_text,
-    resource_name,
-)
+from runplane.server.api.deployment_requests import MAX_DESCRIPTION_LENGTH, resource_name
 from runplane.server.api.errors import invalid_argument
-from runplane.server.api.validation import update_paths
+from runplane.server.api.validation import optional_text, update_paths
 from runplane.v1 import work_pb2
 
 # What UpdateWorkPool and UpdateWorkQueue may change; names and ids stay as created.

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.server.db import state_history
+from runplane.server.db.keyset import older_than
 from runplane.server.db.run_filters import FlowRunQuery, flow_run_conditions
 from runplane.server.db.run_records import (
     DeploymentGate,
@@ -308,13 +309,7 @@ async def list_page(
     """Runs newest first, by (create_time, id), starting after the key `before`."""
     statement = SELECT_RUNS.where(*flow_run_conditions(query, conn.dialect.name))
     if before is not None:
-        time, run_id = before
-        statement = statement.where(
-            sa.or_(
-                flow_run.c.create_time < time,
-                sa.and_(flow_run.c.create_time == time, flow_run.c.id < run_id),
-            )
-        )
+        statement = statement.where(older_than(flow_run.c.create_time, flow_run.c.id, before))
     statement = statement.order_by(flow_run.c.create_time.desc(), flow_run.c.id.desc())
     rows = await conn.execute(statement.limit(limit))
     return [flow_run_from_row(row._mapping) for row in rows]
