@@ -12,6 +12,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from pydantic import SecretStr
 
+from runplane.server.api.artifacts import ArtifactServicer
 from runplane.server.api.auth import ApiKeyInterceptor
 from runplane.server.api.concurrency import ConcurrencyServicer
 from runplane.server.api.deployments import DeploymentServicer
@@ -33,6 +34,8 @@ from runplane.server.orchestration.subscriptions import SubscriptionRegistry
 from runplane.server.reflection import enable_documented_reflection
 from runplane.server.settings import ServerSettings
 from runplane.v1 import (
+    artifacts_pb2,
+    artifacts_pb2_grpc,
     concurrency_pb2,
     concurrency_pb2_grpc,
     deployments_pb2,
@@ -116,6 +119,12 @@ def _services() -> list[_Service]:
             concurrency_pb2.DESCRIPTOR.services_by_name["ConcurrencyService"].full_name,
             lambda server, ctx: concurrency_pb2_grpc.add_ConcurrencyServiceServicer_to_server(
                 ConcurrencyServicer(ctx.database, ctx.clock), server
+            ),
+        ),
+        _Service(
+            artifacts_pb2.DESCRIPTOR.services_by_name["ArtifactService"].full_name,
+            lambda server, ctx: artifacts_pb2_grpc.add_ArtifactServiceServicer_to_server(
+                ArtifactServicer(ctx.database, ctx.clock), server
             ),
         ),
         _Service(

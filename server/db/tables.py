@@ -253,6 +253,24 @@ work_queue = sa.Table(
     sa.UniqueConstraint("work_pool_id", "name"),
 )
 
+artifact = sa.Table(
+    "artifact",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("key", sa.String(255), nullable=True),
+    sa.Column("type", sa.SmallInteger, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column(
+        "flow_run_id", sa.Uuid, sa.ForeignKey("flow_run.id", ondelete="CASCADE"), nullable=True
+    ),
+    # No foreign key: task runs are reported in batches and may not be stored yet.
+    sa.Column("task_run_id", sa.Uuid, nullable=True),
+    sa.Column("create_time", UTCDateTime, nullable=False),
+    sa.Index("ix_artifact_key_create_time", "key", "create_time"),
+    sa.Index("ix_artifact_flow_run_id", "flow_run_id"),
+)
+
 variable = sa.Table(
     "variable",
     metadata,

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.anyio
 SERVICES = {
     "grpc.health.v1.Health",
     "grpc.reflection.v1alpha.ServerReflection",
+    "runplane.v1.ArtifactService",
     "runplane.v1.ConcurrencyService",
     "runplane.v1.DeploymentService",
     "runplane.v1.FlowRunService",

@@ -6,6 +6,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool
 
 from runplane.server.reflection import documented_files
 from runplane.v1 import (
+    artifacts_pb2,
     concurrency_pb2,
     deployments_pb2,
     flow_runs_pb2,
@@ -18,6 +19,7 @@ from runplane.v1 import (
 )
 
 CONTRACT = [
+    artifacts_pb2,
     concurrency_pb2,
     deployments_pb2,
     flow_runs_pb2,
