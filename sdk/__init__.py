@@ -26,6 +26,11 @@ The client talks to the API with plain models; protobuf stays behind it::
 Settings come from ``RUNPLANE_*`` environment variables (see ``Settings``).
 """
 
+from runplane._artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 from runplane._cache import DEFAULT, INPUTS, NO_CACHE, RUN_ID, TASK_SOURCE, CachePolicy
 from runplane._client import RunplaneClient
 from runplane._concurrency import ConcurrencySlots, concurrency
@@ -63,6 +68,8 @@ from runplane._flows import Flow, flow
 from runplane._futures import RunplaneFuture, as_completed, wait
 from runplane._logging import get_run_logger
 from runplane._models import (
+    Artifact,
+    ArtifactType,
     CachedState,
     CancelRun,
     CatchupPolicy,
@@ -119,6 +126,8 @@ __all__ = [
     "TASK_SOURCE",
     "Aborted",
     "AlreadyExists",
+    "Artifact",
+    "ArtifactType",
     "CachePolicy",
     "CachedState",
     "CancelRun",
@@ -195,6 +204,9 @@ __all__ = [
     "as_completed",
     "asuspend_flow_run",
     "concurrency",
+    "create_link_artifact",
+    "create_markdown_artifact",
+    "create_table_artifact",
     "deploy",
     "exponential_backoff",
     "flow",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from runplane._artifacts_api import ArtifactsAPI
 from runplane._concurrency_api import ConcurrencyAPI
 from runplane._deployments_api import DeploymentsAPI
 from runplane._flows_api import FlowRunsAPI, FlowsAPI
@@ -20,6 +21,7 @@ class RunplaneClient(
     LogsAPI,
     ConcurrencyAPI,
     VariablesAPI,
+    ArtifactsAPI,
 ):
     """Talks to the runplane API with the SDK's models; one method per API call.
 

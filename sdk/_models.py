@@ -390,6 +390,30 @@ class LogFilter(Frozen):
     min_level: int = 0
 
 
+class ArtifactType(enum.StrEnum):
+    """What an artifact's data holds."""
+
+    MARKDOWN = "MARKDOWN"
+    TABLE = "TABLE"  # JSON: a list of row objects, or an object of column lists
+    LINK = "LINK"  # a URL, or Markdown "[text](url)"
+
+
+class Artifact(Frozen):
+    """A result a run publishes for people to read: a Markdown report, a table, a link.
+
+    Artifacts with the same ``key`` are versions of one another; lists come newest first.
+    """
+
+    id: UUID
+    type: ArtifactType
+    data: str
+    key: str | None = None
+    description: str = ""
+    flow_run_id: UUID | None = None
+    task_run_id: UUID | None = None
+    create_time: AwareDatetime | None = None
+
+
 class Variable(Frozen):
     """A named JSON value kept by the control plane, for configuration read at run time.
 

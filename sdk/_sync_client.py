@@ -283,6 +283,12 @@ class SyncRunplaneClient:
     get_variable = _Blocking(RunplaneClient.get_variable)
     list_variables = _Blocking(RunplaneClient.list_variables)
     delete_variable = _Blocking(RunplaneClient.delete_variable)
+
+    # Artifacts
+    create_artifact = _Blocking(RunplaneClient.create_artifact)
+    get_artifact = _Blocking(RunplaneClient.get_artifact)
+    list_artifacts = _Blocking(RunplaneClient.list_artifacts)
+    delete_artifact = _Blocking(RunplaneClient.delete_artifact)
     delete_concurrency_limit = _Blocking(RunplaneClient.delete_concurrency_limit)
     acquire_concurrency_slots = _Blocking(RunplaneClient.acquire_concurrency_slots)
     renew_concurrency_lease = _Blocking(RunplaneClient.renew_concurrency_lease)

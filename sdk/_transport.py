@@ -15,6 +15,7 @@ from runplane._embedded import ensure_api_url
 from runplane._errors import error_from_rpc
 from runplane._settings import Settings, get_settings
 from runplane.v1 import (
+    artifacts_pb2_grpc,
     concurrency_pb2_grpc,
     deployments_pb2_grpc,
     flow_runs_pb2_grpc,
@@ -65,6 +66,9 @@ class Stubs:
         )
         self.variables: variables_pb2_grpc.VariableServiceAsyncStub = (
             variables_pb2_grpc.VariableServiceStub(channel)
+        )
+        self.artifacts: artifacts_pb2_grpc.ArtifactServiceAsyncStub = (
+            artifacts_pb2_grpc.ArtifactServiceStub(channel)
         )
 
 

@@ -6,6 +6,11 @@ wire are ``None`` in the models, unset timestamps are ``None``, and JSON numbers
 come back as ``int`` because ``google.protobuf.Struct`` stores every number as a double.
 """
 
+from runplane._convert.artifacts import (
+    artifact_from_pb,
+    artifact_to_pb,
+    artifact_type_to_pb,
+)
 from runplane._convert.common import (
     duration_to_pb,
     struct_from_pb,
@@ -81,6 +86,9 @@ from runplane._convert.work import (
 )
 
 __all__ = [
+    "artifact_from_pb",
+    "artifact_to_pb",
+    "artifact_type_to_pb",
     "cached_state_from_pb",
     "cached_state_to_pb",
     "concurrency_lease_from_pb",

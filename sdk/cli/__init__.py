@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from runplane.cli import flow_run_control  # noqa: F401  # adds cancel and watch
+from runplane.cli.artifacts import artifact_app
 from runplane.cli.concurrency_limits import concurrency_limit_app
 from runplane.cli.config import config_app
 from runplane.cli.deployments import deployment_app
@@ -28,6 +29,7 @@ app.add_typer(work_pool_app, name="work-pool")
 app.add_typer(work_queue_app, name="work-queue")
 app.add_typer(concurrency_limit_app, name="concurrency-limit")
 app.add_typer(variable_app, name="variable")
+app.add_typer(artifact_app, name="artifact")
 app.add_typer(runner_app, name="runner")
 app.add_typer(config_app, name="config")
 

@@ -40,6 +40,7 @@ API_KEY = "operator-key"
 SERVICES = {
     "grpc.health.v1.Health",
     "grpc.reflection.v1alpha.ServerReflection",
+    "runplane.v1.ArtifactService",
     "runplane.v1.ConcurrencyService",
     "runplane.v1.DeploymentService",
     "runplane.v1.FlowRunService",
@@ -207,6 +208,19 @@ async def _variables_listed(run: Run) -> None:
     assert names == ["batch_size"]
 
 
+async def _artifact_published(run: Run) -> None:
+    artifact = run.outcome.json()["artifact"]
+    assert (artifact["key"], artifact["type"]) == ("ops-report", "ARTIFACT_TYPE_MARKDOWN")
+    stored = await run.client.get_artifact(UUID(artifact["id"]))
+    assert stored.data == "# Nightly load\n3 tables"
+
+
+async def _latest_artifact(run: Run) -> None:
+    (latest,) = run.outcome.json()["artifacts"]
+    newest = await run.client.list_artifacts(key="ops-report", page_size=1)
+    assert UUID(latest["id"]) == newest.items[0].id
+
+
 async def _not_found(run: Run) -> None:
     assert run.outcome.returncode != 0
     assert "Code: NotFound" in run.outcome.stderr
@@ -244,6 +258,8 @@ CHECKS: dict[str, Check] = {
     "set-variable": Check("plain", _variable_set),
     "get-variable": Check("plain", _variable_read),
     "list-variables": Check("plain", _variables_listed),
+    "publish-artifact": Check("plain", _artifact_published),
+    "latest-artifact": Check("plain", _latest_artifact),
     "not-found": Check("plain", _not_found),
     "with-api-key": Check("keyed", _listed_with_credentials),
     "tls-health": Check("tls", _serving),

@@ -10,6 +10,8 @@ import runplane
 EXPECTED = [
     "Aborted",
     "AlreadyExists",
+    "Artifact",
+    "ArtifactType",
     "CachePolicy",
     "CachedState",
     "CancelRun",
@@ -91,6 +93,9 @@ EXPECTED = [
     "as_completed",
     "asuspend_flow_run",
     "concurrency",
+    "create_link_artifact",
+    "create_markdown_artifact",
+    "create_table_artifact",
     "deploy",
     "exponential_backoff",
     "flow",
@@ -157,7 +162,7 @@ def test_sync_client_has_every_call_of_the_async_client() -> None:
         }
 
     assert calls(runplane.RunplaneClient) == calls(runplane.SyncRunplaneClient)
-    assert len(calls(runplane.RunplaneClient)) == 52
+    assert len(calls(runplane.RunplaneClient)) == 56
 
 
 def test_get_client_returns_the_requested_kind() -> None:
