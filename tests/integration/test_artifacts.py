@@ -6,10 +6,11 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 
-import grpc
 import pytest
 from cli_support import invoke
 from engine_support import engine_api
+from google.protobuf.message import Message
+from grpc_support import invalid_argument_details
 
 from runplane import (
     ArtifactType,
@@ -116,20 +117,10 @@ async def test_delete_and_then_not_found(client: RunplaneClient) -> None:
     ],
 )
 async def test_invalid_fields_are_named(
-    server: RunplaneServer, request_message: object, field: str
+    server: RunplaneServer, request_message: Message, field: str
 ) -> None:
-    async with grpc.aio.insecure_channel(server.address) as channel:
-        stub = artifacts_pb2_grpc.ArtifactServiceStub(channel)
-        method = {
-            artifacts_pb2.CreateArtifactRequest: stub.CreateArtifact,
-            artifacts_pb2.GetArtifactRequest: stub.GetArtifact,
-            artifacts_pb2.ListArtifactsRequest: stub.ListArtifacts,
-            artifacts_pb2.DeleteArtifactRequest: stub.DeleteArtifact,
-        }[type(request_message)]
-        with pytest.raises(grpc.aio.AioRpcError) as error:
-            await method(request_message)
-    assert error.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert field in (error.value.details() or "")
+    stub = artifacts_pb2_grpc.ArtifactServiceStub
+    assert field in await invalid_argument_details(server.address, stub, request_message)
 
 
 def test_flows_and_tasks_publish_artifacts_linked_to_their_runs(

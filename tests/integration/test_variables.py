@@ -6,10 +6,11 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
-import grpc
 import pytest
 from engine_support import engine_api
 from google.protobuf import struct_pb2
+from google.protobuf.message import Message
+from grpc_support import invalid_argument_details
 
 from runplane import (
     AlreadyExists,
@@ -128,20 +129,10 @@ async def test_delete_removes_and_then_is_not_found(client: RunplaneClient) -> N
     ],
 )
 async def test_invalid_fields_are_named(
-    server: RunplaneServer, request_message: object, field: str
+    server: RunplaneServer, request_message: Message, field: str
 ) -> None:
-    async with grpc.aio.insecure_channel(server.address) as channel:
-        stub = variables_pb2_grpc.VariableServiceStub(channel)
-        method = {
-            variables_pb2.SetVariableRequest: stub.SetVariable,
-            variables_pb2.GetVariableRequest: stub.GetVariable,
-            variables_pb2.ListVariablesRequest: stub.ListVariables,
-            variables_pb2.DeleteVariableRequest: stub.DeleteVariable,
-        }[type(request_message)]
-        with pytest.raises(grpc.aio.AioRpcError) as error:
-            await method(request_message)
-    assert error.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert field in (error.value.details() or "")
+    stub = variables_pb2_grpc.VariableServiceStub
+    assert field in await invalid_argument_details(server.address, stub, request_message)
 
 
 def test_flows_read_and_write_variables(engine_api: SyncRunplaneClient) -> None:
