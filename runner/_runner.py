@@ -16,7 +16,6 @@ import anyio
 from anyio.abc import TaskGroup
 
 from runplane._client import RunplaneClient
-from runplane._engine.pauses import SUSPENDED
 from runplane._errors import RunplaneError
 from runplane._models import (
     CancelRun,
@@ -268,7 +267,7 @@ class Runner:
         if not held.still_ours(run):
             return
         assert run.state is not None
-        if reason is None and run.state.type is StateType.PAUSED and run.state.name == SUSPENDED:
+        if reason is None and run.state.is_suspended():
             logger.info("flow run %s suspended; it runs again once resumed", run.id)
             return
         if reason is StopReason.CANCEL:

@@ -26,6 +26,8 @@ class StateType(enum.StrEnum):
 TERMINAL_STATE_TYPES = frozenset(
     {StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED}
 )
+SUSPENDED = "Suspended"
+"""The name of the PAUSED state of a run that waits without a process to be run again."""
 
 
 class Frozen(BaseModel):
@@ -108,6 +110,10 @@ class State(Frozen):
 
     def is_paused(self) -> bool:
         return self.type is StateType.PAUSED
+
+    def is_suspended(self) -> bool:
+        """Paused without a process: resuming it schedules the run again."""
+        return self.type is StateType.PAUSED and self.name == SUSPENDED
 
     def is_final(self) -> bool:
         """Whether the state is terminal: COMPLETED, FAILED, CANCELLED or CRASHED."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from runplane._flows import Flow
-from runplane._states import State, StateType
+from runplane._states import State
 
 __all__ = ["exit_code", "load_flow", "main", "run_flow_run"]
 
@@ -65,10 +65,7 @@ def run_flow_run(
 
 def exit_code(state: State) -> int:
     """0 when the run completed or suspended itself (it runs again once resumed), else 1."""
-    from runplane._engine.pauses import SUSPENDED
-
-    suspended = state.type is StateType.PAUSED and state.name == SUSPENDED
-    return 0 if state.is_completed() or suspended else 1
+    return 0 if state.is_completed() or state.is_suspended() else 1
 
 
 def main(argv: list[str] | None = None) -> int:

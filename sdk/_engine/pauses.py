@@ -28,9 +28,6 @@ from runplane._states import State, StateDetails, StateType
 if TYPE_CHECKING:
     from runplane._engine.flow_run import FlowRunEngine
 
-SUSPENDED = "Suspended"
-"""The name of the PAUSED state of a run that waits without a process (see ``suspensions``)."""
-
 # A cancellation also reaches a paused run through CANCELLING; its runner (or the heartbeat
 # answer) stops the process, so the wait goes on meanwhile.
 _STILL_WAITING = frozenset({StateType.PAUSED, StateType.CANCELLING})
@@ -129,7 +126,7 @@ def resume_flow_run(flow_run_id: uuid.UUID | str) -> State:
             # RUNNING to RUNNING would be accepted as a rename: only a paused run resumes.
             now = current.name if current is not None else "without a state"
             raise RunAborted(f"flow run {run_id} was not resumed: it is {now}, not paused")
-        if current.name == SUSPENDED:
+        if current.is_suspended():
             resumed = State(type=StateType.SCHEDULED, name="Resuming", message="resumed")
         else:
             resumed = State(type=StateType.RUNNING, message="resumed")

@@ -19,9 +19,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from runplane._engine.errors import FlowSuspended, RunAborted
-from runplane._engine.pauses import SUSPENDED, own_flow_engine
+from runplane._engine.pauses import own_flow_engine
 from runplane._models import TERMINAL_STATE_TYPES
-from runplane._states import State, StateDetails, StateType
+from runplane._states import SUSPENDED, State, StateDetails, StateType
 
 if TYPE_CHECKING:
     from runplane._engine.flow_run import FlowRunEngine
@@ -85,7 +85,7 @@ def _suspensions_since_last_end(engine: FlowRunEngine) -> int:
         for state in page:
             if state.type in TERMINAL_STATE_TYPES:
                 count = 0  # a rerun after an end starts its suspensions afresh
-            elif state.type is StateType.PAUSED and state.name == SUSPENDED:
+            elif state.is_suspended():
                 count += 1
         token = page.next_page_token
         if not token:
