@@ -103,6 +103,12 @@ class _Forwarder:
             if signal.SIGTERM in taken and not _raised.wait(_FORWARD_AFTER):
                 terminate_main_thread()
 
+    def release_wakeup_fd(self) -> None:
+        """Stops being the wakeup file descriptor, unless another owner has replaced it."""
+        current = signal.set_wakeup_fd(-1)
+        if current != self.sender.fileno():
+            signal.set_wakeup_fd(current)
+
     def close(self) -> None:
         self.receiver.close()
         self.sender.close()
@@ -120,27 +126,18 @@ def _start_forwarding() -> Callable[[], None] | None:
     global _forwarder
     if _forwarder is None:
         _forwarder = _Forwarder()
-    ours = _forwarder.sender.fileno()
-    previous = signal.set_wakeup_fd(ours, warn_on_full_buffer=False)
+    previous = signal.set_wakeup_fd(_forwarder.sender.fileno(), warn_on_full_buffer=False)
     if previous != -1:
         signal.set_wakeup_fd(previous)
         return None
-
-    def stop() -> None:
-        current = signal.set_wakeup_fd(-1)
-        if current != ours:  # replaced meanwhile: leave the new owner's in place
-            signal.set_wakeup_fd(current)
-
-    return stop
+    return _forwarder.release_wakeup_fd
 
 
 def _forget_forwarder() -> None:
     """A forked child has the forwarder's sockets but not its thread: it starts its own."""
     global _forwarder
     if _forwarder is not None:
-        current = signal.set_wakeup_fd(-1)
-        if current != _forwarder.sender.fileno():
-            signal.set_wakeup_fd(current)
+        _forwarder.release_wakeup_fd()
         _forwarder.close()
         _forwarder = None
 
