@@ -16,8 +16,9 @@ from runplane.server.api.pagination import (
 )
 from runplane.server.api.validation import page_size, parse_optional_uuid, parse_uuid
 from runplane.server.clock import Clock
-from runplane.server.db import artifacts, flow_runs
+from runplane.server.db import artifacts
 from runplane.server.db.engine import Database
+from runplane.server.db.run_records import ReferenceMissing
 from runplane.v1 import artifacts_pb2, artifacts_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -32,12 +33,11 @@ class ArtifactServicer(artifacts_pb2_grpc.ArtifactServiceServicer):
         self, request: artifacts_pb2.CreateArtifactRequest, context: Context
     ) -> artifacts_pb2.CreateArtifactResponse:
         record = messages.new_artifact(request, self._clock.now())
-        async with self._db.write() as conn:
-            if record.flow_run_id is not None and not await flow_runs.exists(
-                conn, record.flow_run_id
-            ):
-                raise not_found("flow run", record.flow_run_id)
-            await artifacts.insert(conn, record)
+        try:
+            async with self._db.write() as conn:
+                await artifacts.insert(conn, record)
+        except ReferenceMissing as error:
+            raise not_found(error.kind, error.key) from None
         return artifacts_pb2.CreateArtifactResponse(artifact=messages.artifact(record))
 
     async def GetArtifact(

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.server.db.keyset import older_than
 from runplane.server.db.records import _FromRow
+from runplane.server.db.run_records import ReferenceMissing
 from runplane.server.db.tables import artifact
 
 
@@ -27,8 +30,11 @@ class ArtifactRecord(_FromRow):
 
 
 async def insert(conn: AsyncConnection, record: ArtifactRecord) -> None:
-    values = {name: getattr(record, name) for name in ArtifactRecord.__dataclass_fields__}
-    await conn.execute(sa.insert(artifact).values(**values))
+    """Stores the artifact; ``ReferenceMissing`` when its flow run does not exist."""
+    try:
+        await conn.execute(sa.insert(artifact).values(**dataclasses.asdict(record)))
+    except IntegrityError:
+        raise ReferenceMissing("flow run", record.flow_run_id) from None
 
 
 async def get(conn: AsyncConnection, artifact_id: uuid.UUID) -> ArtifactRecord | None:
