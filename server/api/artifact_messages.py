@@ -9,7 +9,12 @@ from datetime import datetime
 
 from runplane.server.api import convert
 from runplane.server.api.errors import invalid_argument
-from runplane.server.api.validation import enum_value, optional_text, parse_optional_uuid
+from runplane.server.api.validation import (
+    enum_value,
+    identifier,
+    optional_text,
+    parse_optional_uuid,
+)
 from runplane.server.db.artifacts import ArtifactRecord
 from runplane.v1 import artifacts_pb2
 
@@ -37,11 +42,7 @@ def artifact_key(field: str, key: str) -> str | None:
     """An optional key: lowercase letters, digits and '-'."""
     if not key:
         return None
-    if len(key) > MAX_KEY_LENGTH:
-        raise invalid_argument(field, f"must be at most {MAX_KEY_LENGTH} characters")
-    if not _KEY.fullmatch(key):
-        raise invalid_argument(field, "may hold only lowercase letters, digits and '-'")
-    return key
+    return identifier(field, key, _KEY, "lowercase letters, digits and '-'", MAX_KEY_LENGTH)
 
 
 def new_artifact(request: artifacts_pb2.CreateArtifactRequest, now: datetime) -> ArtifactRecord:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 
@@ -90,4 +91,18 @@ def optional_text(field: str, value: str, max_length: int) -> str:
     """Text that may be empty, of bounded length."""
     if len(value) > max_length:
         raise invalid_argument(field, f"must be at most {max_length} characters")
+    return value
+
+
+def identifier(
+    field: str, value: str, pattern: re.Pattern[str], alphabet: str, max_length: int
+) -> str:
+    """A non-empty name of at most ``max_length`` characters, all matching ``pattern``;
+    ``alphabet`` says which, for the error."""
+    if not value:
+        raise invalid_argument(field, "must not be empty")
+    if len(value) > max_length:
+        raise invalid_argument(field, f"must be at most {max_length} characters")
+    if not pattern.fullmatch(value):
+        raise invalid_argument(field, f"may hold only {alphabet}")
     return value

@@ -10,6 +10,7 @@ from google.protobuf import json_format, struct_pb2
 
 from runplane.server.api import convert
 from runplane.server.api.errors import invalid_argument
+from runplane.server.api.validation import identifier
 from runplane.server.db.variables import VariableRecord
 from runplane.v1 import variables_pb2
 
@@ -33,13 +34,8 @@ def variable(record: VariableRecord) -> variables_pb2.Variable:
 
 
 def variable_name(field: str, name: str) -> str:
-    if not name:
-        raise invalid_argument(field, "must not be empty")
-    if len(name) > MAX_NAME_LENGTH:
-        raise invalid_argument(field, f"must be at most {MAX_NAME_LENGTH} characters")
-    if not _NAME.fullmatch(name):
-        raise invalid_argument(field, "may hold only lowercase letters, digits, '_' and '-'")
-    return name
+    alphabet = "lowercase letters, digits, '_' and '-'"
+    return identifier(field, name, _NAME, alphabet, MAX_NAME_LENGTH)
 
 
 def variable_value(field: str, message: variables_pb2.SetVariableRequest) -> Any:
