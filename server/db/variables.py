@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,26 +41,21 @@ async def put(
     overwrite: bool,
 ) -> tuple[VariableRecord, bool] | None:
     """The variable stored and True when created; None when it exists and ``overwrite`` is off."""
-    values = {
-        "id": uuid.uuid4(),
-        "name": name,
-        "value": value,
-        "tags": tags,
-        "create_time": now,
-        "update_time": now,
-    }
-    created = await insert_ignoring_conflict(conn, variable, values, ["name"])
-    if not created:
-        if not overwrite:
-            return None
-        await conn.execute(
-            sa.update(variable)
-            .where(variable.c.name == name)
-            .values(value=value, tags=tags, update_time=now)
-        )
-    found = await get(conn, name)
-    assert found is not None  # inserted or updated above, in this transaction
-    return found, created
+    created = VariableRecord(uuid.uuid4(), name, value, tags, now, now)
+    if await insert_ignoring_conflict(conn, variable, dataclasses.asdict(created), ["name"]):
+        return created, True
+    if not overwrite:
+        return None
+    replaced = (
+        sa.update(variable)
+        .where(variable.c.name == name)
+        .values(value=value, tags=tags, update_time=now)
+        .returning(*variable.c)
+    )
+    row = (await conn.execute(replaced)).first()
+    if row is None:  # deleted since the insert met it: store it anew
+        return await put(conn, name, value, tags, now, overwrite=overwrite)
+    return VariableRecord.from_row(row), False
 
 
 async def list_page(
