@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -85,6 +85,17 @@ class Page(Generic[T]):
 
     def __len__(self) -> int:
         return len(self.items)
+
+
+def every_item(fetch: Callable[[str | None], Page[T]]) -> Iterator[T]:
+    """Every item of a paged list, page after page; ``fetch(token)`` returns a page."""
+    token: str | None = None
+    while True:
+        page = fetch(token)
+        yield from page
+        token = page.next_page_token
+        if not token:
+            return
 
 
 class Flow(Frozen):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from runplane._engine.errors import FlowSuspended, RunAborted
 from runplane._engine.pauses import own_flow_engine
-from runplane._models import TERMINAL_STATE_TYPES
+from runplane._models import Page, every_item
 from runplane._states import SUSPENDED, State, StateDetails, StateType
 
 if TYPE_CHECKING:
@@ -76,17 +76,15 @@ def _resumed_before(engine: FlowRunEngine) -> bool:
 
 
 def _suspensions_since_last_end(engine: FlowRunEngine) -> int:
-    count = 0
-    token: str | None = None
-    while True:
-        page = engine.client.list_flow_run_states(
+    def history(token: str | None) -> Page[State]:
+        return engine.client.list_flow_run_states(
             engine.flow_run_id, page_size=200, page_token=token
         )
-        for state in page:
-            if state.type in TERMINAL_STATE_TYPES:
-                count = 0  # a rerun after an end starts its suspensions afresh
-            elif state.is_suspended():
-                count += 1
-        token = page.next_page_token
-        if not token:
-            return count
+
+    count = 0
+    for state in every_item(history):
+        if state.is_final():
+            count = 0  # a rerun after an end starts its suspensions afresh
+        elif state.is_suspended():
+            count += 1
+    return count

@@ -15,6 +15,7 @@ from rich.table import Table
 from runplane._errors import NotFound
 from runplane._models import Artifact, ArtifactType
 from runplane._sync_client import SyncRunplaneClient
+from runplane.cli.formatting import shortened, time_text
 
 artifact_app = typer.Typer(no_args_is_help=True, help="Show what runs published.")
 console = Console()
@@ -36,17 +37,13 @@ def list_artifacts(
     for column in ("ID", "Key", "Type", "Created", "Flow run", "Data"):
         table.add_column(column, no_wrap=column == "ID")
     for artifact in page:
-        created = artifact.create_time.strftime("%Y-%m-%d %H:%M:%S") if artifact.create_time else ""
-        data = " ".join(artifact.data.split())
-        if len(data) > SHOWN_DATA_LENGTH:
-            data = data[: SHOWN_DATA_LENGTH - 1] + "…"
         table.add_row(
             str(artifact.id),
             artifact.key or "",
             artifact.type.value.lower(),
-            created,
+            time_text(artifact.create_time),
             str(artifact.flow_run_id or ""),
-            escape(data),
+            escape(shortened(" ".join(artifact.data.split()), SHOWN_DATA_LENGTH)),
         )
     console.print(table if page.items else "no artifacts")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -15,9 +16,18 @@ from rich.table import Table
 
 from runplane._client import RunplaneClient
 from runplane._errors import NotFound
-from runplane._models import FlowRun, FlowRunFilter, LogFilter, LogRecord, State, StateType
+from runplane._models import (
+    FlowRun,
+    FlowRunFilter,
+    LogFilter,
+    LogRecord,
+    State,
+    StateType,
+    every_item,
+)
 from runplane._settings import Settings
 from runplane._sync_client import SyncRunplaneClient
+from runplane.cli.formatting import time_text
 
 flow_run_app = typer.Typer(
     no_args_is_help=True, help="Inspect, cancel, resume and retry flow runs."
@@ -67,7 +77,7 @@ def list_runs(
             run.name,
             run.flow_name,
             _state_text(run.state),
-            _time(run.start_time),
+            time_text(run.start_time),
             _duration(run),
         )
     console.print(table if runs else "no flow runs")
@@ -87,7 +97,7 @@ def inspect_run(flow_run_id: Annotated[uuid.UUID, typer.Argument(help="The flow 
     console.print(details)
     history = Table("Time", "State", "Message", title="State history", box=None)
     for state in states:
-        history.add_row(_time(state.timestamp), _state_text(state), state.message)
+        history.add_row(time_text(state.timestamp), _state_text(state), state.message)
     console.print(history)
 
 
@@ -119,14 +129,9 @@ async def _follow(settings: Settings, log_filter: LogFilter) -> None:
 
 
 def _print_stored(client: SyncRunplaneClient, log_filter: LogFilter) -> None:
-    token: str | None = None
-    while True:
-        page = client.list_logs(log_filter, page_size=500, page_token=token)
-        for record in page:
-            _print_record(record)
-        token = page.next_page_token
-        if not token:
-            return
+    pages = functools.partial(client.list_logs, log_filter, page_size=500)
+    for record in every_item(lambda token: pages(page_token=token)):
+        _print_record(record)
 
 
 def _get(client: SyncRunplaneClient, flow_run_id: uuid.UUID) -> FlowRun:
@@ -150,9 +155,9 @@ def _details(run: FlowRun) -> list[tuple[str, str]]:
         ("Parameters", str(run.parameters)),
         ("Tags", ", ".join(run.tags) or "-"),
         ("Runs", str(run.run_count)),
-        ("Created", _time(run.create_time)),
-        ("Started", _time(run.start_time)),
-        ("Ended", _time(run.end_time)),
+        ("Created", time_text(run.create_time)),
+        ("Started", time_text(run.start_time)),
+        ("Ended", time_text(run.end_time)),
         ("Duration", _duration(run)),
         ("Deployment", str(run.deployment_id) if run.deployment_id else "-"),
         ("Parent task run", str(run.parent_task_run_id) if run.parent_task_run_id else "-"),
@@ -164,12 +169,6 @@ def _state_text(state: State | None) -> str:
         return "-"
     style = _STATE_STYLES.get(state.type, "")
     return f"[{style}]{state.name}[/]" if style else state.name
-
-
-def _time(moment: datetime | None) -> str:
-    if moment is None:
-        return "-"
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _duration(run: FlowRun) -> str:
@@ -185,7 +184,7 @@ def _duration(run: FlowRun) -> str:
 def _print_record(record: LogRecord) -> None:
     level = logging.getLevelName(record.level)
     console.print(
-        f"{_time(record.timestamp)} | {level:<7} | {record.logger_name} - {record.message}",
+        f"{time_text(record.timestamp)} | {level:<7} | {record.logger_name} - {record.message}",
         markup=False,
         highlight=False,
         soft_wrap=True,

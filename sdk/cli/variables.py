@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Annotated, Any
 
@@ -11,8 +12,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from runplane._errors import AlreadyExists, NotFound
-from runplane._models import Variable
+from runplane._models import every_item
 from runplane._sync_client import SyncRunplaneClient
+from runplane.cli.formatting import shortened, time_text
 
 variable_app = typer.Typer(no_args_is_help=True, help="Manage variables.")
 console = Console()
@@ -27,15 +29,14 @@ def list_variables(
 ) -> None:
     """List variables with their values."""
     with SyncRunplaneClient() as client:
-        variables = _all_variables(client, prefix)
+        pages = functools.partial(client.list_variables, name_prefix=prefix, page_size=200)
+        variables = list(every_item(lambda token: pages(page_token=token)))
     table = Table(box=None)
     for column in ("Name", "Value", "Tags", "Updated"):
         table.add_column(column)
     for variable in variables:
-        value = json.dumps(variable.value)
-        if len(value) > SHOWN_VALUE_LENGTH:
-            value = value[: SHOWN_VALUE_LENGTH - 1] + "…"
-        updated = variable.update_time.strftime("%Y-%m-%d %H:%M:%S") if variable.update_time else ""
+        value = shortened(json.dumps(variable.value), SHOWN_VALUE_LENGTH)
+        updated = time_text(variable.update_time)
         table.add_row(variable.name, escape(value), ", ".join(variable.tags), updated)
     console.print(table if variables else "no variables")
 
@@ -88,14 +89,3 @@ def _parsed(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
-
-
-def _all_variables(client: SyncRunplaneClient, prefix: str) -> list[Variable]:
-    variables: list[Variable] = []
-    token: str | None = None
-    while True:
-        page = client.list_variables(name_prefix=prefix, page_size=200, page_token=token)
-        variables.extend(page)
-        token = page.next_page_token
-        if not token:
-            return variables
