@@ -29,8 +29,8 @@ class ArtifactsAPI(Transport):
             type=convert.artifact_type_to_pb(type),
             data=data,
             description=description,
-            flow_run_id=str(flow_run_id) if flow_run_id else "",
-            task_run_id=str(task_run_id) if task_run_id else "",
+            flow_run_id=convert.id_to_pb(flow_run_id),
+            task_run_id=convert.id_to_pb(task_run_id),
         )
         response = await self._unary(self.stubs.artifacts.CreateArtifact, request)
         return convert.artifact_from_pb(response.artifact)
@@ -51,7 +51,7 @@ class ArtifactsAPI(Transport):
         """Artifacts newest first: the versions of ``key``, those of ``flow_run_id``, or all."""
         request = artifacts_pb2.ListArtifactsRequest(
             key=key or "",
-            flow_run_id=str(flow_run_id) if flow_run_id else "",
+            flow_run_id=convert.id_to_pb(flow_run_id),
             page_size=page_size,
             page_token=page_token or "",
         )

@@ -279,6 +279,12 @@ class SyncRunplaneClient:
     get_concurrency_limit = _Blocking(RunplaneClient.get_concurrency_limit)
     list_concurrency_limits = _Blocking(RunplaneClient.list_concurrency_limits)
     all_concurrency_limits = _Blocking(RunplaneClient.all_concurrency_limits)
+    delete_concurrency_limit = _Blocking(RunplaneClient.delete_concurrency_limit)
+    acquire_concurrency_slots = _Blocking(RunplaneClient.acquire_concurrency_slots)
+    renew_concurrency_lease = _Blocking(RunplaneClient.renew_concurrency_lease)
+    release_concurrency_slots = _Blocking(RunplaneClient.release_concurrency_slots)
+
+    # Variables
     set_variable = _Blocking(RunplaneClient.set_variable)
     get_variable = _Blocking(RunplaneClient.get_variable)
     list_variables = _Blocking(RunplaneClient.list_variables)
@@ -289,10 +295,6 @@ class SyncRunplaneClient:
     get_artifact = _Blocking(RunplaneClient.get_artifact)
     list_artifacts = _Blocking(RunplaneClient.list_artifacts)
     delete_artifact = _Blocking(RunplaneClient.delete_artifact)
-    delete_concurrency_limit = _Blocking(RunplaneClient.delete_concurrency_limit)
-    acquire_concurrency_slots = _Blocking(RunplaneClient.acquire_concurrency_slots)
-    renew_concurrency_lease = _Blocking(RunplaneClient.renew_concurrency_lease)
-    release_concurrency_slots = _Blocking(RunplaneClient.release_concurrency_slots)
 
 
 @overload

@@ -13,6 +13,7 @@ from runplane._convert.artifacts import (
 )
 from runplane._convert.common import (
     duration_to_pb,
+    id_to_pb,
     struct_from_pb,
     struct_to_pb,
     timestamp_from_pb,
@@ -110,6 +111,7 @@ __all__ = [
     "flow_to_pb",
     "heartbeat_result_from_pb",
     "heartbeat_result_to_pb",
+    "id_to_pb",
     "log_filter_from_pb",
     "log_filter_to_pb",
     "log_record_from_pb",
