@@ -41,21 +41,16 @@ class ConcurrencySlots:
 
     def __enter__(self) -> ConcurrencySlots:
         slots, deadline, request_id = self._start()
-        while True:
-            seen = slots.releases.count
-            wait = self._ask(slots, deadline, request_id)
-            if wait is None:
-                return self
-            slots.releases.wait(seen, wait)
+        slots.releases.ask_until_answered(lambda: self._ask(slots, deadline, request_id))
+        return self
 
     async def __aenter__(self) -> ConcurrencySlots:
+        # Opening the engine's client may start the embedded control plane: off the loop.
         slots, deadline, request_id = await asyncio.to_thread(self._start)
-        while True:
-            seen = slots.releases.count
-            wait = await asyncio.to_thread(self._ask, slots, deadline, request_id)
-            if wait is None:
-                return self
-            await slots.releases.wait_async(seen, wait)
+        await slots.releases.ask_until_answered_async(
+            lambda: self._ask(slots, deadline, request_id)
+        )
+        return self
 
     def __exit__(
         self,

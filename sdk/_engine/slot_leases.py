@@ -15,8 +15,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import TypeVar
 
 from runplane._errors import NotFound
+
+T = TypeVar("T")
 
 logger = logging.getLogger("runplane.engine")
 
@@ -123,6 +126,25 @@ class Releases:
         with self._lock:
             if wake in self._waiters:
                 self._waiters.remove(wake)
+
+    def ask_until_answered(self, ask: Callable[[], T | float]) -> T:
+        """Calls ``ask`` until it answers something other than seconds to wait; waits those
+        seconds in between, or less when a slot of this process is given back meanwhile."""
+        while True:
+            seen = self._count
+            answer = ask()
+            if not isinstance(answer, float):
+                return answer
+            self.wait(seen, answer)
+
+    async def ask_until_answered_async(self, ask: Callable[[], T | float]) -> T:
+        """``ask_until_answered`` for a coroutine: waiting leaves the event loop free."""
+        while True:
+            seen = self._count
+            answer = ask()
+            if not isinstance(answer, float):
+                return answer
+            await self.wait_async(seen, answer)
 
     def wait(self, seen: int, timeout: float) -> None:
         """Blocks until a release after ``seen``, or for ``timeout`` seconds."""

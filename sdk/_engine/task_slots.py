@@ -150,12 +150,7 @@ def take_slots(run: TaskRun) -> Outcome | None:
     request = _request(run)
     if not isinstance(request, _SlotRequest):
         return request
-    while True:
-        seen = request.slots.releases.count
-        answer = request.ask()
-        if not isinstance(answer, float):
-            return answer
-        request.slots.releases.wait(seen, answer)
+    return request.slots.releases.ask_until_answered(request.ask)
 
 
 async def take_slots_async(run: TaskRun) -> Outcome | None:
@@ -163,9 +158,4 @@ async def take_slots_async(run: TaskRun) -> Outcome | None:
     request = _request(run)
     if not isinstance(request, _SlotRequest):
         return request
-    while True:
-        seen = request.slots.releases.count
-        answer = request.ask()
-        if not isinstance(answer, float):
-            return answer
-        await request.slots.releases.wait_async(seen, answer)
+    return await request.slots.releases.ask_until_answered_async(request.ask)
