@@ -56,6 +56,8 @@ class HeldRun:
         lease = state.details.lease_id
         if lease is not None and lease != self.assignment.lease_id:
             return False
+        if state.is_suspended():
+            return False  # it waits without a process: whoever resumes it reschedules it
         if state.type in _HELD_STATES:
             return True
         # The engine may have reported CRASHED on the SIGTERM that carried a cancellation.

@@ -267,9 +267,6 @@ class Runner:
         if not held.still_ours(run):
             return
         assert run.state is not None
-        if reason is None and run.state.is_suspended():
-            logger.info("flow run %s suspended; it runs again once resumed", run.id)
-            return
         if reason is StopReason.CANCEL:
             if run.state.type is not StateType.CANCELLED:
                 await self._report(held, StateType.CANCELLED, "cancelled by the runner")

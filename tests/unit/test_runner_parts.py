@@ -110,6 +110,20 @@ def test_a_finished_run_is_not_reported_again() -> None:
     assert not held.still_ours(_stored(held, StateType.COMPLETED))
 
 
+@pytest.mark.parametrize("reason", [None, StopReason.RESCHEDULE, StopReason.SHUTDOWN])
+def test_a_suspended_run_is_not_ours_whatever_the_runner_was_doing(
+    reason: StopReason | None,
+) -> None:
+    held = HeldRun(_assignment())
+    if reason is not None:
+        held.request_stop(reason)
+    suspended = _stored(held, StateType.PAUSED).model_copy(
+        update={"state": State(type=StateType.PAUSED, name="Suspended")}
+    )
+    assert not held.still_ours(suspended)
+    assert held.still_ours(_stored(held, StateType.PAUSED))
+
+
 def test_a_run_under_another_lease_is_not_ours() -> None:
     held = HeldRun(_assignment())
     assert not held.still_ours(_stored(held, StateType.PENDING, lease=uuid.uuid4()))
