@@ -5,8 +5,8 @@ polling) for the run to leave PAUSED: RUNNING means resumed and the flow goes on
 process stays alive and heartbeated meanwhile, and the run's concurrency slots are free
 for others. When the deadline passes first, the server answers a late resume with FAILED
 ("the run was paused and never resumed"), and the flow ends with ``PauseTimeout``.
-``resume_flow_run``, from anywhere, proposes RUNNING (SCHEDULED for a suspended run, see
-``suspensions``).
+``resume_flow_run``, from anywhere, proposes RUNNING (which the server turns into SCHEDULED
+for a suspended run, see ``suspensions``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from runplane._client import RunplaneClient
 from runplane._context import flow_run_context, task_run_context
 from runplane._engine.errors import PauseTimeout, RunAborted
 from runplane._errors import Unavailable
-from runplane._models import FlowRunFilter, OrchestrationStatus
+from runplane._models import FlowRunFilter
 from runplane._states import State, StateDetails, StateType
 
 if TYPE_CHECKING:
@@ -126,13 +126,10 @@ def resume_flow_run(flow_run_id: uuid.UUID | str) -> State:
             # RUNNING to RUNNING would be accepted as a rename: only a paused run resumes.
             now = current.name if current is not None else "without a state"
             raise RunAborted(f"flow run {run_id} was not resumed: it is {now}, not paused")
-        if current.is_suspended():
-            resumed = State(type=StateType.SCHEDULED, name="Resuming", message="resumed")
-        else:
-            resumed = State(type=StateType.RUNNING, message="resumed")
-        answer = client.set_flow_run_state(run_id, resumed)
+        answer = client.set_flow_run_state(run_id, State(type=StateType.RUNNING, message="resumed"))
     state = answer.state
-    if answer.status is not OrchestrationStatus.ACCEPT or state is None:
+    # The server answers a suspended run's resume with SCHEDULED "Resuming", for its runners.
+    if state is None or state.type not in (StateType.RUNNING, StateType.SCHEDULED):
         reason = answer.reason or "it is not paused"
         raise RunAborted(f"flow run {run_id} was not resumed: {reason}")
     return state

@@ -25,6 +25,7 @@ from runplane.server.orchestration.rules import ALL_TYPES, ANY_FROM, Rule, RuleC
 from runplane.server.orchestration.states import (
     AWAITING_CONCURRENCY_SLOT,
     LATE,
+    RESUMING,
     SUSPENDED,
     TERMINAL_TYPES,
     StateType,
@@ -136,6 +137,12 @@ def _resuming(ctx: RuleContext) -> Decision | None:
     if target in _RESUME_TYPES and _pause_expired(ctx.current, ctx.now):
         failed = StateSpec(StateType.FAILED, message="the run was paused and never resumed")
         return Decision.reject(failed, "the pause deadline passed")
+    if target is StateType.RUNNING and ctx.current is not None and ctx.current.name == SUSPENDED:
+        # No process waits to go on: resuming a suspension hands the run to its runners again.
+        resuming = StateSpec(
+            StateType.SCHEDULED, RESUMING, message="resumed", scheduled_time=ctx.now
+        )
+        return Decision.reject(resuming, "a suspended run is resumed by scheduling it again")
     return None
 
 

@@ -38,6 +38,7 @@ AWAITING_RETRY = "AwaitingRetry"
 AWAITING_CONCURRENCY_SLOT = "AwaitingConcurrencySlot"
 RETRYING = "Retrying"
 SUSPENDED = "Suspended"
+RESUMING = "Resuming"
 
 
 def default_state_name(state_type: StateType) -> str:

@@ -374,6 +374,17 @@ def test_resuming_after_the_pause_deadline_fails_the_run(target: StateType) -> N
     assert decision.state.message
 
 
+def test_resuming_a_suspension_schedules_the_run_again() -> None:
+    suspended = StateSpec(T.PAUSED, SUSPENDED, pause_deadline=NOW + timedelta(seconds=1))
+    decision = propose(snapshot_of(suspended), StateSpec(T.RUNNING))
+    assert decision.status is REJECT
+    assert decision.state is not None
+    assert (decision.state.type, decision.state.name) == (T.SCHEDULED, "Resuming")
+    assert decision.state.scheduled_time == NOW
+    rescheduled = propose(snapshot_of(suspended), StateSpec(T.SCHEDULED))
+    assert rescheduled.status is ACCEPT
+
+
 def test_resuming_before_the_pause_deadline_is_accepted() -> None:
     paused = StateSpec(T.PAUSED, pause_deadline=NOW + timedelta(seconds=1))
     assert propose(snapshot_of(paused), StateSpec(T.RUNNING)).status is ACCEPT
