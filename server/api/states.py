@@ -16,7 +16,12 @@ from google.protobuf import json_format, timestamp_pb2
 
 from runplane.server.api import convert
 from runplane.server.api.errors import invalid_argument
-from runplane.server.api.validation import enum_value, optional_name, parse_optional_uuid
+from runplane.server.api.validation import (
+    enum_value,
+    json_value,
+    optional_name,
+    parse_optional_uuid,
+)
 from runplane.server.db.run_records import StateRecord
 from runplane.server.orchestration import (
     MAX_CACHE_KEY_LENGTH,
@@ -30,6 +35,8 @@ from runplane.v1 import states_pb2
 MAX_STATE_NAME_LENGTH = 64
 MAX_STATE_MESSAGE_LENGTH = 1_000_000
 MAX_REFERENCE_LENGTH = 2000
+# Inline results ride in every read of the run's state: larger ones belong in result storage.
+MAX_INLINE_RESULT_BYTES = 64 * 1024
 _STATE_TYPES = frozenset(int(t) for t in StateType)
 # Timestamps a datetime can hold: years 1 to 9999.
 _MIN_SECONDS = -62135596800
@@ -96,8 +103,11 @@ def _parse_result(name: str, message: states_pb2.State) -> dict[str, Any] | None
     for field_name in ("storage", "key", "serializer"):
         if len(getattr(ref, field_name)) > MAX_REFERENCE_LENGTH:
             raise invalid_argument(f"{name}.{field_name}", "is too long")
-    if not ref.key and not ref.HasField("inline_value"):
+    inline = ref.HasField("inline_value")
+    if not ref.key and not inline:
         return None  # an empty reference points at nothing
+    if inline:
+        json_value(f"{name}.inline_value", ref.inline_value, MAX_INLINE_RESULT_BYTES)
     stored: dict[str, Any] = json_format.MessageToDict(ref, preserving_proto_field_name=True)
     return stored
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from google.protobuf import field_mask_pb2
+from google.protobuf import field_mask_pb2, json_format, struct_pb2
 
 from runplane.server.api.errors import invalid_argument
 
@@ -54,6 +56,22 @@ def check_tags(field: str, tags: Sequence[str]) -> list[str]:
     for index, tag in enumerate(tags):
         require_name(f"{field}[{index}]", tag)
     return list(tags)
+
+
+def json_value(field: str, message: struct_pb2.Value, max_bytes: int) -> Any:
+    """A ``Value`` as JSON data of at most ``max_bytes`` once encoded.
+
+    JSON has no NaN or Infinity, so a number that is neither finite nor storable is refused
+    here, naming the field, before anything is written.
+    """
+    try:
+        value = json_format.MessageToDict(message)
+    except (json_format.Error, ValueError):
+        reason = "holds NaN or Infinity, which JSON cannot represent"
+        raise invalid_argument(field, reason) from None
+    if len(json.dumps(value).encode()) > max_bytes:
+        raise invalid_argument(field, f"must be at most {max_bytes} bytes as JSON")
+    return value
 
 
 def page_size(field: str, value: int) -> int:

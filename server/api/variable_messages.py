@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -10,7 +9,7 @@ from google.protobuf import json_format, struct_pb2
 
 from runplane.server.api import convert
 from runplane.server.api.errors import invalid_argument
-from runplane.server.api.validation import identifier
+from runplane.server.api.validation import identifier, json_value
 from runplane.server.db.variables import VariableRecord
 from runplane.v1 import variables_pb2
 
@@ -42,7 +41,4 @@ def variable_value(field: str, message: variables_pb2.SetVariableRequest) -> Any
     """The request's value as JSON data: required, and at most 64 KiB once encoded."""
     if not message.HasField("value") or message.value.WhichOneof("kind") is None:
         raise invalid_argument(field, "is required (a JSON null is a value)")
-    value = json_format.MessageToDict(message.value)
-    if len(json.dumps(value).encode()) > MAX_VALUE_BYTES:
-        raise invalid_argument(field, f"must be at most {MAX_VALUE_BYTES} bytes as JSON")
-    return value
+    return json_value(field, message.value, MAX_VALUE_BYTES)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import grpc
 import pytest
 from google.protobuf import struct_pb2
@@ -67,6 +69,31 @@ async def test_a_message_over_16_mib_is_refused_and_nothing_breaks(
                 state=states_pb2.State(type=42),  # type: ignore[arg-type]
             ),
             "state.type",
+        ),
+        (
+            flow_runs_pb2.SetFlowRunStateRequest(
+                flow_run_id="6f1f7f0e-0000-4000-8000-000000000000",
+                state=states_pb2.State(
+                    type=states_pb2.STATE_TYPE_COMPLETED,
+                    result=states_pb2.ResultRef(
+                        serializer="json", inline_value=struct_pb2.Value(number_value=math.inf)
+                    ),
+                ),
+            ),
+            "state.result.inline_value",
+        ),
+        (
+            flow_runs_pb2.SetFlowRunStateRequest(
+                flow_run_id="6f1f7f0e-0000-4000-8000-000000000000",
+                state=states_pb2.State(
+                    type=states_pb2.STATE_TYPE_COMPLETED,
+                    result=states_pb2.ResultRef(
+                        serializer="json",
+                        inline_value=struct_pb2.Value(string_value="x" * (64 * 1024 + 1)),
+                    ),
+                ),
+            ),
+            "state.result.inline_value",
         ),
     ],
 )

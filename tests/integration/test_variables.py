@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from collections.abc import AsyncIterator
 
@@ -113,6 +114,12 @@ async def test_delete_removes_and_then_is_not_found(client: RunplaneClient) -> N
         (
             variables_pb2.SetVariableRequest(
                 name="huge", value=struct_pb2.Value(string_value="x" * 70_000)
+            ),
+            "value",
+        ),
+        (
+            variables_pb2.SetVariableRequest(
+                name="not-a-number", value=struct_pb2.Value(number_value=math.nan)
             ),
             "value",
         ),
