@@ -119,6 +119,16 @@ def database_unavailable() -> ApiError:
     )
 
 
+def shutting_down() -> ApiError:
+    """A new stream on a server that is stopping: the client subscribes elsewhere, or later."""
+    return ApiError(
+        grpc.StatusCode.UNAVAILABLE,
+        "the server is shutting down; subscribe again shortly",
+        reason="SHUTTING_DOWN",
+        retry_after=DATABASE_RETRY_SECONDS,
+    )
+
+
 Handler = Callable[[Any, Any], Any]
 _Req = TypeVar("_Req")
 _Resp = TypeVar("_Resp")

@@ -17,6 +17,7 @@ from runplane.server.api.errors import (
     failed_precondition,
     invalid_argument,
     not_found,
+    shutting_down,
 )
 from runplane.server.api.pagination import cut_page, decode_token, filter_fingerprint
 from runplane.server.api.validation import (
@@ -222,6 +223,10 @@ class WorkServicer(work_pb2_grpc.WorkServiceServicer):
         if request.free_slots < 1:
             raise invalid_argument("free_slots", "must be at least 1")
         held = parse_uuids("held_lease_ids", request.held_lease_ids)
+        if self._subscriptions.closed:
+            # Answering with `started` and then `reconnect` would invite an immediate retry,
+            # and so a busy loop for as long as the shutdown lasts; UNAVAILABLE means back off.
+            raise shutting_down()
         async with self._db.write() as conn:
             await work_pools.create_or_get_pool(conn, pool_name, self._clock.now())
         subscription = self._subscriptions.open(

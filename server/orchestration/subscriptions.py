@@ -108,6 +108,11 @@ class SubscriptionRegistry(Generic[T]):
         self._by_session: dict[uuid.UUID, WorkSubscription[T]] = {}
         self._closed = False
 
+    @property
+    def closed(self) -> bool:
+        """Shutdown began: new subscriptions would only be told to reconnect."""
+        return self._closed
+
     def open(
         self,
         *,

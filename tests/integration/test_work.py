@@ -517,6 +517,22 @@ async def test_shutdown_asks_subscribers_to_reconnect(database_url: str, tmp_pat
             await server.stop()
 
 
+async def test_a_server_shutting_down_refuses_new_subscriptions(
+    fast_server: RunplaneServer,
+) -> None:
+    # Shutdown has begun (streams were asked to reconnect) while calls are still served.
+    fast_server.context.work_subscriptions.close_all()
+    async with grpc.aio.insecure_channel(fast_server.address) as channel:
+        stream = Stub(channel).SubscribeWork(
+            work_pb2.SubscribeWorkRequest(work_pool_name=unique("pool"), free_slots=1)
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await next_item(stream)
+    # UNAVAILABLE makes a worker back off; `started` then `reconnect` made it come straight back.
+    assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
+    assert error_reason(refused.value) == "SHUTTING_DOWN"
+
+
 async def test_subscribe_rejects_bad_input(stub: Stub) -> None:
     pool = unique("pool")
     cases: list[tuple[work_pb2.SubscribeWorkRequest, str]] = [
