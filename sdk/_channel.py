@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
+import pkgutil
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
@@ -11,6 +13,7 @@ from typing import TypeVar
 import grpc
 from grpc import aio
 
+import runplane.v1
 from runplane._settings import Endpoint, Settings, parse_api_url
 
 Req = TypeVar("Req")
@@ -18,15 +21,19 @@ Resp = TypeVar("Resp")
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
-SERVICES = (
-    "runplane.v1.FlowService",
-    "runplane.v1.FlowRunService",
-    "runplane.v1.TaskRunService",
-    "runplane.v1.DeploymentService",
-    "runplane.v1.WorkService",
-    "runplane.v1.LogService",
-    "runplane.v1.ConcurrencyService",
-)
+
+def contract_services() -> tuple[str, ...]:
+    """Every service of the ``runplane.v1`` contract, read from its generated modules, so that
+    a service added to the contract is retried like the others without a list to update."""
+    names: list[str] = []
+    for module in pkgutil.iter_modules(runplane.v1.__path__):
+        if module.name.endswith("_pb2"):
+            generated = importlib.import_module(f"runplane.v1.{module.name}")
+            names.extend(s.full_name for s in generated.DESCRIPTOR.services_by_name.values())
+    return tuple(sorted(names))
+
+
+SERVICES = contract_services()
 
 # gRPC retries UNAVAILABLE itself; state-changing calls carry client-generated ids, so a
 # retried call never applies twice.
