@@ -206,8 +206,31 @@ def _guard_stream(behavior: Handler, method: str) -> Handler:
     return guarded
 
 
+def _guard_bidi(behavior: Handler, method: str) -> Handler:
+    async def guarded(
+        requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
+        async def readable() -> AsyncIterator[Any]:
+            async for request in requests:
+                if isinstance(request, _UnreadableRequest):
+                    raise request.to_error()
+                yield request
+
+        try:
+            async for item in behavior(readable(), context):
+                yield item
+        except Exception as error:
+            await _abort(context, method, error)
+
+    return guarded
+
+
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
     """Answers :class:`ApiError` with its status and anything unexpected with INTERNAL.
+
+    Health checking and reflection are guarded too: they need no API key, so anyone can send
+    them bytes that do not decode, and that must cost an INVALID_ARGUMENT, not a traceback in
+    the server's log.
 
     The guarded handler of each method is built once and reused for every call.
     """
@@ -227,7 +250,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         if cached is not None:
             return cached
         handler = await continuation(handler_call_details)
-        if handler is None or not method.startswith("/runplane."):
+        if handler is None:
             return handler
         guarded = _guard(handler, method)
         self._guarded[method] = guarded
@@ -247,6 +270,12 @@ def _guard(
     if handler.unary_stream is not None:
         return grpc.unary_stream_rpc_method_handler(
             _guard_stream(handler.unary_stream, method),
+            request_deserializer=deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    if handler.stream_stream is not None:
+        return grpc.stream_stream_rpc_method_handler(
+            _guard_bidi(handler.stream_stream, method),
             request_deserializer=deserializer,
             response_serializer=handler.response_serializer,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import grpc
@@ -104,3 +105,34 @@ async def test_invalid_fields_are_named(
     assert field in await invalid_argument_details(server.address, stub, request_message)
     async with grpc.aio.insecure_channel(server.address) as channel:
         await _still_serving(channel)
+
+
+async def _send_garbage(channel: grpc.aio.Channel, method: str) -> None:
+    garbage = b"\xff\xff\xff\xff not protobuf"
+    if method.endswith("/ServerReflectionInfo"):
+        await channel.stream_stream(method)(iter([garbage])).read()
+    elif method.endswith("/Watch"):
+        await channel.unary_stream(method)(garbage).read()
+    else:
+        await channel.unary_unary(method)(garbage)
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "/grpc.health.v1.Health/Check",
+        "/grpc.health.v1.Health/Watch",
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+    ],
+)
+async def test_garbage_sent_to_health_or_reflection_is_invalid_argument_and_not_logged(
+    server: RunplaneServer, method: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with grpc.aio.insecure_channel(server.address) as channel:
+        for _ in range(20):
+            with pytest.raises(grpc.aio.AioRpcError) as error:
+                await _send_garbage(channel, method)
+            assert error.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        await _still_serving(channel)
+    # Health needs no API key: garbage from anyone must not fill the server's log.
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info] == []
