@@ -17,10 +17,13 @@ import sys
 import traceback
 import uuid
 
-from runplane.runner._lifeline import watch_runner
+from runplane._engine.errors import LeaseLost
+from runplane.runner._lifeline import end_process_group, watch_runner
 
 # Exit code for "the entrypoint did not load"; the run's state already says why.
 LOAD_FAILED = 3
+# Exit code for "the server gave the run to another", where the process group cannot be ended.
+LEASE_LOST = 4
 
 
 def _report_load_failure(run_id: uuid.UUID, entrypoint: str, error: BaseException) -> None:
@@ -49,7 +52,12 @@ def main() -> int:
         traceback.print_exc()
         _report_load_failure(uuid.UUID(run_id), entrypoint, error)
         return LOAD_FAILED
-    state = run_flow_run(uuid.UUID(run_id), flow, uuid.UUID(lease) if lease else None)
+    try:
+        state = run_flow_run(uuid.UUID(run_id), flow, uuid.UUID(lease) if lease else None)
+    except LeaseLost as lost:
+        # Threads and worker processes of the flow may still run its code: all of it stops.
+        end_process_group(f"the run is no longer this process's: {lost}")
+        return LEASE_LOST
     return exit_code(state)
 
 
