@@ -12,9 +12,9 @@ from e2e_support import (
     is_final,
     is_in,
     runner_process,
-    wait_exited,
     wait_runs,
 )
+from process_support import wait_exited
 
 from runplane import RunplaneClient, Settings, StateType
 from runplane.server import RunplaneServer
