@@ -144,13 +144,14 @@ async def _watch_orphan(child: ForkedProcess) -> None:
     child.exited(LOST_EXIT_CODE)
 
 
-async def _start_fork_server() -> ForkServer | None:
+async def _start_fork_server(inherited_fds: tuple[int, ...]) -> ForkServer | None:
     ours, theirs = socket.socketpair()
     with theirs:
+        command = [sys.executable, "-m", FORK_SERVER_MODULE, str(theirs.fileno()), str(os.getpid())]
         try:
             process = await anyio.open_process(
-                [sys.executable, "-m", FORK_SERVER_MODULE, str(theirs.fileno())],
-                pass_fds=(theirs.fileno(),),
+                command,
+                pass_fds=(theirs.fileno(), *inherited_fds),
                 stdin=None,
                 stdout=None,
                 stderr=None,
@@ -168,10 +169,11 @@ async def _start_fork_server() -> ForkServer | None:
 
 
 @contextlib.asynccontextmanager
-async def open_fork_server() -> AsyncIterator[ForkServer | None]:
+async def open_fork_server(inherited_fds: tuple[int, ...] = ()) -> AsyncIterator[ForkServer | None]:
     """A fork server for the lifetime of the block; ``None`` when it cannot start, in which
-    case run processes are started as new interpreters."""
-    server = await _start_fork_server()
+    case run processes are started as new interpreters. ``inherited_fds`` stay open in it,
+    and so in every run process it forks (the runner's lifeline)."""
+    server = await _start_fork_server(inherited_fds)
     if server is None:
         yield None
         return

@@ -25,6 +25,7 @@ class StopReason(enum.Enum):
     SHUTDOWN = "shutdown"  # the runner shuts down after its grace period: report CRASHED
     FORGET = "forget"  # the server says the run is not ours: report nothing
     FINISHED = "finished"  # the run is final already: let its process exit, report nothing
+    FENCED = "fenced"  # no heartbeat got through for too long: kill it, report CRASHED if ours
 
 
 @dataclass

@@ -88,12 +88,16 @@ def run_environment(
     return env
 
 
-async def start_run_process(env: Mapping[str, str], python: str | None = None) -> Process:
+async def start_run_process(
+    env: Mapping[str, str], python: str | None = None, inherited_fds: tuple[int, ...] = ()
+) -> Process:
     """Starts the engine on the run named in ``env``, in a new session (and process group)
-    so that signals to it never reach the runner and the whole tree can be stopped."""
+    so that signals to it never reach the runner and the whole tree can be stopped;
+    ``inherited_fds`` stay open in it (the runner's lifeline)."""
     return await anyio.open_process(
         [python or sys.executable, "-m", ENGINE_MODULE],
         env=dict(env),
+        pass_fds=inherited_fds,
         stdin=None,
         stdout=None,
         stderr=None,
@@ -111,6 +115,14 @@ def _signal_group(process: RunProcess, signum: int) -> None:
             # cannot have been reused.
             if process.returncode is None:
                 os.kill(process.pid, signum)
+
+
+async def kill_process_group(process: RunProcess) -> int:
+    """SIGKILL to the group at once, with no chance to report anything; the exit code."""
+    _signal_group(process, signal.SIGKILL)
+    code = await process.wait()
+    _signal_group(process, signal.SIGKILL)
+    return code
 
 
 async def stop_process_group(process: RunProcess, grace: float) -> int:

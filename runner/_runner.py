@@ -27,12 +27,15 @@ from runplane._models import (
     WorkItem,
 )
 from runplane._settings import Settings
+from runplane.runner._fence import Fence
 from runplane.runner._forks import ForkServer, ForkServerGone, open_fork_server
 from runplane.runner._held import HeldRun, StopReason
+from runplane.runner._lifeline import Lifeline
 from runplane.runner._processes import (
     RunProcess,
     exit_message,
     interpreter_environment_differs,
+    kill_process_group,
     run_environment,
     start_failure_message,
     start_run_process,
@@ -45,6 +48,8 @@ logger = logging.getLogger("runplane.runner")
 ShutdownMode = Literal["drain", "reschedule", "cancel"]
 SHUTDOWN_MODES: tuple[ShutdownMode, ...] = ("drain", "reschedule", "cancel")
 DEFAULT_HEARTBEAT_SECONDS = 5.0
+# The longest the fence watch sleeps: how late it may notice a run that became overdue.
+FENCE_CHECK_SECONDS = 0.25
 
 
 def default_runner_name() -> str:
@@ -61,6 +66,11 @@ class Runner:
     ``handle_signals``) or ``stop()``, it takes no more work and then, by ``shutdown_mode``,
     waits up to ``shutdown_grace`` seconds for its runs (``drain``), gives them back to be
     run elsewhere (``reschedule``) or cancels them (``cancel``). Schedules are never paused.
+
+    Its runs never outlive it: each run process watches the runner's lifeline and ends its
+    process group when the runner is gone. And it fences itself: a run for which no heartbeat
+    got through for two thirds of the server's heartbeat timeout is killed, before the server
+    could hand it to another runner (see ``runplane.runner._fence``).
     """
 
     def __init__(
@@ -104,6 +114,8 @@ class Runner:
         self._client: RunplaneClient | None = None
         self._runs_group: TaskGroup | None = None
         self._forks: ForkServer | None = None
+        self._lifeline: Lifeline | None = None
+        self.fence = Fence()
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -112,9 +124,19 @@ class Runner:
         self._stopping.set()
 
     async def run(self) -> None:
+        self._lifeline = Lifeline()
+        try:
+            await self._run()
+        finally:
+            # Whatever is still running now would outlive the runner: it ends with the line.
+            self._lifeline.close()
+            self._lifeline = None
+
+    async def _run(self) -> None:
         async with RunplaneClient(self.settings) as client, anyio.create_task_group() as outer:
             self._client = client
             outer.start_soon(self._heartbeats)
+            outer.start_soon(self._fence_runs)
             async with self._process_starter(), anyio.create_task_group() as runs_group:
                 self._runs_group = runs_group
                 async with anyio.create_task_group() as front:
@@ -131,7 +153,7 @@ class Runner:
         if self.python is not None:
             yield  # another interpreter: each run starts as a new process
             return
-        async with open_fork_server() as forks:
+        async with open_fork_server(self._inherited_fds()) as forks:
             self._forks = forks
             try:
                 yield
@@ -144,7 +166,10 @@ class Runner:
                 return await self._forks.start(env)
             except ForkServerGone:
                 self._forks = None
-        return await start_run_process(env, self.python)
+        return await start_run_process(env, self.python, self._inherited_fds())
+
+    def _inherited_fds(self) -> tuple[int, ...]:
+        return () if self._lifeline is None else (self._lifeline.read_fd,)
 
     async def _watch_signals(self) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -190,6 +215,8 @@ class Runner:
     async def _on_item(self, item: WorkItem) -> None:
         if isinstance(item, SubscriptionStarted):
             self._session = item
+            timeout = item.heartbeat_timeout.total_seconds()
+            self.fence.heartbeat_timeout = timeout if timeout > 0 else None
             self.subscribed.set()
             self._wake_heartbeat.set()
             if self.on_subscribed is not None:
@@ -212,6 +239,7 @@ class Runner:
             group.start_soon(self._release, assignment, "the runner has no free slot")
             return
         held = self.runs[run_id] = HeldRun(assignment)
+        self.fence.received(run_id)
         group.start_soon(self._execute, held)
 
     # --- one run --------------------------------------------------------------------------
@@ -232,6 +260,7 @@ class Runner:
             await self._settle(held, code)
         finally:
             self.runs.pop(assignment.flow_run.id, None)
+            self.fence.forget(assignment.flow_run.id)
             held.done.set()
             self._wake_heartbeat.set()
 
@@ -246,6 +275,9 @@ class Runner:
                     # It reported its final state and is exiting: flushing logs, running hooks.
                     with anyio.move_on_after(self.cancel_grace):
                         await process.wait()
+                if held.stop_reason is StopReason.FENCED:
+                    await kill_process_group(process)
+                    return
                 silent = held.stop_reason in (StopReason.FORGET, StopReason.FINISHED)
                 await stop_process_group(process, 0.0 if silent else self.cancel_grace)
 
@@ -276,6 +308,8 @@ class Runner:
             message = "could not start" if code is None else exit_message(code)
             if reason is StopReason.SHUTDOWN:
                 message = f"the runner shut down: {message}"
+            elif reason is StopReason.FENCED:
+                message = f"the runner could not heartbeat it for {self.fence.bound:g} s: {message}"
             await self._report(held, StateType.CRASHED, message)
 
     async def _give_back(self, held: HeldRun, current: StateType) -> None:
@@ -359,16 +393,16 @@ class Runner:
         session = self._session
         if session is None:
             return
+        run_ids = list(self.runs)
+        sent_at = self.fence.now()
         try:
             result = await self._api().heartbeat(
-                session.runner_id,
-                session.session_id,
-                list(self.runs),
-                free_slots=self.free_slots(),
+                session.runner_id, session.session_id, run_ids, free_slots=self.free_slots()
             )
         except TRANSIENT_ERRORS as error:
             logger.warning("heartbeat failed: %s", error)
             return
+        self.fence.acknowledged(run_ids, sent_at)
         for run_id in result.cancel_flow_run_ids:
             if run_id in self.runs:
                 self.runs[run_id].request_stop(StopReason.CANCEL)
@@ -378,6 +412,26 @@ class Runner:
         for run_id in result.finished_flow_run_ids:
             if run_id in self.runs:
                 self.runs[run_id].request_stop(StopReason.FINISHED)
+
+    async def _fence_runs(self) -> None:
+        """Kills the runs the server may soon hand to another runner, as their heartbeats have
+        not got through; a task of its own, so that a hanging heartbeat call cannot delay it."""
+        while True:
+            for run_id in self.fence.overdue():
+                held = self.runs.get(run_id)
+                self.fence.forget(run_id)
+                if held is not None and held.request_stop(StopReason.FENCED):
+                    logger.error(
+                        "no heartbeat for flow run %s got through for %g s: killing it before "
+                        "the server gives it to another runner",
+                        run_id,
+                        self.fence.bound,
+                    )
+            deadline = self.fence.next_deadline()
+            delay = FENCE_CHECK_SECONDS
+            if deadline is not None:
+                delay = min(delay, max(0.0, deadline - self.fence.now()))
+            await anyio.sleep(delay)
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -403,4 +457,6 @@ class Runner:
         env.update({name: str(path) for name, path in tls_files.items() if path is not None})
         env["RUNPLANE_HOME"] = str(self.settings.home)
         env["RUNPLANE_RUNNER_NAME"] = self.name
+        if self._lifeline is not None:
+            env.update(self._lifeline.environment())
         return env

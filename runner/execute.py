@@ -3,6 +3,11 @@
 Reads ``RUNPLANE_FLOW_RUN_ID``, ``RUNPLANE_FLOW_RUN_LEASE_ID`` and ``RUNPLANE_FLOW_ENTRYPOINT``
 from the environment and runs the engine on that run. A flow that cannot be loaded ends the
 run CRASHED with the import error, so that the cause is on the run and not only in a log.
+
+First of all it starts watching its runner (``RUNPLANE_RUNNER_LIFELINE_FD``): when the runner
+dies, this process and its process group end (see ``runplane.runner._lifeline``). When the
+server refuses a proposal because the run's lease is no longer this process's, the run is
+someone else's: the process group ends at once too, reporting nothing more.
 """
 
 from __future__ import annotations
@@ -12,8 +17,13 @@ import sys
 import traceback
 import uuid
 
+from runplane._engine.errors import LeaseLost
+from runplane.runner._lifeline import end_process_group, watch_runner
+
 # Exit code for "the entrypoint did not load"; the run's state already says why.
 LOAD_FAILED = 3
+# Exit code for "the server gave the run to another", where the process group cannot be ended.
+LEASE_LOST = 4
 
 
 def _report_load_failure(run_id: uuid.UUID, entrypoint: str, error: BaseException) -> None:
@@ -27,6 +37,7 @@ def _report_load_failure(run_id: uuid.UUID, entrypoint: str, error: BaseExceptio
 
 
 def main() -> int:
+    watch_runner()
     run_id = os.environ.get("RUNPLANE_FLOW_RUN_ID")
     entrypoint = os.environ.get("RUNPLANE_FLOW_ENTRYPOINT")
     if not run_id or not entrypoint:
@@ -41,7 +52,12 @@ def main() -> int:
         traceback.print_exc()
         _report_load_failure(uuid.UUID(run_id), entrypoint, error)
         return LOAD_FAILED
-    state = run_flow_run(uuid.UUID(run_id), flow, uuid.UUID(lease) if lease else None)
+    try:
+        state = run_flow_run(uuid.UUID(run_id), flow, uuid.UUID(lease) if lease else None)
+    except LeaseLost as lost:
+        # Threads and worker processes of the flow may still run its code: all of it stops.
+        end_process_group(f"the run is no longer this process's: {lost}")
+        return LEASE_LOST
     return exit_code(state)
 
 

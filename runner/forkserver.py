@@ -1,4 +1,4 @@
-"""The fork server: ``python -m runplane.runner.forkserver FD``.
+"""The fork server: ``python -m runplane.runner.forkserver FD [RUNNER_PID]``.
 
 Starting a flow run's process from scratch costs an interpreter start and the import of the
 engine (a few hundred milliseconds of CPU), which decides how fast a burst of runs reaches its
@@ -6,6 +6,11 @@ flow bodies. The runner therefore starts this process once: it imports the engin
 and then forks one child per run. A child becomes the leader of a session of its own, takes the
 run's environment and runs ``runplane.runner.execute`` as a fresh process would; it ends
 through the interpreter's normal exit, so ``atexit`` handlers (the log shipper's flush) run.
+
+It dies with the runner: the kernel sends it SIGKILL when its parent dies
+(``PR_SET_PDEATHSIG``), and it exits at once if the runner, whose pid is ``RUNNER_PID``, died
+before it asked; the runner's hang-up ends it too. Its children watch the runner themselves
+(``runplane.runner._lifeline``).
 
 The runner talks to it over the socket ``FD``, one JSON object per line:
 
@@ -32,6 +37,8 @@ import signal
 import socket
 import sys
 from collections.abc import Iterator, Mapping
+
+from runplane.runner._lifeline import set_parent_death_signal
 
 # What a run's process imports anyway, imported once here instead of in every run.
 PRELOAD = (
@@ -158,9 +165,13 @@ def _become_run_process(env: Mapping[str, str]) -> int:
 
 
 def main() -> int:
-    if len(sys.argv) != 2:
-        print("usage: python -m runplane.runner.forkserver FD", file=sys.stderr)
+    if len(sys.argv) not in (2, 3):
+        print("usage: python -m runplane.runner.forkserver FD [RUNNER_PID]", file=sys.stderr)
         return 2
+    if len(sys.argv) == 3:
+        set_parent_death_signal(signal.SIGKILL)
+        if os.getppid() != int(sys.argv[2]):
+            return 0  # the runner died before the kernel could be asked to tell
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     control = socket.socket(fileno=int(sys.argv[1]))

@@ -328,11 +328,13 @@ class WorkQueue(Frozen):
 
 
 class SubscriptionStarted(Frozen):
-    """The first item of a work subscription: its identity and the heartbeat interval."""
+    """The first item of a work subscription: its identity, the heartbeat interval, and how
+    long the server lets a RUNNING run go without a heartbeat (zero: not said)."""
 
     session_id: UUID
     runner_id: UUID
     heartbeat_interval: timedelta
+    heartbeat_timeout: timedelta = timedelta(0)
 
 
 class RunAssignment(Frozen):

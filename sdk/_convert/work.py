@@ -83,6 +83,7 @@ def work_item_to_pb(item: WorkItem) -> work_pb2.SubscribeWorkResponse:
             session_id=str(item.session_id),
             runner_id=str(item.runner_id),
             heartbeat_interval=duration_to_pb(item.heartbeat_interval),
+            heartbeat_timeout=duration_to_pb(item.heartbeat_timeout),
         )
         return work_pb2.SubscribeWorkResponse(started=started)
     if isinstance(item, RunAssignment):
@@ -112,6 +113,7 @@ def work_item_from_pb(message: work_pb2.SubscribeWorkResponse) -> WorkItem | Non
             session_id=UUID(started.session_id),
             runner_id=UUID(started.runner_id),
             heartbeat_interval=started.heartbeat_interval.ToTimedelta(),
+            heartbeat_timeout=started.heartbeat_timeout.ToTimedelta(),
         )
     if kind == "assignment":
         assignment = message.assignment

@@ -19,6 +19,13 @@ class RunAborted(RuntimeError):
     """The server refused to let the run proceed (for example, it already ran)."""
 
 
+class LeaseLost(BaseException):
+    """The server refused a proposal because the run is no longer held under this process's
+    lease: another runner may be running it now. The flow stops at once and nothing more is
+    reported for the run, no hook included. A BaseException, so that code catching
+    ``Exception`` does not stop it."""
+
+
 class PauseTimeout(RuntimeError):
     """A paused flow run was not resumed before its pause deadline; the run ends FAILED."""
 

@@ -279,6 +279,12 @@ class FlowCall:
         self.done = True
         engine.close()
 
+    def lease_lost(self) -> None:
+        """The run is another's now: no final state, no hook, no crash report."""
+        self.done = True
+        if self.engine is not None:
+            self.engine.abandon()
+
     def crashed(self, error: BaseException) -> None:
         engine = self.engine
         if engine is None or self.done:

@@ -8,7 +8,7 @@ import uuid
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
-from runplane._engine.errors import FlowSuspended
+from runplane._engine.errors import FlowSuspended, LeaseLost
 from runplane._engine.flow_call import FlowCall
 from runplane._engine.signals import sigterm_raises
 from runplane._engine.timeouts import sync_timeout
@@ -50,6 +50,9 @@ def run_flow(
                     time.sleep(wait)
         except FlowSuspended:
             call.suspended()
+        except LeaseLost:
+            call.lease_lost()
+            raise
         except BaseException as error:
             call.crashed(error)
             raise
@@ -86,6 +89,9 @@ async def run_flow_async(
                     await asyncio.sleep(wait)
         except FlowSuspended:
             call.suspended()
+        except LeaseLost:
+            call.lease_lost()
+            raise
         except BaseException as error:
             call.crashed(error)
             raise

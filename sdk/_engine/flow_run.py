@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from runplane._engine.errors import RunAborted
+from runplane._engine.errors import LeaseLost, RunAborted
 from runplane._engine.heartbeats import WatchedRun, heartbeats
 from runplane._engine.reporter import TaskReporter
 from runplane._engine.results import ResultStores
@@ -44,6 +44,12 @@ def log_shipper(client: SyncRunplaneClient) -> Any:
                 _log_shippers.clear()  # a new client replaces the old one
                 shipper = _log_shippers[id(client)] = install_log_shipping(client)
     return shipper
+
+
+def _about_lease(reason: str) -> bool:
+    """Whether an ABORT says the run is not held under the lease this process presented:
+    stale, foreign, expired or missing (the server names the lease in each such reason)."""
+    return "lease" in reason.lower()
 
 
 class FlowRunEngine:
@@ -113,7 +119,8 @@ class FlowRunEngine:
     def propose(self, state: State, *, force: bool = False) -> State:
         """Proposes ``state`` until the server decides; returns the run's state after it.
 
-        Obeys WAIT by sleeping the given delay; raises ``RunAborted`` on ABORT.
+        Obeys WAIT by sleeping the given delay; raises ``LeaseLost`` on an ABORT about this
+        process's lease, and ``RunAborted`` on any other ABORT.
         """
         transition_id = uuid.uuid4()
         if self.lease_id is not None and state.details.lease_id is None:
@@ -130,6 +137,8 @@ class FlowRunEngine:
                 transition_id = uuid.uuid4()
                 continue
             if answer.status is OrchestrationStatus.ABORT:
+                if self.lease_id is not None and _about_lease(answer.reason):
+                    raise LeaseLost(f"flow run {self.flow_run_id}: {answer.reason}")
                 raise RunAborted(
                     f"flow run {self.flow_run_id} cannot move to {state.name}: {answer.reason}"
                 )
@@ -178,6 +187,11 @@ class FlowRunEngine:
         except Exception:
             return False
         return current is not None and current.type is StateType.CANCELLING
+
+    def abandon(self) -> None:
+        """The run is another's now: stops heartbeating it and drops unsent task reports."""
+        self._follow(None)
+        self.reporter.discard()
 
     def close(self) -> None:
         self._follow(None)

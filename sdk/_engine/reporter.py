@@ -143,6 +143,13 @@ class TaskReporter:
                 self._acked.wait(min(remaining, 0.5))
                 self._wake.set()
 
+    def discard(self) -> None:
+        """Drops what is not sent yet and stops the sender: the run is no longer ours."""
+        with self._lock:
+            self._pending.clear()
+        self._closing = True
+        self._wake.set()
+
     def close(self, timeout: float = 30.0) -> None:
         """Flushes, then stops the sender thread."""
         try:

@@ -242,6 +242,7 @@ class SubscriptionStarted(_message.Message):
     SESSION_ID_FIELD_NUMBER: _builtins.int
     RUNNER_ID_FIELD_NUMBER: _builtins.int
     HEARTBEAT_INTERVAL_FIELD_NUMBER: _builtins.int
+    HEARTBEAT_TIMEOUT_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     """Identifies this subscription in heartbeats."""
     runner_id: _builtins.str
@@ -250,16 +251,24 @@ class SubscriptionStarted(_message.Message):
     def heartbeat_interval(self) -> _duration_pb2.Duration:
         """How often the runner should heartbeat."""
 
+    @_builtins.property
+    def heartbeat_timeout(self) -> _duration_pb2.Duration:
+        """How long the server waits without a heartbeat for a RUNNING run before it crashes the
+        run or hands it out again. A runner whose heartbeats fail must stop its runs well
+        before this much time has passed since the last heartbeat the server acknowledged.
+        """
+
     def __init__(
         self,
         *,
         session_id: _builtins.str = ...,
         runner_id: _builtins.str = ...,
         heartbeat_interval: _duration_pb2.Duration | None = ...,
+        heartbeat_timeout: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["heartbeat_interval", b"heartbeat_interval"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["heartbeat_interval", b"heartbeat_interval", "heartbeat_timeout", b"heartbeat_timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat_interval", b"heartbeat_interval", "runner_id", b"runner_id", "session_id", b"session_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat_interval", b"heartbeat_interval", "heartbeat_timeout", b"heartbeat_timeout", "runner_id", b"runner_id", "session_id", b"session_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

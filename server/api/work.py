@@ -241,7 +241,10 @@ class WorkServicer(work_pb2_grpc.WorkServiceServicer):
         # CancelledError itself propagates.
         try:
             yield messages.started(
-                subscription.session_id, subscription.runner_id, HEARTBEAT_SECONDS
+                subscription.session_id,
+                subscription.runner_id,
+                HEARTBEAT_SECONDS,
+                self._settings.heartbeat_timeout,
             )
             await self._dispatcher.subscribed(subscription)
             while True:

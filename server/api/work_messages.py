@@ -38,13 +38,17 @@ def work_queue(record: WorkQueueRecord) -> work_pb2.WorkQueue:
 
 
 def started(
-    session_id: uuid.UUID, runner_id: uuid.UUID, heartbeat_seconds: float
+    session_id: uuid.UUID,
+    runner_id: uuid.UUID,
+    heartbeat_seconds: float,
+    heartbeat_timeout_seconds: float,
 ) -> work_pb2.SubscribeWorkResponse:
     return work_pb2.SubscribeWorkResponse(
         started=work_pb2.SubscriptionStarted(
             session_id=str(session_id),
             runner_id=str(runner_id),
             heartbeat_interval=convert.duration(heartbeat_seconds),
+            heartbeat_timeout=convert.duration(heartbeat_timeout_seconds),
         )
     )
 

@@ -100,3 +100,15 @@ def suspend_once(path: str, timeout: float = 600.0) -> str:
     suspend_flow_run(timeout=timeout)
     record(path, "after")
     return stamped
+
+
+@flow(retries=1, retry_delay_seconds=0)
+def tick(path: str) -> str:
+    """Writes a ``tick`` line every 50 ms: forever in a run's first execution (it only ends when
+    killed), for half a second in the next."""
+    first = record(path, "start", repr(time.time())) == 0
+    deadline = time.monotonic() + 0.5
+    while first or time.monotonic() < deadline:
+        record(path, "tick", repr(time.time()))
+        time.sleep(0.05)
+    return "done"

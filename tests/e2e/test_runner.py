@@ -22,6 +22,7 @@ from e2e_support import (
     runner_process,
     wait_runs,
 )
+from process_support import wait_exited
 
 from runplane import (
     CollisionStrategy,
@@ -263,21 +264,6 @@ async def test_a_failed_run_retried_from_the_cli_runs_again(
     assert "not retried" in output
 
 
-def _process_exited(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
-async def _wait_exited(pid: int, within: float = 30.0) -> None:
-    # Another process's child: no event tells of its exit, so its pid is polled.
-    with anyio.fail_after(within):
-        while not _process_exited(pid):  # noqa: ASYNC110
-            await anyio.sleep(0.02)
-
-
 async def test_a_suspended_run_exits_and_its_runner_runs_it_again_on_resume(
     server: RunplaneServer, tmp_path: Path
 ) -> None:
@@ -289,7 +275,7 @@ async def test_a_suspended_run_exits_and_its_runner_runs_it_again_on_resume(
             run = await client.run_deployment(deployment.id)
             suspended = await wait_runs(client, [run.id], is_in(StateType.PAUSED))
             first_pid = int(executions(log)[0][2])
-            await _wait_exited(first_pid)  # no process waits for the resume
+            await wait_exited(first_pid)  # no process waits for the resume
             code, output = await invoke(server, "flow-run", "resume", str(run.id))
             assert code == 0, output
             finished = await wait_runs(client, [run.id], is_final)

@@ -422,7 +422,10 @@ def test_model_with_defaults_survives_a_round_trip(
     "item",
     [
         SubscriptionStarted(
-            session_id=uuid4(), runner_id=uuid4(), heartbeat_interval=timedelta(seconds=5)
+            session_id=uuid4(),
+            runner_id=uuid4(),
+            heartbeat_interval=timedelta(seconds=5),
+            heartbeat_timeout=timedelta(seconds=90),
         ),
         RunAssignment(
             flow_run=full_flow_run(),
