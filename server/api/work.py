@@ -25,6 +25,7 @@ from runplane.server.api.validation import (
     page_size,
     parse_uuid,
     parse_uuids,
+    runtime_names,
 )
 from runplane.server.api.work_requests import (
     concurrency_limit,
@@ -222,6 +223,7 @@ class WorkServicer(work_pb2_grpc.WorkServiceServicer):
         if request.free_slots < 1:
             raise invalid_argument("free_slots", "must be at least 1")
         held = parse_uuids("held_lease_ids", request.held_lease_ids)
+        runtimes = runtime_names("runtimes", request.runtimes)
         async with self._db.write() as conn:
             await work_pools.create_or_get_pool(conn, pool_name, self._clock.now())
         subscription = self._subscriptions.open(
@@ -230,6 +232,7 @@ class WorkServicer(work_pb2_grpc.WorkServiceServicer):
             work_queue_names=queue_names,
             free_slots=request.free_slots,
             held_lease_ids=held,
+            runtimes=runtimes,
         )
         reconnect_time = self._reconnect_time()
         # Leaving the loop in any way, cancellation included, ends the subscription; the

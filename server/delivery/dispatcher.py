@@ -277,6 +277,7 @@ class WorkDispatcher:
             subscription.work_queue_names,
             subscription.runner_id,
             subscription.session_id,
+            subscription.runtimes,
         )
         now = self._clock.now()
         result = await claim(
