@@ -8,6 +8,7 @@ from typing import Any
 import grpc
 import pytest
 from delivery_support import (
+    ManualClock,
     create_deployment,
     get_run,
     next_item,
@@ -199,3 +200,21 @@ async def test_a_malformed_subscriber_runtime_is_invalid_argument(server: Any) -
             await stream.read()
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "runtimes[1]" in (caught.value.details() or "")
+
+
+async def test_a_late_run_says_no_runner_of_its_runtime_is_subscribed(
+    server_settings: ServerSettings,
+) -> None:
+    clock = ManualClock()
+    async with serving(quiet(server_settings), clock) as (server, channel):
+        pool = unique("pool")
+        stream = await subscribe(channel, pool, ["python"])
+        node = await create_deployment(channel, pool, runtime="node")
+        run = await run_deployment(channel, node.id)
+        clock.advance(server_settings.late_after + 1)
+        await server.context.background.late_marker.run_once()
+        late = await get_run(channel, run.id)
+        stream.cancel()
+    assert late.state.name == "Late"
+    expected = f"no runner of runtime 'node' is subscribed to work pool {pool!r}"
+    assert expected in late.state.message
