@@ -40,7 +40,7 @@ class Claimant:
     queues: tuple[str, ...]
     runner_id: uuid.UUID
     session_id: uuid.UUID
-    runtimes: tuple[str, ...] = ("python",)
+    runtimes: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
