@@ -42,6 +42,9 @@ class Backoff:
         self.attempt = 0
 
 
+PYTHON_RUNTIME = "python"
+
+
 @dataclass
 class Subscriber:
     """What the runner tells the server when it subscribes, read fresh on each attempt."""
@@ -74,6 +77,8 @@ class Subscriber:
             free_slots=max(1, self.free_slots()),
             work_queue_names=self.work_queue_names,
             held_lease_ids=self.held_lease_ids(),
+            # This runner imports Python entrypoints: deployments of other runtimes are not its.
+            runtimes=[PYTHON_RUNTIME],
         )
         async with aclosing(stream):
             async for item in stream:

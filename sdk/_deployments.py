@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runplane._models import (
+    DEFAULT_RUNTIME,
     CollisionStrategy,
     CronSchedule,
     Deployment,
@@ -176,6 +177,8 @@ class RunnerDeployment:
             work_queue_name=self.work_queue_name,
             job_variables=dict(self.job_variables),
             retry_policy=self.retry_policy,
+            # A Python flow: only runners of the python runtime are handed its runs.
+            runtime=DEFAULT_RUNTIME,
         )
 
     async def apply(self, client: RunplaneClient, work_pool_name: str | None = None) -> Deployment:

@@ -72,6 +72,9 @@ __all__ = [
 T = TypeVar("T")
 JsonObject = dict[str, Any]
 
+DEFAULT_RUNTIME = "python"
+"""The runtime of a deployment that names none: the Python runner runs it."""
+
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
@@ -135,6 +138,8 @@ class FlowRun(Frozen):
     heartbeat_time: AwareDatetime | None = None
     create_time: AwareDatetime | None = None
     update_time: AwareDatetime | None = None
+    runtime: str = DEFAULT_RUNTIME
+    """Which runtime runs the run's code; its deployment's (read-only)."""
 
 
 class FlowRunFilter(Frozen):
@@ -300,6 +305,9 @@ class Deployment(Frozen):
     work_queue_name: str | None = None
     job_variables: JsonObject = Field(default_factory=dict)
     retry_policy: RetryPolicy | None = None
+    runtime: str = DEFAULT_RUNTIME
+    """Which runtime runs the flow ("python", "node", ...): only runners that declare it
+    receive the deployment's runs."""
     create_time: AwareDatetime | None = None
     update_time: AwareDatetime | None = None
 

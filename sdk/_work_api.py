@@ -158,15 +158,19 @@ class WorkAPI(Transport):
         free_slots: int = 1,
         work_queue_names: Iterable[str] = (),
         held_lease_ids: Iterable[UUID] = (),
+        runtimes: Iterable[str] = (),
     ) -> AsyncGenerator[WorkItem, None]:
         """Yields the work stream's items: first ``SubscriptionStarted``, then assignments,
-        cancellations, pings and, eventually, a ``Reconnect`` asking to subscribe again."""
+        cancellations, pings and, eventually, a ``Reconnect`` asking to subscribe again.
+
+        Only runs of deployments whose runtime is among ``runtimes`` come (none: "python")."""
         request = work_pb2.SubscribeWorkRequest(
             work_pool_name=work_pool_name,
             work_queue_names=work_queue_names,
             runner_name=runner_name,
             free_slots=free_slots,
             held_lease_ids=[str(lease_id) for lease_id in held_lease_ids],
+            runtimes=runtimes,
         )
         return self._stream(self.stubs.work.SubscribeWork, request, convert.work_item_from_pb)
 

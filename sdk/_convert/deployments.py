@@ -14,6 +14,7 @@ from runplane._convert.common import (
 )
 from runplane._convert.states import retry_policy_from_pb, retry_policy_to_pb
 from runplane._models import (
+    DEFAULT_RUNTIME,
     CatchupPolicy,
     CollisionStrategy,
     CronSchedule,
@@ -123,6 +124,7 @@ def deployment_to_pb(deployment: Deployment) -> deployments_pb2.Deployment:
         work_queue_name=deployment.work_queue_name or "",
         job_variables=struct_to_pb(deployment.job_variables),
         retry_policy=retry_policy_to_pb(deployment.retry_policy),
+        runtime=deployment.runtime,
         create_time=timestamp_to_pb(deployment.create_time),
         update_time=timestamp_to_pb(deployment.update_time),
     )
@@ -152,6 +154,7 @@ def deployment_from_pb(message: deployments_pb2.Deployment) -> Deployment:
         work_queue_name=message.work_queue_name or None,
         job_variables=struct_from_pb(message.job_variables),
         retry_policy=retry_policy_from_pb(message),
+        runtime=message.runtime or DEFAULT_RUNTIME,
         create_time=timestamp_field(message, "create_time"),
         update_time=timestamp_field(message, "update_time"),
     )

@@ -24,7 +24,7 @@ from runplane._convert.states import (
     state_type_from_pb,
     state_type_to_pb,
 )
-from runplane._models import FlowRun, FlowRunChange, FlowRunFilter
+from runplane._models import DEFAULT_RUNTIME, FlowRun, FlowRunChange, FlowRunFilter
 from runplane.v1 import flow_runs_pb2
 
 
@@ -55,6 +55,7 @@ def flow_run_to_pb(run: FlowRun) -> flow_runs_pb2.FlowRun:
         heartbeat_time=timestamp_to_pb(run.heartbeat_time),
         create_time=timestamp_to_pb(run.create_time),
         update_time=timestamp_to_pb(run.update_time),
+        runtime=run.runtime,
     )
 
 
@@ -85,6 +86,7 @@ def flow_run_from_pb(message: flow_runs_pb2.FlowRun) -> FlowRun:
         heartbeat_time=timestamp_field(message, "heartbeat_time"),
         create_time=timestamp_field(message, "create_time"),
         update_time=timestamp_field(message, "update_time"),
+        runtime=message.runtime or DEFAULT_RUNTIME,
     )
 
 

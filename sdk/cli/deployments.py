@@ -82,6 +82,7 @@ def inspect_deployment(name: NameArgument) -> None:
         "description",
         "work_pool_name",
         "work_queue_name",
+        "runtime",
     ):
         details.add_row(field, str(getattr(deployment, field) or ""))
     details.add_row("tags", ", ".join(deployment.tags))

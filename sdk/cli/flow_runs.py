@@ -160,6 +160,7 @@ def _details(run: FlowRun) -> list[tuple[str, str]]:
         ("Ended", time_text(run.end_time)),
         ("Duration", _duration(run)),
         ("Deployment", str(run.deployment_id) if run.deployment_id else "-"),
+        ("Runtime", run.runtime),
         ("Parent task run", str(run.parent_task_run_id) if run.parent_task_run_id else "-"),
     ]
 

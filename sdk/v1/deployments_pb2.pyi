@@ -250,6 +250,7 @@ class Deployment(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     RETRY_POLICY_FIELD_NUMBER: _builtins.int
+    RUNTIME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned UUID."""
     name: _builtins.str
@@ -276,6 +277,11 @@ class Deployment(_message.Message):
     """The work pool whose runners execute the runs."""
     work_queue_name: _builtins.str
     """The work queue within the pool."""
+    runtime: _builtins.str
+    """Which runtime runs the deployment's code, such as "python" or "node": only runners that
+    declare it in SubscribeWorkRequest.runtimes receive its runs. Empty means "python".
+    Lowercase letters, digits, ".", "_" and "-", starting with a letter; at most 63.
+    """
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Tags given to every run."""
@@ -332,10 +338,11 @@ class Deployment(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         retry_policy: _states_pb2.RetryPolicy | None = ...,
+        runtime: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_concurrency_limit", b"_concurrency_limit", "concurrency_limit", b"concurrency_limit", "create_time", b"create_time", "job_variables", b"job_variables", "parameter_schema", b"parameter_schema", "parameters", b"parameters", "retry_policy", b"retry_policy", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_concurrency_limit", b"_concurrency_limit", "collision_strategy", b"collision_strategy", "concurrency_limit", b"concurrency_limit", "create_time", b"create_time", "description", b"description", "enforce_parameter_schema", b"enforce_parameter_schema", "entrypoint", b"entrypoint", "flow_id", b"flow_id", "flow_name", b"flow_name", "id", b"id", "job_variables", b"job_variables", "name", b"name", "parameter_schema", b"parameter_schema", "parameters", b"parameters", "paused", b"paused", "retry_policy", b"retry_policy", "schedules", b"schedules", "tags", b"tags", "update_time", b"update_time", "version", b"version", "work_pool_name", b"work_pool_name", "work_queue_name", b"work_queue_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_concurrency_limit", b"_concurrency_limit", "collision_strategy", b"collision_strategy", "concurrency_limit", b"concurrency_limit", "create_time", b"create_time", "description", b"description", "enforce_parameter_schema", b"enforce_parameter_schema", "entrypoint", b"entrypoint", "flow_id", b"flow_id", "flow_name", b"flow_name", "id", b"id", "job_variables", b"job_variables", "name", b"name", "parameter_schema", b"parameter_schema", "parameters", b"parameters", "paused", b"paused", "retry_policy", b"retry_policy", "runtime", b"runtime", "schedules", b"schedules", "tags", b"tags", "update_time", b"update_time", "version", b"version", "work_pool_name", b"work_pool_name", "work_queue_name", b"work_queue_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__concurrency_limit: _TypeAlias = _typing.Literal["concurrency_limit"]  # noqa: Y015
     _WhichOneofArgType__concurrency_limit: _TypeAlias = _typing.Literal["_concurrency_limit", b"_concurrency_limit"]  # noqa: Y015

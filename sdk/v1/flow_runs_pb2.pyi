@@ -53,6 +53,7 @@ class FlowRun(_message.Message):
     HEARTBEAT_TIME_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    RUNTIME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned UUID."""
     name: _builtins.str
@@ -77,6 +78,10 @@ class FlowRun(_message.Message):
     """The version of the flow's code."""
     attempt: _builtins.int
     """How many times the run was handed to a runner."""
+    runtime: _builtins.str
+    """Which runtime runs the run's code, copied from its deployment ("python" without one);
+    read-only.
+    """
     @_builtins.property
     def state(self) -> _states_pb2.State:
         """The current state."""
@@ -157,10 +162,11 @@ class FlowRun(_message.Message):
         heartbeat_time: _timestamp_pb2.Timestamp | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        runtime: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "expected_start_time", b"expected_start_time", "heartbeat_time", b"heartbeat_time", "job_variables", b"job_variables", "next_scheduled_start_time", b"next_scheduled_start_time", "parameters", b"parameters", "retry_policy", b"retry_policy", "start_time", b"start_time", "state", b"state", "total_run_time", b"total_run_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "create_time", b"create_time", "deployment_id", b"deployment_id", "end_time", b"end_time", "expected_start_time", b"expected_start_time", "flow_id", b"flow_id", "flow_name", b"flow_name", "flow_version", b"flow_version", "heartbeat_time", b"heartbeat_time", "id", b"id", "idempotency_key", b"idempotency_key", "job_variables", b"job_variables", "name", b"name", "next_scheduled_start_time", b"next_scheduled_start_time", "parameters", b"parameters", "parent_task_run_id", b"parent_task_run_id", "retry_policy", b"retry_policy", "run_count", b"run_count", "start_time", b"start_time", "state", b"state", "tags", b"tags", "total_run_time", b"total_run_time", "update_time", b"update_time", "work_pool_name", b"work_pool_name", "work_queue_name", b"work_queue_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "create_time", b"create_time", "deployment_id", b"deployment_id", "end_time", b"end_time", "expected_start_time", b"expected_start_time", "flow_id", b"flow_id", "flow_name", b"flow_name", "flow_version", b"flow_version", "heartbeat_time", b"heartbeat_time", "id", b"id", "idempotency_key", b"idempotency_key", "job_variables", b"job_variables", "name", b"name", "next_scheduled_start_time", b"next_scheduled_start_time", "parameters", b"parameters", "parent_task_run_id", b"parent_task_run_id", "retry_policy", b"retry_policy", "run_count", b"run_count", "runtime", b"runtime", "start_time", b"start_time", "state", b"state", "tags", b"tags", "total_run_time", b"total_run_time", "update_time", b"update_time", "work_pool_name", b"work_pool_name", "work_queue_name", b"work_queue_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -680,6 +680,7 @@ class SubscribeWorkRequest(_message.Message):
     RUNNER_NAME_FIELD_NUMBER: _builtins.int
     FREE_SLOTS_FIELD_NUMBER: _builtins.int
     HELD_LEASE_IDS_FIELD_NUMBER: _builtins.int
+    RUNTIMES_FIELD_NUMBER: _builtins.int
     work_pool_name: _builtins.str
     """The pool to take work from; created when missing."""
     runner_name: _builtins.str
@@ -694,6 +695,12 @@ class SubscribeWorkRequest(_message.Message):
     def held_lease_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Leases the runner still holds from a previous subscription, kept instead of expiring."""
 
+    @_builtins.property
+    def runtimes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The runtimes whose deployments the runner runs, such as "python" or "node"; only runs of
+        deployments with one of these runtimes are pushed to it. Empty means ["python"].
+        """
+
     def __init__(
         self,
         *,
@@ -702,10 +709,11 @@ class SubscribeWorkRequest(_message.Message):
         runner_name: _builtins.str = ...,
         free_slots: _builtins.int = ...,
         held_lease_ids: _abc.Iterable[_builtins.str] | None = ...,
+        runtimes: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["free_slots", b"free_slots", "held_lease_ids", b"held_lease_ids", "runner_name", b"runner_name", "work_pool_name", b"work_pool_name", "work_queue_names", b"work_queue_names"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["free_slots", b"free_slots", "held_lease_ids", b"held_lease_ids", "runner_name", b"runner_name", "runtimes", b"runtimes", "work_pool_name", b"work_pool_name", "work_queue_names", b"work_queue_names"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -85,6 +85,7 @@ def deployment(record: DeploymentRecord) -> deployments_pb2.Deployment:
         retry_policy=states_pb2.RetryPolicy(
             retries=record.retries, retry_delay_seconds=record.retry_delays
         ),
+        runtime=record.runtime,
     )
     if record.concurrency_limit is not None:
         message.concurrency_limit = record.concurrency_limit
@@ -137,4 +138,5 @@ def flow_run(record: ScheduledRunRecord) -> flow_runs_pb2.FlowRun:
         heartbeat_time=convert.timestamp(record.heartbeat_time),
         create_time=convert.timestamp(record.create_time),
         update_time=convert.timestamp(record.update_time),
+        runtime=record.runtime,
     )

@@ -25,6 +25,7 @@ from runplane.server.api.validation import (
     parse_optional_uuid,
     parse_uuid,
     require_name,
+    runtime_name,
     update_paths,
 )
 from runplane.server.db.deployments import DeploymentValues, ScheduleValues
@@ -188,6 +189,7 @@ def parse_create(message: deployments_pb2.Deployment) -> DeploymentInput:
         job_variables=parse_struct(f"{p}.job_variables", message.job_variables),
         retries=retries,
         retry_delays=retry_delays,
+        runtime=runtime_name(f"{p}.runtime", message.runtime),
     )
     schedules = parse_schedules(f"{p}.schedules", message.schedules)
     return DeploymentInput(flow_id, flow_name, name, values, schedules)

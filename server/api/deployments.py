@@ -227,4 +227,5 @@ def _new_run(
         retries=deployment.retries,
         retry_delays=list(deployment.retry_delays),
         scheduled_time=scheduled_time,
+        runtime=deployment.runtime,
     )

@@ -131,6 +131,7 @@ def flow_run_message(record: FlowRunRecord) -> flow_runs_pb2.FlowRun:
         heartbeat_time=convert.timestamp(record.heartbeat_time),
         create_time=convert.timestamp(record.create_time),
         update_time=convert.timestamp(record.update_time),
+        runtime=record.runtime,
     )
     if record.state is not None:
         message.state.CopyFrom(state_message(record.state))

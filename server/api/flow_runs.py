@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
@@ -56,7 +57,7 @@ from runplane.server.api.validation import (
 )
 from runplane.server.api.watch_order import StateOrder
 from runplane.server.clock import Clock
-from runplane.server.db import flow_runs
+from runplane.server.db import deployments, flow_runs
 from runplane.server.db.engine import Database
 from runplane.server.db.flow_runs import Connection
 from runplane.server.db.run_records import FlowRunRecord, ReferenceMissing
@@ -204,6 +205,9 @@ class FlowRunServicer(flow_runs_pb2_grpc.FlowRunServiceServicer):
         run = default_name(run, flow_name)
         now = self._clock.now()
         gate = await self._creation_gate(conn, run, proposed.spec.type)
+        if run.deployment_id is not None:
+            runtime = await deployments.runtime_of(conn, run.deployment_id)
+            run = dataclasses.replace(run, runtime=runtime or run.runtime)
         write = first_write(proposed, gate, run.deployment_id is not None, now)
         if not await flow_runs.insert(conn, run, write):
             if run.idempotency_key is not None:

@@ -11,6 +11,7 @@ from typing import Any
 from google.protobuf import field_mask_pb2, json_format, struct_pb2
 
 from runplane.server.api.errors import invalid_argument
+from runplane.server.db.tables import DEFAULT_RUNTIME
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -48,6 +49,31 @@ def require_name(field: str, value: str, max_length: int = MAX_NAME_LENGTH) -> s
 
 def optional_name(field: str, value: str, max_length: int = MAX_NAME_LENGTH) -> str | None:
     return require_name(field, value, max_length) if value else None
+
+
+_RUNTIME = re.compile(r"[a-z][a-z0-9._-]{0,62}")
+MAX_RUNTIMES = 32
+
+
+def runtime_name(field: str, value: str) -> str:
+    """A runtime such as "python" or "node"; empty means the default, python."""
+    if not value:
+        return DEFAULT_RUNTIME
+    if not _RUNTIME.fullmatch(value):
+        raise invalid_argument(
+            field,
+            "must start with a lowercase letter and hold only lowercase letters, digits, "
+            "'.', '_' and '-', at most 63 characters",
+        )
+    return value
+
+
+def runtime_names(field: str, values: Sequence[str]) -> tuple[str, ...]:
+    """The runtimes a runner runs, each once in the order given; none means python only."""
+    if len(values) > MAX_RUNTIMES:
+        raise invalid_argument(field, f"at most {MAX_RUNTIMES} runtimes are allowed")
+    names = [runtime_name(f"{field}[{i}]", value) for i, value in enumerate(values)]
+    return tuple(dict.fromkeys(names)) or (DEFAULT_RUNTIME,)
 
 
 def check_tags(field: str, tags: Sequence[str]) -> list[str]:

@@ -26,6 +26,7 @@ from runplane.server.api.validation import (
     page_size,
     parse_uuid,
     parse_uuids,
+    runtime_names,
 )
 from runplane.server.api.work_requests import (
     concurrency_limit,
@@ -223,6 +224,7 @@ class WorkServicer(work_pb2_grpc.WorkServiceServicer):
         if request.free_slots < 1:
             raise invalid_argument("free_slots", "must be at least 1")
         held = parse_uuids("held_lease_ids", request.held_lease_ids)
+        runtimes = runtime_names("runtimes", request.runtimes)
         if self._subscriptions.closed:
             # Answering with `started` and then `reconnect` would invite an immediate retry,
             # and so a busy loop for as long as the shutdown lasts; UNAVAILABLE means back off.
@@ -235,6 +237,7 @@ class WorkServicer(work_pb2_grpc.WorkServiceServicer):
             work_queue_names=queue_names,
             free_slots=request.free_slots,
             held_lease_ids=held,
+            runtimes=runtimes,
         )
         reconnect_time = self._reconnect_time()
         # Leaving the loop in any way, cancellation included, ends the subscription; the

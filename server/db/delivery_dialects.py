@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.server.db.engine import Database
 from runplane.server.db.pool_rules import DueSelection
-from runplane.server.db.tables import deployment, flow_run
+from runplane.server.db.tables import DEFAULT_RUNTIME, deployment, flow_run
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +41,10 @@ class DeliveryDialect(Protocol):
         now: datetime,
         limit: int,
         selection: DueSelection,
+        runtimes: Sequence[str] = (DEFAULT_RUNTIME,),
     ) -> list[uuid.UUID]:
-        """Up to ``limit`` due runs of the pool in claim order, locked for this transaction."""
+        """Up to ``limit`` due runs of the pool and of these runtimes in claim order, locked
+        for this transaction."""
         ...
 
     async def publish(self, payloads: Sequence[str]) -> None:
@@ -57,10 +59,15 @@ class DeliveryDialect(Protocol):
 
 
 def _due(
-    pool: str, queues: Sequence[str], now: datetime, limit: int, selection: DueSelection
+    pool: str,
+    queues: Sequence[str],
+    now: datetime,
+    limit: int,
+    selection: DueSelection,
+    runtimes: Sequence[str],
 ) -> sa.Select[Any]:
-    """Due SCHEDULED runs of the pool that may be handed out now: by queue priority when the
-    selection ranks queues, then earliest first."""
+    """Due SCHEDULED runs of the pool and of the runtimes that may be handed out now: by queue
+    priority when the selection ranks queues, then earliest first."""
     # A deployment limited to 0 runs never starts one; claiming would only find that again.
     closed_deployment = (
         sa.exists()
@@ -70,6 +77,7 @@ def _due(
     query = sa.select(flow_run.c.id).where(
         flow_run.c.work_pool_name == pool,
         flow_run.c.state_type == SCHEDULED,
+        flow_run.c.runtime.in_(list(runtimes)),
         flow_run.c.next_scheduled_start_time <= now,
         ~closed_deployment,
     )
@@ -105,8 +113,9 @@ class PostgresDelivery:
         now: datetime,
         limit: int,
         selection: DueSelection,
+        runtimes: Sequence[str] = (DEFAULT_RUNTIME,),
     ) -> list[uuid.UUID]:
-        query = _due(pool, queues, now, limit, selection).with_for_update(
+        query = _due(pool, queues, now, limit, selection, runtimes).with_for_update(
             skip_locked=True, of=flow_run
         )
         return list((await conn.execute(query)).scalars())
@@ -146,8 +155,10 @@ class SqliteDelivery:
         now: datetime,
         limit: int,
         selection: DueSelection,
+        runtimes: Sequence[str] = (DEFAULT_RUNTIME,),
     ) -> list[uuid.UUID]:
-        return list((await conn.execute(_due(pool, queues, now, limit, selection))).scalars())
+        query = _due(pool, queues, now, limit, selection, runtimes)
+        return list((await conn.execute(query)).scalars())
 
     async def publish(self, payloads: Sequence[str]) -> None:
         return None

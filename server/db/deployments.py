@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.server.db import flows
 from runplane.server.db.records import FlowRecord, _FromRow
-from runplane.server.db.tables import deployment, deployment_schedule, flow
+from runplane.server.db.scheduled_runs import SCHEDULED
+from runplane.server.db.tables import deployment, deployment_schedule, flow, flow_run
 from runplane.server.db.upsert import insert_ignoring_conflict
 
 
@@ -58,6 +59,7 @@ class DeploymentValues:
     job_variables: dict[str, Any]
     retries: int
     retry_delays: list[float]
+    runtime: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,7 @@ class DeploymentRecord:
     job_variables: dict[str, Any]
     retries: int
     retry_delays: list[float]
+    runtime: str
     create_time: datetime
     update_time: datetime
     schedules: tuple[ScheduleRecord, ...]
@@ -129,8 +132,24 @@ async def upsert(
             .returning(deployment.c.id)
         )
         deployment_id = (await conn.execute(statement)).scalar_one()
+        await _retarget_waiting_runs(conn, deployment_id, values.runtime)
     await replace_schedules(conn, deployment_id, schedules)
     return deployment_id, created
+
+
+async def _retarget_waiting_runs(
+    conn: AsyncConnection, deployment_id: uuid.UUID, runtime: str
+) -> None:
+    """Runs not yet handed out go to runners of the deployment's runtime as it is now."""
+    await conn.execute(
+        sa.update(flow_run)
+        .where(
+            flow_run.c.deployment_id == deployment_id,
+            flow_run.c.state_type == SCHEDULED,
+            flow_run.c.runtime != runtime,
+        )
+        .values(runtime=runtime)
+    )
 
 
 async def update_fields(
@@ -184,6 +203,12 @@ async def _with_schedules(conn: AsyncConnection, rows: Sequence[Any]) -> list[De
 async def get(conn: AsyncConnection, deployment_id: uuid.UUID) -> DeploymentRecord | None:
     row = (await conn.execute(_select().where(deployment.c.id == deployment_id))).first()
     return (await _with_schedules(conn, [row]))[0] if row else None
+
+
+async def runtime_of(conn: AsyncConnection, deployment_id: uuid.UUID) -> str | None:
+    query = sa.select(deployment.c.runtime).where(deployment.c.id == deployment_id)
+    runtime: str | None = (await conn.execute(query)).scalar_one_or_none()
+    return runtime
 
 
 async def get_by_name(conn: AsyncConnection, flow_name: str, name: str) -> DeploymentRecord | None:

@@ -32,7 +32,7 @@ from runplane.server.db.run_records import (
     state_from_row,
     times_from_row,
 )
-from runplane.server.db.tables import deployment, flow, flow_run, flow_run_state
+from runplane.server.db.tables import DEFAULT_RUNTIME, deployment, flow, flow_run, flow_run_state
 
 Connection = AsyncConnection
 """The connection of an open transaction, for the servicers' type hints."""
@@ -59,6 +59,8 @@ class NewFlowRun:
     flow_version: str | None
     heartbeat_time: datetime | None = None
     """Set when the creator will heartbeat the run: the heartbeat reaper watches it from now."""
+    runtime: str = DEFAULT_RUNTIME
+    """Its deployment's: only runners of this runtime are handed the run."""
 
 
 def flow_run_from_row(mapping: Any) -> FlowRunRecord:
@@ -84,6 +86,7 @@ def flow_run_from_row(mapping: Any) -> FlowRunRecord:
         heartbeat_time=mapping["heartbeat_time"],
         create_time=mapping["create_time"],
         update_time=mapping["update_time"],
+        runtime=mapping["runtime"],
     )
 
 
@@ -283,6 +286,7 @@ def created_record(run: NewFlowRun, write: StateWrite, flow_name: str) -> FlowRu
         heartbeat_time=run.heartbeat_time,
         create_time=write.update_time,
         update_time=write.update_time,
+        runtime=run.runtime,
     )
 
 

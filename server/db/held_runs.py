@@ -52,6 +52,7 @@ class HeldRun:
     lease_id: uuid.UUID | None
     lease_expire_time: datetime | None
     runner_session_id: uuid.UUID | None
+    runtime: str
 
     @classmethod
     def from_row(cls, row: Any) -> HeldRun:
@@ -72,6 +73,7 @@ class HeldRun:
             lease_id=m["lease_id"],
             lease_expire_time=m["lease_expire_time"],
             runner_session_id=m["runner_session_id"],
+            runtime=m["runtime"],
         )
 
 

@@ -74,6 +74,7 @@ class FlowRunRecord:
     heartbeat_time: datetime | None
     create_time: datetime
     update_time: datetime
+    runtime: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ class NewScheduledRun:
     retries: int
     retry_delays: list[float]
     scheduled_time: datetime
+    runtime: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,7 @@ class ScheduledRunRecord(_FromRow):
     heartbeat_time: datetime | None
     create_time: datetime
     update_time: datetime
+    runtime: str
 
 
 def _state_row(

@@ -8,6 +8,9 @@ import sqlalchemy as sa
 
 from runplane.server.db.types import JSON, UTCDateTime
 
+DEFAULT_RUNTIME = "python"
+"""The runtime of deployments that name none, and of runs without a deployment."""
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -96,6 +99,8 @@ flow_run = sa.Table(
     sa.Column("runner_session_id", sa.Uuid, nullable=True),
     # Highest ReportTaskRuns sequence applied for this run.
     sa.Column("task_report_sequence", sa.BigInteger, nullable=False, server_default="0"),
+    # Copied from the deployment: only runners of this runtime are handed the run.
+    sa.Column("runtime", sa.String(63), nullable=False, server_default=DEFAULT_RUNTIME),
     *_state_columns(),
     *_run_columns(),
     sa.UniqueConstraint("flow_id", "idempotency_key"),
@@ -105,6 +110,14 @@ flow_run = sa.Table(
     sa.Index(None, "state_type", "next_scheduled_start_time"),
     sa.Index(None, "create_time", "id"),
     sa.Index(None, "work_pool_name", "state_type", "next_scheduled_start_time"),
+    # The claim's: a runner's due runs, of its runtimes only, earliest first.
+    sa.Index(
+        "ix_flow_run_claim_by_runtime",
+        "work_pool_name",
+        "state_type",
+        "runtime",
+        "next_scheduled_start_time",
+    ),
 )
 
 # Runs rescheduled to wait for a slot of their deployment's concurrency limit. They are looked
@@ -200,6 +213,8 @@ deployment = sa.Table(
     sa.Column("work_pool_name", sa.String(256), nullable=False),
     sa.Column("work_queue_name", sa.String(256), nullable=False),
     sa.Column("job_variables", JSON, nullable=False),
+    # Which runtime (python, node, ...) runs the flow: its runs go to runners declaring it.
+    sa.Column("runtime", sa.String(63), nullable=False, server_default=DEFAULT_RUNTIME),
     # The retry policy copied onto every run the deployment creates.
     sa.Column("retries", sa.Integer, nullable=False, server_default="0"),
     sa.Column("retry_delays", JSON, nullable=False, server_default=sa.text("'[]'")),

@@ -5,7 +5,8 @@ limit holds) with a fresh lease, raises its attempt counter and records which ru
 subscription hold it. The assignment the runner receives is read back in the same
 transaction, so it shows the run as PENDING.
 
-Due runs are taken from the pool's queues by priority (lower numbers first), then earliest
+Only runs of the runtimes the subscriber runs are claimed for it. Due runs are taken from
+the pool's queues by priority (lower numbers first), then earliest
 first, and never beyond the concurrency limit of the pool or of a queue (see
 :mod:`runplane.server.db.pool_rules`).
 """
@@ -39,6 +40,7 @@ class Claimant:
     queues: tuple[str, ...]
     runner_id: uuid.UUID
     session_id: uuid.UUID
+    runtimes: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +84,9 @@ async def claim(
                         return ClaimResult(claimed, 0, limited=True)
                     limit = min(limit, room.pool)
             selection = rules.selection(claimant.queues, room.full_queues)
-        ids = await dialect.due_run_ids(conn, claimant.pool, claimant.queues, now, limit, selection)
+        ids = await dialect.due_run_ids(
+            conn, claimant.pool, claimant.queues, now, limit, selection, claimant.runtimes
+        )
         order = {run_id: i for i, run_id in enumerate(ids)}
         runs = sorted(await held_runs.lock(conn, ids), key=lambda run: order[run.id])
         for run in runs:

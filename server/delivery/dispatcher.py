@@ -142,9 +142,13 @@ class WorkDispatcher:
 
     # --- subscriptions ----------------------------------------------------------------------
 
-    def has_runner(self, pool: str) -> bool:
-        """Whether a runner is subscribed to ``pool`` here or, as announced, on another server."""
-        return self._subscriptions.count(pool) > 0 or self._presence.elsewhere(pool)
+    def has_runner(self, pool: str, runtime: str | None = None) -> bool:
+        """Whether a runner is subscribed to ``pool`` (and runs ``runtime``, unless None) here
+        or, as announced, on another server."""
+        here = self._subscriptions.for_pool(pool)
+        if any(runtime is None or runtime in s.runtimes for s in here):
+            return True
+        return self._presence.elsewhere(pool, runtime)
 
     async def subscribed(self, subscription: WorkSubscription[WorkItem]) -> None:
         self._capacity[subscription.session_id] = Capacity(
@@ -232,7 +236,8 @@ class WorkDispatcher:
         local = sorted({s.work_pool_name for s in self._subscriptions.all()})
         if self._announce:
             self._announce = False
-            self._outbox.extend(self._presence.announcements(local, self._limited_pools))
+            runtimes = self._runtimes_by_pool()
+            self._outbox.extend(self._presence.announcements(local, self._limited_pools, runtimes))
         outbox, self._outbox = self._outbox, []
         await self._dialect.publish(outbox)
         pools = local if self._everything else [p for p in local if p in self._dirty]
@@ -245,6 +250,13 @@ class WorkDispatcher:
             await self._push_cancels(cancels)
         async with self._db.read() as conn:
             self._next_due = await earliest_scheduled(conn, local, started)
+
+    def _runtimes_by_pool(self) -> dict[str, set[str]]:
+        """The runtimes this server's subscribers run, by pool."""
+        runtimes: dict[str, set[str]] = {}
+        for subscription in self._subscriptions.all():
+            runtimes.setdefault(subscription.work_pool_name, set()).update(subscription.runtimes)
+        return runtimes
 
     async def _make_waiters_due(self) -> None:
         for pool in await make_waiters_due(self._db, self._clock):
@@ -277,6 +289,7 @@ class WorkDispatcher:
             subscription.work_queue_names,
             subscription.runner_id,
             subscription.session_id,
+            subscription.runtimes,
         )
         now = self._clock.now()
         result = await claim(

@@ -5,7 +5,8 @@ marker of any server can tell "no runner is subscribed" from "the runners are bu
 server announces its subscribed pools to the others (NOTIFY on PostgreSQL) on every sweep
 and whenever its subscriptions change; an announcement not renewed in time is forgotten.
 
-An announcement also names which of those pools have a concurrency limit (on the pool or a
+An announcement also names the runtimes each pool's runners run, so that a run whose runtime
+no runner runs can say so, and which of those pools have a concurrency limit (on the pool or a
 queue): a server tells the others that a run ended only while someone has such a pool, so
 that a plane without limits pays no notification per run.
 """
@@ -14,10 +15,30 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 # A NOTIFY payload must stay under 8000 bytes.
 _MAX_PAYLOAD = 7000
+# What a pool announced without runtimes runs: announcements older than runtimes came from
+# servers whose runners all ran Python.
+_PYTHON_ONLY = frozenset({"python"})
+
+Runtimes = dict[str, frozenset[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Heard:
+    number: int
+    pools: frozenset[str]
+    limited: frozenset[str]
+    runtimes: Runtimes
+    when: float
+
+    def runs(self, pool: str, runtime: str | None) -> bool:
+        if pool not in self.pools:
+            return False
+        return runtime is None or runtime in self.runtimes.get(pool, _PYTHON_ONLY)
 
 
 class Presence:
@@ -25,21 +46,32 @@ class Presence:
         self._token = token
         self._ttl = ttl
         self._announced = 0
-        # token -> (announcement number, pools, limited pools, when heard)
-        self._heard: dict[str, tuple[int, frozenset[str], frozenset[str], float]] = {}
+        self._heard: dict[str, _Heard] = {}
 
-    def announcements(self, pools: Iterable[str], limited: Iterable[str] = ()) -> list[str]:
-        """Payloads naming ``pools``, and which of them are ``limited``:
-        ``p <token> {"n": <number>, "pools": [...], "limited": [...]}``, as many as size
-        needs, all with one number; an announcement replaces the one before it, so one with no
-        pools withdraws them."""
+    def announcements(
+        self,
+        pools: Iterable[str],
+        limited: Iterable[str] = (),
+        runtimes: Mapping[str, Iterable[str]] | None = None,
+    ) -> list[str]:
+        """Payloads naming ``pools``, which of them are ``limited``, and the runtimes their
+        runners run: ``p <token> {"n": <number>, "pools": [...], "limited": [...],
+        "runtimes": {pool: [...]}}``, as many as size needs, all with one number; an
+        announcement replaces the one before it, so one with no pools withdraws them."""
         self._announced += 1
         prefix = f"p {self._token} "
         with_limits = frozenset(limited)
+        by_pool = {pool: sorted(names) for pool, names in (runtimes or {}).items()}
 
         def payload(chunk: list[str]) -> str:
             chunk_limited = [pool for pool in chunk if pool in with_limits]
-            body = {"n": self._announced, "pools": chunk, "limited": chunk_limited}
+            chunk_runtimes = {pool: by_pool[pool] for pool in chunk if pool in by_pool}
+            body = {
+                "n": self._announced,
+                "pools": chunk,
+                "limited": chunk_limited,
+                "runtimes": chunk_runtimes,
+            }
             return prefix + json.dumps(body)
 
         payloads: list[str] = []
@@ -58,28 +90,32 @@ class Presence:
             message = json.loads(body)
             number, pools = int(message["n"]), frozenset(str(p) for p in message["pools"])
             limited = frozenset(str(p) for p in message.get("limited", ()))
+            runtimes = {
+                str(pool): frozenset(str(name) for name in names)
+                for pool, names in message.get("runtimes", {}).items()
+            }
         except (ValueError, TypeError, KeyError, AttributeError):
             return
-        previous, known, known_limited, _ = self._heard.get(
-            token, (0, frozenset(), frozenset(), 0.0)
-        )
-        if number == previous:  # another part of the same announcement
-            pools |= known
-            limited |= known_limited
-        self._heard[token] = (number, pools, limited, time.monotonic())
+        previous = self._heard.get(token)
+        if previous is not None and number == previous.number:  # a part of the same one
+            pools |= previous.pools
+            limited |= previous.limited
+            runtimes = {**previous.runtimes, **runtimes}
+        self._heard[token] = _Heard(number, pools, limited, runtimes, time.monotonic())
 
-    def elsewhere(self, pool: str) -> bool:
-        """Whether another server announced a runner of ``pool`` recently enough."""
-        return any(pool in pools for pools, _ in self._current())
+    def elsewhere(self, pool: str, runtime: str | None = None) -> bool:
+        """Whether another server announced a runner of ``pool`` (running ``runtime``, unless
+        None) recently enough."""
+        return any(heard.runs(pool, runtime) for heard in self._current())
 
     def limited_elsewhere(self) -> bool:
         """Whether another server announced a pool with a concurrency limit recently enough."""
-        return any(limited for _, limited in self._current())
+        return any(heard.limited for heard in self._current())
 
-    def _current(self) -> list[tuple[frozenset[str], frozenset[str]]]:
-        """The pools and limited pools of the announcements not yet expired."""
+    def _current(self) -> list[_Heard]:
+        """The announcements not yet expired."""
         horizon = time.monotonic() - self._ttl
-        for token, (*_, seen) in list(self._heard.items()):
-            if seen < horizon:
+        for token, heard in list(self._heard.items()):
+            if heard.when < horizon:
                 del self._heard[token]
-        return [(pools, limited) for _, pools, limited, _ in self._heard.values()]
+        return list(self._heard.values())

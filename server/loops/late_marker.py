@@ -1,8 +1,8 @@
 """The late marker: SCHEDULED runs more than ``late_after`` seconds past due become Late.
 
 They stay SCHEDULED, so they are still handed out as soon as a runner can take them. When no
-runner is subscribed to the run's work pool, on this server or (as announced over PostgreSQL)
-on another one, the state's message says so.
+runner is subscribed to the run's work pool, or none that runs the run's runtime, on this
+server or (as announced over PostgreSQL) on another one, the state's message says so.
 """
 
 from __future__ import annotations
@@ -22,13 +22,21 @@ from runplane.server.settings import ServerSettings
 
 BATCH = 200
 
+RunnerCheck = Callable[[str, str | None], bool]
+"""Whether a runner is subscribed to the work pool (and runs the runtime, unless None)."""
 
-def late_message(run: HeldRun, has_runner: Callable[[str], bool]) -> str:
+
+def late_message(run: HeldRun, has_runner: RunnerCheck) -> str:
     pool = run.work_pool_name
     if pool is None:
         return "the run is late: it has no work pool, so no runner will start it"
-    if not has_runner(pool):
+    if not has_runner(pool, None):
         return f"the run is late: no runner is subscribed to work pool {pool!r}"
+    if not has_runner(pool, run.runtime):
+        return (
+            f"the run is late: no runner of runtime {run.runtime!r} is subscribed to work pool "
+            f"{pool!r}"
+        )
     return f"the run is late: the runners of work pool {pool!r} have no free slot"
 
 
@@ -38,7 +46,7 @@ class LateMarker:
         database: Database,
         clock: Clock,
         settings: ServerSettings,
-        has_runner: Callable[[str], bool],
+        has_runner: RunnerCheck,
     ) -> None:
         self._db = database
         self._clock = clock

@@ -86,6 +86,7 @@ def _new_run(
         retries=deployment.retries,
         retry_delays=list(deployment.retry_delays),
         scheduled_time=time,
+        runtime=deployment.runtime,
     )
 
 

@@ -53,6 +53,8 @@ class WorkSubscription(Generic[T]):
     work_queue_names: tuple[str, ...]
     free_slots: int
     held_lease_ids: tuple[uuid.UUID, ...] = ()
+    runtimes: tuple[str, ...] = ("python",)
+    """Only runs of deployments with one of these runtimes are handed to this runner."""
     _queue: asyncio.Queue[T | _EndMarker] = field(init=False)
     _closed: bool = field(default=False, init=False)
 
@@ -121,6 +123,7 @@ class SubscriptionRegistry(Generic[T]):
         work_queue_names: Sequence[str],
         free_slots: int,
         held_lease_ids: Sequence[uuid.UUID] = (),
+        runtimes: Sequence[str] = ("python",),
     ) -> WorkSubscription[T]:
         subscription: WorkSubscription[T] = WorkSubscription(
             session_id=uuid.uuid4(),
@@ -130,6 +133,7 @@ class SubscriptionRegistry(Generic[T]):
             work_queue_names=tuple(work_queue_names),
             free_slots=free_slots,
             held_lease_ids=tuple(held_lease_ids),
+            runtimes=tuple(runtimes),
         )
         if self._closed:
             subscription.close()

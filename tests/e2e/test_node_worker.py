@@ -12,6 +12,7 @@ import signal
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import aclosing, asynccontextmanager
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -19,7 +20,8 @@ import anyio
 import pytest
 from anyio.abc import Process
 from anyio.streams.text import TextReceiveStream
-from e2e_support import ROOT, is_final, wait_runs
+from e2e_support import ROOT, is_final, runner_process, wait_runs
+from e2e_support import deploy as deploy_python
 
 from runplane import (
     Deployment,
@@ -105,6 +107,7 @@ async def deploy(client: RunplaneClient, handler: str) -> Deployment:
             flow_name=FLOW,
             entrypoint=f"handlers/examples.js:{handler}",
             work_pool_name=POOL,
+            runtime="node",
         )
     )
 
@@ -200,3 +203,31 @@ async def test_cancelling_a_javascript_run_aborts_its_handler(
     assert final.message == "cancelled by the node worker"
     # The handler saw its signal abort: it logged so before rejecting.
     assert ("runplane.flow_runs", 30, "aborted: the flow run was cancelled") in logs
+
+
+async def test_a_python_runner_on_the_pool_leaves_javascript_runs_to_the_node_worker(
+    node: str, server: RunplaneServer, tmp_path: Path
+) -> None:
+    settings = Settings(api_url=server.address)
+    log = tmp_path / "runs.txt"
+    async with RunplaneClient(settings) as client:
+        await deploy(client, "greet")
+        await deploy_python(client, "count_run", POOL, parameters={"path": str(log)})
+        async with runner_process(server.address, tmp_path, POOL, "python-e2e"):
+            javascript = await arun_deployment(
+                f"{FLOW}/greet", parameters={"name": "Ada"}, timeout=0, settings=settings
+            )
+            # The Python runner takes and finishes the Python run due after the JavaScript
+            # one, which it has passed over: it still waits for a runner of its runtime.
+            python = await arun_deployment("count_run/count_run-e2e", timeout=30, settings=settings)
+            waiting = await client.get_flow_run(javascript.id)
+            async with node_worker(node, server.address):
+                runs = await wait_runs(client, [javascript.id], is_final)
+    assert python.state is not None
+    assert python.state.type is StateType.COMPLETED, python.state.message
+    assert waiting.state is not None
+    assert waiting.state.type is StateType.SCHEDULED, waiting.state.message
+    final = runs[javascript.id].state
+    assert final is not None
+    assert final.type is StateType.COMPLETED, final.message
+    assert final.result()["runtime"].startswith("node v")

@@ -160,3 +160,38 @@ async def test_a_run_ending_on_another_server_makes_room_under_a_pool_limit(
         following = (await next_item(stream, within=5.0)).assignment
         stream.cancel()
     assert sorted([held.flow_run.id, following.flow_run.id]) == sorted(runs)
+
+
+async def test_the_runtimes_of_a_runner_on_another_server_count_for_the_late_message(
+    server_settings: ServerSettings,
+) -> None:
+    """A Python runner subscribed to the first server: the second server's late marker says
+    that no runner of a Node run's runtime is subscribed."""
+    if not (server_settings.database_url or "").startswith("postgresql"):
+        pytest.skip("only PostgreSQL carries announcements between server processes")
+    clock = ManualClock()
+    settings = quiet(server_settings)
+    pool = unique("pool")
+    async with (
+        await create_server(settings, clock=clock) as first,
+        await create_server(settings, clock=clock) as second,
+        grpc.aio.insecure_channel(first.address) as on_first,
+        grpc.aio.insecure_channel(second.address) as on_second,
+    ):
+        deployment = await create_deployment(on_second, pool, runtime="node")
+        stream, _ = await subscribe(on_first, pool, slots=1)
+        run = await run_deployment(on_second, deployment.id)
+        dispatcher = second.context.background.dispatcher
+        # The announcement travels through NOTIFY: wait for it, within a deadline.
+        for _ in range(500):
+            if dispatcher.has_runner(pool):
+                break
+            await asyncio.sleep(0.01)
+        assert dispatcher.has_runner(pool, "python")
+        assert not dispatcher.has_runner(pool, "node")
+        clock.advance(settings.late_after + 1)
+        await second.context.background.late_marker.run_once()
+        late = await get_run(on_second, run.id)
+        stream.cancel()
+    assert late.state.name == "Late"
+    assert f"no runner of runtime 'node' is subscribed to work pool {pool!r}" in late.state.message

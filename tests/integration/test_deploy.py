@@ -39,6 +39,7 @@ def test_a_flow_deploys_to_a_pool_and_deploying_again_updates_it(
     assert first.id is not None
     assert again.id == first.id == stored.id
     assert stored.work_pool_name == pool
+    assert stored.runtime == "python"
     assert stored.parameters == {"day": "2"}
     assert [s.schedule.expression for s in stored.schedules] == ["0 3 * * *"]  # type: ignore[union-attr]
     assert stored.entrypoint.endswith("test_deploy.py:nightly")
@@ -55,6 +56,7 @@ def test_deploy_registers_several_on_their_pools(engine_api: SyncRunplaneClient)
     names = [(d.flow_name, d.name, d.work_pool_name) for d in deployed]
     assert names == [("nightly", "shared", shared), ("hourly", "own", own)]
     assert engine_api.get_deployment_by_name("hourly/own").work_pool_name == own
+    assert {d.runtime for d in deployed} == {"python"}
 
 
 def test_a_deployment_without_a_pool_registers_nothing(engine_api: SyncRunplaneClient) -> None:

@@ -98,6 +98,7 @@ def test_the_stored_deployment_carries_the_options() -> None:
     assert (model.flow_name, model.name, model.work_pool_name) == ("greet", "limited", "pool")
     assert model.collision_strategy is CollisionStrategy.CANCEL_NEW
     assert model.enforce_parameter_schema
+    assert model.runtime == "python"
     assert (model.parameters, model.job_variables, model.tags) == (
         {"name": "x"},
         {"env": {"A": "1"}},

@@ -77,3 +77,21 @@ def test_an_announcement_without_limits_means_none() -> None:
     ours.heard("c", '{"n": 1, "pools": ["etl"], "limited": 5}')
     assert ours.elsewhere("etl")
     assert not ours.limited_elsewhere()
+
+
+def test_the_runtimes_of_each_pool_are_announced() -> None:
+    ours, theirs = Presence("a", ttl=60), Presence("b", ttl=60)
+    runtimes = {"etl": ["python"], "mixed": ["node", "python"]}
+    for payload in theirs.announcements(["etl", "mixed"], runtimes=runtimes):
+        ours.heard("b", payload.split(" ", 2)[2])
+    assert ours.elsewhere("etl", "python")
+    assert not ours.elsewhere("etl", "node")
+    assert ours.elsewhere("mixed", "node")
+    assert ours.elsewhere("etl")
+
+
+def test_an_announcement_without_runtimes_means_python() -> None:
+    ours = Presence("a", ttl=60)
+    ours.heard("b", '{"n": 1, "pools": ["etl"]}')
+    assert ours.elsewhere("etl", "python")
+    assert not ours.elsewhere("etl", "node")

@@ -118,6 +118,8 @@ export class Worker {
       // The server wants at least one; an assignment beyond the limit is given back.
       free_slots: Math.max(1, this.freeSlots()),
       held_lease_ids: [...this.runs.values()].map((run) => run.leaseId),
+      // Only deployments created with runtime "node" are this worker's to run.
+      runtimes: ["node"],
     };
   }
 
