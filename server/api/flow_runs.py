@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -12,6 +13,7 @@ from google.protobuf import struct_pb2
 
 from runplane.server.api import convert
 from runplane.server.api.batching import WriteBatcher
+from runplane.server.api.deployment_requests import run_parameters
 from runplane.server.api.errors import (
     ApiError,
     already_exists,
@@ -56,7 +58,7 @@ from runplane.server.api.validation import (
 )
 from runplane.server.api.watch_order import StateOrder
 from runplane.server.clock import Clock
-from runplane.server.db import flow_runs
+from runplane.server.db import deployments, flow_runs
 from runplane.server.db.engine import Database
 from runplane.server.db.flow_runs import Connection
 from runplane.server.db.run_records import FlowRunRecord, ReferenceMissing
@@ -204,6 +206,8 @@ class FlowRunServicer(flow_runs_pb2_grpc.FlowRunServiceServicer):
         run = default_name(run, flow_name)
         now = self._clock.now()
         gate = await self._creation_gate(conn, run, proposed.spec.type)
+        if run.deployment_id is not None:
+            run = await _with_deployment_parameters(conn, run, run.deployment_id)
         write = first_write(proposed, gate, run.deployment_id is not None, now)
         if not await flow_runs.insert(conn, run, write):
             if run.idempotency_key is not None:
@@ -371,6 +375,17 @@ def _state_key(token: list[Any] | None) -> datetime | None:
         return datetime.fromisoformat(str(token[0]))
     except (ValueError, IndexError):
         raise invalid_argument("page_token", "is not a token returned by this server") from None
+
+
+async def _with_deployment_parameters(
+    conn: Connection, run: flow_runs.NewFlowRun, deployment_id: uuid.UUID
+) -> flow_runs.NewFlowRun:
+    """The run with its deployment's default parameters under its own, checked against the
+    deployment's parameter schema as RunDeployment checks them."""
+    deployment = await deployments.get(conn, deployment_id)
+    if deployment is None:
+        raise not_found("deployment", deployment_id)
+    return replace(run, parameters=run_parameters(deployment, run.parameters))
 
 
 def _batchable(request: flow_runs_pb2.CreateFlowRunRequest, run: flow_runs.NewFlowRun) -> bool:
