@@ -33,7 +33,7 @@ def _validator_class(schema: Mapping[str, Any]) -> type[Validator]:
 def schema_problem(schema: Mapping[str, Any]) -> str | None:
     """Why ``schema`` is not a valid JSON schema (for its "$schema" draft), or None."""
     try:
-        _validator_class(schema).check_schema(schema)
+        _validator_class(schema).check_schema(dict(schema))
     except SchemaError as error:
         where = "/".join(str(part) for part in error.absolute_path)
         return f"is not a valid JSON schema: {error.message}" + (f" (at {where})" if where else "")
