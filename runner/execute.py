@@ -1,8 +1,10 @@
 """The child process of one flow run: ``python -m runplane.runner.execute``.
 
 Reads ``RUNPLANE_FLOW_RUN_ID``, ``RUNPLANE_FLOW_RUN_LEASE_ID`` and ``RUNPLANE_FLOW_ENTRYPOINT``
-from the environment and runs the engine on that run. A flow that cannot be loaded ends the
-run CRASHED with the import error, so that the cause is on the run and not only in a log.
+from the environment and runs the engine on that run. A failure before the engine can report
+(the flow does not load, its parameters do not bind) ends the run CRASHED with the exception
+in the state's message and its traceback in the run's logs, so that the cause is on the run
+and not only in the runner's output.
 
 First of all it starts watching its runner (``RUNPLANE_RUNNER_LIFELINE_FD``): when the runner
 dies, this process and its process group end (see ``runplane.runner._lifeline``). When the
@@ -12,6 +14,7 @@ someone else's: the process group ends at once too, reporting nothing more.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import traceback
@@ -24,16 +27,32 @@ from runplane.runner._lifeline import end_process_group, watch_runner
 LOAD_FAILED = 3
 # Exit code for "the server gave the run to another", where the process group cannot be ended.
 LEASE_LOST = 4
+# Exit code for a failure the engine did not report itself; the run's state says why.
+RUN_FAILED = 1
+_LOGGER_NAME = "runplane.runner.execute"
 
 
-def _report_load_failure(run_id: uuid.UUID, entrypoint: str, error: BaseException) -> None:
+def _report_crash(run_id: uuid.UUID, context: str, error: BaseException) -> None:
+    """CRASHED with ``context`` and the exception as the message; the traceback as a log."""
     from runplane._engine.client import engine_client
+    from runplane._logging import truncate_message
+    from runplane._models import LogRecord
     from runplane._states import State, StateType
 
-    message = f"could not load flow {entrypoint!r}: {type(error).__name__}: {error}"
-    engine_client().set_flow_run_state(
-        run_id, State(type=StateType.CRASHED, message=message), force=True
+    message = f"{context}{type(error).__name__}: {error}"
+    client = engine_client()
+    details = "".join(traceback.format_exception(error))
+    record = LogRecord(
+        flow_run_id=run_id,
+        level=logging.ERROR,
+        logger_name=_LOGGER_NAME,
+        message=truncate_message(f"{message}\n{details}"),
     )
+    try:
+        client.write_logs([record], batch_id=uuid.uuid4())
+    except Exception:
+        traceback.print_exc()  # the state below still carries the reason
+    client.set_flow_run_state(run_id, State(type=StateType.CRASHED, message=message), force=True)
 
 
 def main() -> int:
@@ -50,7 +69,7 @@ def main() -> int:
         flow = load_flow(entrypoint)
     except Exception as error:
         traceback.print_exc()
-        _report_load_failure(uuid.UUID(run_id), entrypoint, error)
+        _report_crash(uuid.UUID(run_id), f"could not load flow {entrypoint!r}: ", error)
         return LOAD_FAILED
     try:
         state = run_flow_run(uuid.UUID(run_id), flow, uuid.UUID(lease) if lease else None)
@@ -58,6 +77,12 @@ def main() -> int:
         # Threads and worker processes of the flow may still run its code: all of it stops.
         end_process_group(f"the run is no longer this process's: {lost}")
         return LEASE_LOST
+    except Exception as error:
+        # The engine reports what happens once the run is under way; this is what it could
+        # not: e.g. the run's parameters do not bind to the flow's signature.
+        traceback.print_exc()
+        _report_crash(uuid.UUID(run_id), "", error)
+        return RUN_FAILED
     return exit_code(state)
 
 

@@ -70,7 +70,9 @@ def parameter_schema(flow: Flow[Any, Any]) -> dict[str, Any]:
     except Exception:
         hints = {}
     fields: dict[str, Any] = {}
+    any_keyword = False
     for name, param in flow.signature.parameters.items():
+        any_keyword = any_keyword or param.kind is param.VAR_KEYWORD
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         default = ... if param.default is param.empty else param.default
@@ -85,6 +87,9 @@ def parameter_schema(flow: Flow[Any, Any]) -> dict[str, Any]:
         names = list(fields)
         schema = {"type": "object", "properties": {name: {} for name in names}}
     schema["title"] = "Parameters"
+    # The server refuses names the schema does not list, unless the flow takes **kwargs.
+    if any_keyword:
+        schema["additionalProperties"] = True
     return schema
 
 

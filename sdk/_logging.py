@@ -108,10 +108,13 @@ def _note(dropped_bytes: int) -> str:
 class LogWriter(Protocol):
     """What ships a batch: ``SyncRunplaneClient.write_logs`` or any such callable."""
 
-    def write_logs(self, records: Sequence[LogRecord]) -> int: ...
+    def write_logs(
+        self, records: Sequence[LogRecord], *, batch_id: uuid.UUID | None = None
+    ) -> int: ...
 
 
 WriteLogs = Callable[[Sequence[LogRecord]], object]
+_WriteBatch = Callable[[Sequence[LogRecord], uuid.UUID], object]
 
 
 class LogShipper:
@@ -131,7 +134,7 @@ class LogShipper:
         max_batch: int = MAX_BATCH_RECORDS,
         retry_delays: Sequence[float] = (0.2, 1.0, 2.0),
     ) -> None:
-        self._write: WriteLogs = client.write_logs if isinstance(client, LogWriter) else client
+        self._write = _batch_writer(client)
         self._interval = interval
         self._max_batch = max_batch
         self._retry_delays = tuple(retry_delays)
@@ -234,6 +237,9 @@ class LogShipper:
             _report(len(records), error)
 
     def _try_send(self, records: list[LogRecord]) -> Exception | None:
+        # One id for every attempt: a retry of a call that was applied but whose answer was
+        # lost is recognised by the server and stores nothing twice.
+        batch_id = uuid.uuid4()
         last: Exception | None = None
         for delay in (0.0, *self._retry_delays):
             if delay:
@@ -241,13 +247,22 @@ class LogShipper:
                     # Woken early only by close(); retrying sooner is harmless then.
                     self._condition.wait(delay)
             try:
-                self._write(records)
+                self._write(records, batch_id)
                 return None
             except Exception as err:  # anything: shipping must not die
                 last = err
                 if not _retriable(err):
                     return err
         return last
+
+
+def _batch_writer(client: LogWriter | WriteLogs) -> _WriteBatch:
+    """Sends a batch with its id through a client; a plain callable gets the records only."""
+    if isinstance(client, LogWriter):
+        writer = client
+        return lambda records, batch_id: writer.write_logs(records, batch_id=batch_id)
+    write = client
+    return lambda records, _batch_id: write(records)
 
 
 def _size(message: str) -> int:

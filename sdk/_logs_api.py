@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
+from uuid import UUID
 
 from runplane import _convert as convert
 from runplane._models import LogFilter, LogRecord, Page
@@ -13,10 +14,17 @@ from runplane.v1 import logs_pb2
 class LogsAPI(Transport):
     """Run logs: batched writes, pages and a live follow."""
 
-    async def write_logs(self, records: Sequence[LogRecord]) -> int:
-        """Stores a batch of log records; returns how many were stored."""
+    async def write_logs(
+        self, records: Sequence[LogRecord], *, batch_id: UUID | None = None
+    ) -> int:
+        """Stores a batch of log records; returns how many were stored.
+
+        ``batch_id`` makes the call safe to retry: send the same id again and the server
+        stores nothing more, answering the count the first call stored.
+        """
         request = logs_pb2.WriteLogsRequest(
-            records=[convert.log_record_to_pb(record) for record in records]
+            records=[convert.log_record_to_pb(record) for record in records],
+            batch_id=str(batch_id) if batch_id is not None else "",
         )
         response = await self._unary(self.stubs.logs.WriteLogs, request)
         return response.written_count

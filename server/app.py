@@ -30,6 +30,7 @@ from runplane.server.db.engine import Database
 from runplane.server.db.migrate import upgrade
 from runplane.server.delivery.background import Background
 from runplane.server.hub import Hub
+from runplane.server.listen import LISTEN_OPTIONS, bind
 from runplane.server.orchestration.subscriptions import SubscriptionRegistry
 from runplane.server.reflection import enable_documented_reflection
 from runplane.server.settings import ServerSettings
@@ -217,6 +218,7 @@ def _server_options(settings: ServerSettings) -> list[tuple[str, Any]]:
         ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.max_pings_without_data", 0),
+        *LISTEN_OPTIONS,
     ]
 
 
@@ -245,19 +247,6 @@ def _server_credentials(settings: ServerSettings) -> grpc.ServerCredentials | No
         root_certificates=None if client_ca is None else client_ca.read_bytes(),
         require_client_auth=client_ca is not None,
     )
-
-
-def _bind(
-    server: grpc.aio.Server, settings: ServerSettings, credentials: grpc.ServerCredentials | None
-) -> int:
-    address = f"{settings.host}:{settings.port}"
-    if credentials is None:
-        port = server.add_insecure_port(address)
-    else:
-        port = server.add_secure_port(address, credentials)
-    if port == 0:
-        raise OSError(f"cannot listen on {address}")
-    return port
 
 
 async def create_server(
@@ -304,7 +293,11 @@ async def create_server(
         ],
         server,
     )
-    port = _bind(server, settings, credentials)
+    try:
+        port = bind(server, settings.host, settings.port, credentials)
+    except OSError:
+        await database.dispose()
+        raise
     on_stop: list[Callable[[], Any]] = [
         context.log_records.close,
         context.flow_run_events.close,

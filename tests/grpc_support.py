@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import pytest
 from google.protobuf.message import Message
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+Detail = TypeVar("Detail", bound=Message)
 
 
 async def invalid_argument_details(address: str, stub_class: Any, request: Message) -> str:
@@ -18,3 +22,21 @@ async def invalid_argument_details(address: str, stub_class: Any, request: Messa
             await method(request)
     assert error.value.code() is grpc.StatusCode.INVALID_ARGUMENT, error.value.details()
     return error.value.details() or ""
+
+
+def status_detail(error: grpc.aio.AioRpcError, kind: type[Detail]) -> Detail:
+    """The status detail of type ``kind``."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None
+    for detail in status.details:
+        if detail.Is(kind.DESCRIPTOR):
+            unpacked = kind()
+            detail.Unpack(unpacked)
+            return unpacked
+    raise AssertionError(f"no {kind.__name__} in the status")
+
+
+def bad_field(error: grpc.aio.AioRpcError) -> str:
+    """The field the BadRequest detail of an INVALID_ARGUMENT names."""
+    (violation,) = status_detail(error, error_details_pb2.BadRequest).field_violations
+    return violation.field

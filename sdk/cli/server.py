@@ -35,6 +35,7 @@ def start(
 ) -> None:
     """Serve the gRPC control plane (migrations are applied first)."""
     from runplane.cli.config import build_settings
+    from runplane.server.listen import PortInUseError
     from runplane.server.serve import run
     from runplane.server.settings import ServerSettings, SettingsError
 
@@ -61,6 +62,10 @@ def start(
         # A setting to fix, not a bug: its message alone, without a traceback.
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2) from None
+    except PortInUseError as error:
+        # Another server (or program) has the port: say which, without a traceback.
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from None
 
 
 @server_app.command("migrate")

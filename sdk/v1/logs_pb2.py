@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16runplane/v1/logs.proto\x12\x0brunplane.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\x01\n\tLogRecord\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x66low_run_id\x18\x02 \x01(\t\x12\x13\n\x0btask_run_id\x18\x03 \x01(\t\x12\r\n\x05level\x18\x04 \x01(\x05\x12\x13\n\x0blogger_name\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\x12-\n\ttimestamp\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"H\n\tLogFilter\x12\x13\n\x0b\x66low_run_id\x18\x01 \x01(\t\x12\x13\n\x0btask_run_id\x18\x02 \x01(\t\x12\x11\n\tmin_level\x18\x03 \x01(\x05\";\n\x10WriteLogsRequest\x12\'\n\x07records\x18\x01 \x03(\x0b\x32\x16.runplane.v1.LogRecord\"*\n\x11WriteLogsResponse\x12\x15\n\rwritten_count\x18\x01 \x01(\x05\"`\n\x0fListLogsRequest\x12&\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x16.runplane.v1.LogFilter\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"T\n\x10ListLogsResponse\x12\'\n\x07records\x18\x01 \x03(\x0b\x32\x16.runplane.v1.LogRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\";\n\x11\x46ollowLogsRequest\x12&\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x16.runplane.v1.LogFilter\"<\n\x12\x46ollowLogsResponse\x12&\n\x06record\x18\x01 \x01(\x0b\x32\x16.runplane.v1.LogRecord2\xf2\x01\n\nLogService\x12J\n\tWriteLogs\x12\x1d.runplane.v1.WriteLogsRequest\x1a\x1e.runplane.v1.WriteLogsResponse\x12G\n\x08ListLogs\x12\x1c.runplane.v1.ListLogsRequest\x1a\x1d.runplane.v1.ListLogsResponse\x12O\n\nFollowLogs\x12\x1e.runplane.v1.FollowLogsRequest\x1a\x1f.runplane.v1.FollowLogsResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16runplane/v1/logs.proto\x12\x0brunplane.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\x01\n\tLogRecord\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x66low_run_id\x18\x02 \x01(\t\x12\x13\n\x0btask_run_id\x18\x03 \x01(\t\x12\r\n\x05level\x18\x04 \x01(\x05\x12\x13\n\x0blogger_name\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\x12-\n\ttimestamp\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"H\n\tLogFilter\x12\x13\n\x0b\x66low_run_id\x18\x01 \x01(\t\x12\x13\n\x0btask_run_id\x18\x02 \x01(\t\x12\x11\n\tmin_level\x18\x03 \x01(\x05\"M\n\x10WriteLogsRequest\x12\'\n\x07records\x18\x01 \x03(\x0b\x32\x16.runplane.v1.LogRecord\x12\x10\n\x08\x62\x61tch_id\x18\x02 \x01(\t\"*\n\x11WriteLogsResponse\x12\x15\n\rwritten_count\x18\x01 \x01(\x05\"`\n\x0fListLogsRequest\x12&\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x16.runplane.v1.LogFilter\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"T\n\x10ListLogsResponse\x12\'\n\x07records\x18\x01 \x03(\x0b\x32\x16.runplane.v1.LogRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\";\n\x11\x46ollowLogsRequest\x12&\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x16.runplane.v1.LogFilter\"<\n\x12\x46ollowLogsResponse\x12&\n\x06record\x18\x01 \x01(\x0b\x32\x16.runplane.v1.LogRecord2\xf2\x01\n\nLogService\x12J\n\tWriteLogs\x12\x1d.runplane.v1.WriteLogsRequest\x1a\x1e.runplane.v1.WriteLogsResponse\x12G\n\x08ListLogs\x12\x1c.runplane.v1.ListLogsRequest\x1a\x1d.runplane.v1.ListLogsResponse\x12O\n\nFollowLogs\x12\x1e.runplane.v1.FollowLogsRequest\x1a\x1f.runplane.v1.FollowLogsResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,17 +37,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOGFILTER']._serialized_start=240
   _globals['_LOGFILTER']._serialized_end=312
   _globals['_WRITELOGSREQUEST']._serialized_start=314
-  _globals['_WRITELOGSREQUEST']._serialized_end=373
-  _globals['_WRITELOGSRESPONSE']._serialized_start=375
-  _globals['_WRITELOGSRESPONSE']._serialized_end=417
-  _globals['_LISTLOGSREQUEST']._serialized_start=419
-  _globals['_LISTLOGSREQUEST']._serialized_end=515
-  _globals['_LISTLOGSRESPONSE']._serialized_start=517
-  _globals['_LISTLOGSRESPONSE']._serialized_end=601
-  _globals['_FOLLOWLOGSREQUEST']._serialized_start=603
-  _globals['_FOLLOWLOGSREQUEST']._serialized_end=662
-  _globals['_FOLLOWLOGSRESPONSE']._serialized_start=664
-  _globals['_FOLLOWLOGSRESPONSE']._serialized_end=724
-  _globals['_LOGSERVICE']._serialized_start=727
-  _globals['_LOGSERVICE']._serialized_end=969
+  _globals['_WRITELOGSREQUEST']._serialized_end=391
+  _globals['_WRITELOGSRESPONSE']._serialized_start=393
+  _globals['_WRITELOGSRESPONSE']._serialized_end=435
+  _globals['_LISTLOGSREQUEST']._serialized_start=437
+  _globals['_LISTLOGSREQUEST']._serialized_end=533
+  _globals['_LISTLOGSRESPONSE']._serialized_start=535
+  _globals['_LISTLOGSRESPONSE']._serialized_end=619
+  _globals['_FOLLOWLOGSREQUEST']._serialized_start=621
+  _globals['_FOLLOWLOGSREQUEST']._serialized_end=680
+  _globals['_FOLLOWLOGSRESPONSE']._serialized_start=682
+  _globals['_FOLLOWLOGSRESPONSE']._serialized_end=742
+  _globals['_LOGSERVICE']._serialized_start=745
+  _globals['_LOGSERVICE']._serialized_end=987
 # @@protoc_insertion_point(module_scope)

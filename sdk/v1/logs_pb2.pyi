@@ -104,6 +104,13 @@ class WriteLogsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     RECORDS_FIELD_NUMBER: _builtins.int
+    BATCH_ID_FIELD_NUMBER: _builtins.int
+    batch_id: _builtins.str
+    """A client-generated UUID for this batch, so that the call is safe to retry: the server
+    applies a batch id once, and a call with an id already applied writes nothing and answers
+    the first call's written_count. Send the same id on every retry of one batch and a new id
+    for each new batch. Empty: no such protection (a retry may store the records twice).
+    """
     @_builtins.property
     def records(self) -> _containers.RepeatedCompositeFieldContainer[Global___LogRecord]:
         """The records; each needs a flow_run_id."""
@@ -112,10 +119,11 @@ class WriteLogsRequest(_message.Message):
         self,
         *,
         records: _abc.Iterable[Global___LogRecord] | None = ...,
+        batch_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["records", b"records"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_id", b"batch_id", "records", b"records"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

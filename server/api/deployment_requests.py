@@ -7,7 +7,7 @@ Every failure is an INVALID_ARGUMENT naming the field by its path in the request
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,13 +28,19 @@ from runplane.server.api.validation import (
     runtime_name,
     update_paths,
 )
-from runplane.server.db.deployments import DeploymentValues, ScheduleValues
+from runplane.server.db.deployments import DeploymentRecord, DeploymentValues, ScheduleValues
 from runplane.server.orchestration import schedules as schedule_rules
 from runplane.server.orchestration.deployments import (
     DEFAULT_WORK_POOL,
     DEFAULT_WORK_QUEUE,
     UPDATABLE_FIELDS,
     entrypoint_problem,
+    merge_parameters,
+)
+from runplane.server.orchestration.parameter_schemas import (
+    ParameterError,
+    check_parameters,
+    schema_problem,
 )
 from runplane.v1 import deployments_pb2
 
@@ -154,6 +160,27 @@ def work_queue_name(field: str, value: str) -> str:
     return resource_name(field, value) if value else DEFAULT_WORK_QUEUE
 
 
+def parameter_schema(field: str, value: struct_pb2.Struct) -> dict[str, Any]:
+    """A valid JSON schema (an empty one accepts any parameters)."""
+    schema = parse_struct(field, value)
+    problem = schema_problem(schema)
+    if problem is not None:
+        raise invalid_argument(field, problem)
+    return schema
+
+
+def run_parameters(deployment: DeploymentRecord, given: Mapping[str, Any]) -> dict[str, Any]:
+    """A new run's parameters: the deployment's defaults and the given ones, checked against
+    the deployment's schema when it is enforced (the field is named ``parameters.<name>``)."""
+    parameters = merge_parameters(deployment.parameters, given)
+    if deployment.enforce_parameter_schema:
+        try:
+            check_parameters(parameters, deployment.parameter_schema)
+        except ParameterError as error:
+            raise invalid_argument(f"parameters.{error.name}", error.message) from None
+    return parameters
+
+
 def parse_create(message: deployments_pb2.Deployment) -> DeploymentInput:
     """Validates CreateDeployment's deployment; id and times are ignored."""
     p = "deployment"
@@ -173,7 +200,7 @@ def parse_create(message: deployments_pb2.Deployment) -> DeploymentInput:
         version=optional_text(f"{p}.version", message.version, MAX_VERSION_LENGTH),
         tags=check_tags(f"{p}.tags", message.tags),
         parameters=parse_struct(f"{p}.parameters", message.parameters),
-        parameter_schema=parse_struct(f"{p}.parameter_schema", message.parameter_schema),
+        parameter_schema=parameter_schema(f"{p}.parameter_schema", message.parameter_schema),
         enforce_parameter_schema=message.enforce_parameter_schema,
         paused=message.paused,
         concurrency_limit=concurrency_limit(f"{p}.concurrency_limit", message),

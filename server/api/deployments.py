@@ -16,6 +16,7 @@ from runplane.server.api.deployment_requests import (
     parse_struct,
     parse_timestamp,
     parse_update,
+    run_parameters,
 )
 from runplane.server.api.errors import invalid_argument, not_found
 from runplane.server.api.pagination import cut_page, decode_token, filter_fingerprint
@@ -205,12 +206,7 @@ def _new_run(
     deployment: DeploymentRecord, given: _RunRequest, scheduled_time: datetime
 ) -> scheduled_runs.NewScheduledRun:
     """A run of the deployment: its settings merged with the request's."""
-    parameters = rules.merge_parameters(deployment.parameters, given.parameters)
-    if deployment.enforce_parameter_schema:
-        try:
-            rules.check_parameters(parameters, deployment.parameter_schema)
-        except rules.ParameterError as error:
-            raise invalid_argument(f"parameters.{error.name}", error.message) from None
+    parameters = run_parameters(deployment, given.parameters)
     run_id = uuid.uuid4()
     return scheduled_runs.NewScheduledRun(
         id=run_id,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -13,6 +13,7 @@ from google.protobuf import struct_pb2
 
 from runplane.server.api import convert
 from runplane.server.api.batching import WriteBatcher
+from runplane.server.api.deployment_requests import run_parameters
 from runplane.server.api.errors import (
     ApiError,
     already_exists,
@@ -206,8 +207,7 @@ class FlowRunServicer(flow_runs_pb2_grpc.FlowRunServiceServicer):
         now = self._clock.now()
         gate = await self._creation_gate(conn, run, proposed.spec.type)
         if run.deployment_id is not None:
-            runtime = await deployments.runtime_of(conn, run.deployment_id)
-            run = dataclasses.replace(run, runtime=runtime or run.runtime)
+            run = await _with_deployment(conn, run, run.deployment_id)
         write = first_write(proposed, gate, run.deployment_id is not None, now)
         if not await flow_runs.insert(conn, run, write):
             if run.idempotency_key is not None:
@@ -375,6 +375,18 @@ def _state_key(token: list[Any] | None) -> datetime | None:
         return datetime.fromisoformat(str(token[0]))
     except (ValueError, IndexError):
         raise invalid_argument("page_token", "is not a token returned by this server") from None
+
+
+async def _with_deployment(
+    conn: Connection, run: flow_runs.NewFlowRun, deployment_id: uuid.UUID
+) -> flow_runs.NewFlowRun:
+    """The run with its deployment's runtime, and its default parameters under the run's own,
+    checked against the deployment's parameter schema as RunDeployment checks them."""
+    deployment = await deployments.get(conn, deployment_id)
+    if deployment is None:
+        raise not_found("deployment", deployment_id)
+    parameters = run_parameters(deployment, run.parameters)
+    return replace(run, parameters=parameters, runtime=deployment.runtime)
 
 
 def _batchable(request: flow_runs_pb2.CreateFlowRunRequest, run: flow_runs.NewFlowRun) -> bool:

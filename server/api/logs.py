@@ -13,9 +13,9 @@ import grpc
 from runplane.server.api import logs_messages as messages
 from runplane.server.api.errors import invalid_argument, not_found
 from runplane.server.api.pagination import cut_page, decode_token, filter_fingerprint
-from runplane.server.api.validation import page_size
+from runplane.server.api.validation import page_size, parse_optional_uuid
 from runplane.server.clock import Clock
-from runplane.server.db import logs
+from runplane.server.db import log_batches, logs
 from runplane.server.db.engine import Database
 from runplane.server.db.logs import LogCriteria, LogRecord
 from runplane.server.hub import Hub, SubscriberOverflow
@@ -48,6 +48,7 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
         ]
         if not new:
             return logs_pb2.WriteLogsResponse(written_count=0)
+        batch_id = parse_optional_uuid("batch_id", request.batch_id)
         runs = messages.distinct_runs(new)
         async with self._run_order.hold(runs):
             async with self._db.write() as conn:
@@ -55,6 +56,12 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
                 if missing:
                     raise not_found("flow run", min(missing))
                 await logs.order_writers(conn, runs)
+                if batch_id is not None:
+                    # Keyed by the batch's first run, so one run's batches never clash with
+                    # another run's, and the key goes when that run is deleted.
+                    applied = await log_batches.claim(conn, runs[0], batch_id, len(new), now)
+                    if applied is not None:  # a retry: the batch was stored already
+                        return logs_pb2.WriteLogsResponse(written_count=applied)
                 stored = await logs.insert(conn, new)
             self._hub.publish(tuple(stored))
         return logs_pb2.WriteLogsResponse(written_count=len(stored))

@@ -8,7 +8,7 @@ unique in the database, so no server, pass or race can create one slot twice.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,8 +21,10 @@ from runplane.server.orchestration.states import LATE
 
 KEY_PREFIX = "scheduled/"
 SCHEDULED = 1  # runplane.v1.StateType.STATE_TYPE_SCHEDULED
+CANCELLED = 6  # runplane.v1.StateType.STATE_TYPE_CANCELLED
 # Missed runs of one schedule handled in one pass; the next pass takes the rest.
 MAX_MISSED = 1000
+_TICK = timedelta(microseconds=1)
 
 
 def run_key(deployment_id: uuid.UUID, schedule_hash: str, time: datetime) -> str:
@@ -33,16 +35,45 @@ def _prefix(deployment_id: uuid.UUID, schedule_hash: str = "") -> str:
     return f"{KEY_PREFIX}{deployment_id}/{schedule_hash}"
 
 
-async def latest_time(
-    conn: AsyncConnection, deployment_id: uuid.UUID, schedule_hash: str
-) -> datetime | None:
-    """The latest time this schedule definition created a run for, in any state."""
-    query = sa.select(sa.func.max(flow_run.c.expected_start_time)).where(
+def _of_schedule(deployment_id: uuid.UUID, schedule_hash: str) -> list[sa.ColumnElement[bool]]:
+    return [
         flow_run.c.deployment_id == deployment_id,
         flow_run.c.idempotency_key.startswith(_prefix(deployment_id, schedule_hash) + "/"),
-    )
-    value: datetime | None = (await conn.execute(query)).scalar_one_or_none()
+    ]
+
+
+async def missed_since(
+    conn: AsyncConnection, deployment_id: uuid.UUID, schedule_hash: str, now: datetime
+) -> datetime | None:
+    """Where this schedule definition's missed fire times are counted from; None when it has
+    created no run yet (nothing was missed).
+
+    That is the latest time at or before ``now`` it created a run for that was not cancelled:
+    a cancelled run may be a survivor of a pause (pausing deletes only runs still SCHEDULED),
+    so fire times before it may have no run. Without such a run, it is when the definition
+    created its first run. Fire times that have runs are skipped by their keys.
+    """
+    ours = _of_schedule(deployment_id, schedule_hash)
+    due = [*ours, flow_run.c.expected_start_time <= now]
+    latest = sa.select(sa.func.max(flow_run.c.expected_start_time))
+    value: datetime | None = (
+        await conn.execute(latest.where(*due, flow_run.c.state_type != CANCELLED))
+    ).scalar_one_or_none()
+    if value is None:
+        first = sa.select(sa.func.min(flow_run.c.create_time)).where(*ours)
+        created: datetime | None = (await conn.execute(first)).scalar_one_or_none()
+        value = None if created is None else created - _TICK
     return value
+
+
+async def existing_keys(
+    conn: AsyncConnection, deployment_id: uuid.UUID, schedule_hash: str, after: datetime
+) -> set[str]:
+    """The keys of this schedule definition's runs for times after ``after``, in any state."""
+    query = sa.select(flow_run.c.idempotency_key).where(
+        *_of_schedule(deployment_id, schedule_hash), flow_run.c.expected_start_time > after
+    )
+    return {key for key in (await conn.execute(query)).scalars() if key is not None}
 
 
 async def lock_missed(

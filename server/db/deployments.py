@@ -205,12 +205,6 @@ async def get(conn: AsyncConnection, deployment_id: uuid.UUID) -> DeploymentReco
     return (await _with_schedules(conn, [row]))[0] if row else None
 
 
-async def runtime_of(conn: AsyncConnection, deployment_id: uuid.UUID) -> str | None:
-    query = sa.select(deployment.c.runtime).where(deployment.c.id == deployment_id)
-    runtime: str | None = (await conn.execute(query)).scalar_one_or_none()
-    return runtime
-
-
 async def get_by_name(conn: AsyncConnection, flow_name: str, name: str) -> DeploymentRecord | None:
     query = _select().where(flow.c.name == flow_name, deployment.c.name == name)
     row = (await conn.execute(query)).first()

@@ -194,6 +194,21 @@ log = sa.Table(
     sa.Index(None, "timestamp"),  # for retention
 )
 
+# WriteLogs batch ids already applied, so that a retried call stores nothing twice. Keyed by
+# the batch's first flow run: deleted with it, and pruned with the logs by retention.
+log_batch = sa.Table(
+    "log_batch",
+    metadata,
+    sa.Column(
+        "flow_run_id", sa.Uuid, sa.ForeignKey("flow_run.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("batch_id", sa.Uuid, nullable=False),
+    sa.Column("written_count", sa.Integer, nullable=False),
+    sa.Column("create_time", UTCDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("flow_run_id", "batch_id"),
+    sa.Index(None, "create_time"),  # for retention
+)
+
 deployment = sa.Table(
     "deployment",
     metadata,

@@ -1,4 +1,5 @@
-"""Retention: log records and superseded states older than their setting are deleted.
+"""Retention: log records (with their batch ids) and superseded states older than their
+setting are deleted.
 
 A run keeps its current state whatever its age: that state is what lists and inspections
 show, and the run row carries it. Deletes go in batches, each its own short transaction
@@ -17,7 +18,14 @@ import sqlalchemy as sa
 from runplane.server.clock import Clock
 from runplane.server.db import loop_locks
 from runplane.server.db.engine import Database
-from runplane.server.db.tables import flow_run, flow_run_state, log, task_run, task_run_state
+from runplane.server.db.tables import (
+    flow_run,
+    flow_run_state,
+    log,
+    log_batch,
+    task_run,
+    task_run_state,
+)
 from runplane.server.settings import ServerSettings
 
 BATCH = 5000
@@ -35,6 +43,12 @@ class Pruned:
 def _old_logs(cutoff: datetime) -> sa.Delete:
     chosen = sa.select(log.c.id).where(log.c.timestamp < cutoff).limit(BATCH)
     return sa.delete(log).where(log.c.id.in_(chosen.scalar_subquery()))
+
+
+def _old_log_batches(cutoff: datetime) -> sa.Delete:
+    """Applied WriteLogs batch ids as old as the logs deleted: no retry comes that late.
+    Few and small rows, so one statement."""
+    return sa.delete(log_batch).where(log_batch.c.create_time < cutoff)
 
 
 def _superseded_states(
@@ -69,6 +83,7 @@ class Retention:
         logs = flow_states = task_states = 0
         if (days := self._settings.log_retention_days) is not None:
             logs = await self._delete(_old_logs(now - timedelta(days=days)))
+            await self._delete(_old_log_batches(now - timedelta(days=days)))
         if (days := self._settings.state_retention_days) is not None:
             cutoff = now - timedelta(days=days)
             flows = _superseded_states(flow_run_state.c.flow_run_id, flow_run, cutoff)

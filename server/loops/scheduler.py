@@ -6,7 +6,10 @@ Each schedule gets runs for at least ``schedule_min_runs`` fire times and at lea
 (an outage longer than the horizon) follow the schedule's catch-up policy, and so do runs
 created ahead whose time passed more than ``late_after`` seconds ago without their starting
 (an outage shorter than the horizon, or no runner): ``skip_missed`` cancels them all and
-``latest_only`` all but the newest.
+``latest_only`` all but the newest. Missed fire times are counted from the latest due run
+that was not cancelled, and every fire time without a run gets one, also the ones before a
+later run (resuming a paused deployment whose run ahead was cancelled); a fire time that has
+a run, in any state, never gets a second.
 
 A deployment is scheduled under its row lock; a deployment being changed is skipped, since
 the change reschedules it in its own transaction (:func:`reschedule_deployment`).
@@ -51,15 +54,21 @@ def fire_times(
     last: datetime | None,
     now: datetime,
     settings: ServerSettings,
+    existing: int = 0,
 ) -> list[datetime]:
-    """The times to create runs for: missed ones by the catch-up policy, then the ones ahead."""
+    """The times to create runs for: missed ones by the catch-up policy, then the ones ahead.
+
+    ``existing`` fire times after ``last`` have runs already: the missed ones looked at grow
+    by that many, so that runs that exist never use up the room for the ones missing.
+    """
     missed: list[datetime] = []
     if last is not None and last < now - _TICK:
         if catchup == LATEST_ONLY:
             latest = latest_at_or_before(schedule, now - _TICK, last)
             missed = [latest] if latest is not None else []
         elif catchup != SKIP_MISSED:
-            missed = times_after(schedule, last, now - _TICK, settings.schedule_max_runs)
+            limit = settings.schedule_max_runs + existing
+            missed = times_after(schedule, last, now - _TICK, limit)
     until = now + timedelta(seconds=settings.schedule_max_horizon)
     ahead = times_after(schedule, now - _TICK, until, settings.schedule_max_runs)
     wanted = now + timedelta(seconds=settings.schedule_min_horizon)
@@ -98,19 +107,35 @@ async def schedule_deployment(
         return 0
     created = 0
     for record in deployment.schedules:
-        if not record.active:
+        if record.active:
+            created += await _fill_schedule(conn, deployment, record, now, settings)
+    return created
+
+
+async def _fill_schedule(
+    conn: AsyncConnection,
+    deployment: DeploymentRecord,
+    record: ScheduleRecord,
+    now: datetime,
+    settings: ServerSettings,
+) -> int:
+    """Creates a run for each fire time of one schedule that has none; how many."""
+    schedule = Schedule(record.kind, record.spec, deployment.create_time)
+    digest = definition_hash(record.kind, record.spec, record.parameters)
+    last = await auto_scheduled.missed_since(conn, deployment.id, digest, now)
+    # Every fire time without a run gets one, also one before a later run that a pause left
+    # (a cancelled one); the unique key makes a racing server create it only once.
+    after = now - _TICK if last is None else min(last, now - _TICK)
+    existing = await auto_scheduled.existing_keys(conn, deployment.id, digest, after)
+    created = 0
+    for time in fire_times(schedule, record.catchup, last, now, settings, len(existing)):
+        key = auto_scheduled.run_key(deployment.id, digest, time)
+        if key in existing:
             continue
-        schedule = Schedule(record.kind, record.spec, deployment.create_time)
-        digest = definition_hash(record.kind, record.spec, record.parameters)
-        last = await auto_scheduled.latest_time(conn, deployment.id, digest)
-        for time in fire_times(schedule, record.catchup, last, now, settings):
-            if last is not None and time <= last:
-                continue
-            key = auto_scheduled.run_key(deployment.id, digest, time)
-            run = _new_run(deployment, record, key, time)
-            if await scheduled_runs.insert(conn, run, scheduled_details(time), now):
-                created += 1
-        await _skip_missed(conn, deployment.id, digest, record.catchup, now, settings)
+        run = _new_run(deployment, record, key, time)
+        if await scheduled_runs.insert(conn, run, scheduled_details(time), now):
+            created += 1
+    await _skip_missed(conn, deployment.id, digest, record.catchup, now, settings)
     return created
 
 

@@ -29,15 +29,6 @@ DEFAULT_WORK_QUEUE = "default"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
-class ParameterError(ValueError):
-    """A run parameter does not match the deployment's schema."""
-
-    def __init__(self, name: str, message: str) -> None:
-        super().__init__(f"{name}: {message}")
-        self.name = name
-        self.message = message
-
-
 def entrypoint_problem(entrypoint: str) -> str | None:
     """Why an entrypoint is malformed, or None: "path/file.py:func" or "module.path:func"."""
     if entrypoint.count(":") != 1:
@@ -71,24 +62,6 @@ def merge_job_variables(base: Mapping[str, Any], given: Mapping[str, Any]) -> di
 def union_tags(base: Iterable[str], extra: Iterable[str]) -> list[str]:
     """Both lists in order, without repeats."""
     return list(dict.fromkeys([*base, *extra]))
-
-
-def check_parameters(parameters: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
-    """Required parameters are present; unknown ones are refused when the schema says so.
-
-    Only the top level of the schema is read: its "properties", "required" and
-    "additionalProperties". A schema with none of them accepts anything.
-    """
-    properties = schema.get("properties")
-    required = schema.get("required")
-    if isinstance(required, list):
-        for name in required:
-            if isinstance(name, str) and name not in parameters:
-                raise ParameterError(name, "is required by the flow's signature")
-    if isinstance(properties, Mapping) and schema.get("additionalProperties") is False:
-        for name in parameters:
-            if name not in properties:
-                raise ParameterError(name, "is not a parameter of the flow")
 
 
 def run_name(deployment_name: str, run_id_hex: str) -> str:

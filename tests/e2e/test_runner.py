@@ -15,6 +15,7 @@ import pytest
 from cli_support import invoke
 from e2e_support import (
     deploy,
+    entrypoint,
     executions,
     first_execution,
     is_final,
@@ -26,6 +27,7 @@ from process_support import wait_exited
 
 from runplane import (
     CollisionStrategy,
+    LogFilter,
     OrchestrationStatus,
     RunplaneClient,
     Settings,
@@ -33,6 +35,7 @@ from runplane import (
     StateType,
     arun_deployment,
 )
+from runplane.engine import load_flow
 from runplane.server import RunplaneServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
@@ -319,3 +322,53 @@ async def test_a_suspension_past_its_deadline_fails_the_run_on_resume(
     assert ended.state.type is StateType.FAILED
     assert ended.state.message == "the run was paused and never resumed"
     assert [line[3] for line in executions(log)] == ["flow", "task"]
+
+
+async def _crash_reason(
+    client: RunplaneClient, run_id: UUID
+) -> tuple[StateType | None, str, list[str]]:
+    """The run's final state type and message, and its log lines, once it ended."""
+    runs = await wait_runs(client, [run_id], is_final)
+    state = runs[run_id].state
+    assert state is not None
+    logs = await client.list_logs(LogFilter(flow_run_id=run_id))
+    return state.type, state.message, [record.message for record in logs.items]
+
+
+async def test_a_flow_that_cannot_be_loaded_crashes_with_the_reason(
+    server: RunplaneServer, tmp_path: Path
+) -> None:
+    async with RunplaneClient(Settings(api_url=server.address)) as client:
+        deployment = (
+            await load_flow(entrypoint("count_run"))
+            .to_deployment(
+                "unloadable", entrypoint="no_such_module_e2e:main", work_pool_name="unloadable"
+            )
+            .apply(client)
+        )
+        assert deployment.id is not None
+        async with runner_process(server.address, tmp_path, "unloadable", "r1"):
+            run = await client.run_deployment(deployment.id, parameters={"path": "x"})
+            state_type, message, lines = await _crash_reason(client, run.id)
+    assert state_type is StateType.CRASHED
+    assert message == (
+        "could not load flow 'no_such_module_e2e:main': "
+        "ModuleNotFoundError: No module named 'no_such_module_e2e'"
+    )
+    assert any("Traceback" in line and "ModuleNotFoundError" in line for line in lines)
+
+
+async def test_parameters_that_do_not_bind_crash_the_run_with_the_reason(
+    server: RunplaneServer, tmp_path: Path
+) -> None:
+    """Without schema enforcement the server accepts them; the run says why it failed."""
+    async with RunplaneClient(Settings(api_url=server.address)) as client:
+        deployment = await deploy(client, "count_run", "unbound", parameters={"path": "x"})
+        assert deployment.id is not None
+        async with runner_process(server.address, tmp_path, "unbound", "r1"):
+            run = await client.run_deployment(deployment.id, parameters={"bogus": 1})
+            state_type, message, lines = await _crash_reason(client, run.id)
+    assert state_type is StateType.CRASHED
+    assert message.startswith("TypeError: ")
+    assert "bogus" in message
+    assert any("Traceback" in line and "bogus" in line for line in lines)

@@ -7,9 +7,17 @@ import itertools
 import uuid
 from datetime import datetime, timedelta
 
+import grpc
 import pytest
 import sqlalchemy as sa
-from delivery_support import ManualClock, create_deployment, quiet, serving, unique
+from delivery_support import (
+    ManualClock,
+    create_deployment,
+    propose,
+    quiet,
+    serving,
+    unique,
+)
 from google.protobuf import duration_pb2, field_mask_pb2
 
 from runplane.server import RunplaneServer, ServerSettings, create_server
@@ -166,3 +174,52 @@ async def test_runs_created_ahead_that_missed_their_time_follow_the_catch_up_pol
         "latest": [cancelled] * (len(past) - 1) + [scheduled],
     }[kept]
     assert past == expected
+
+
+async def _runs(server: RunplaneServer, deployment_id: str) -> list[tuple[datetime, int, str]]:
+    """(scheduled time, state type, id) of the deployment's runs, by time."""
+    query = (
+        sa.select(flow_run.c.expected_start_time, flow_run.c.state_type, flow_run.c.id)
+        .where(flow_run.c.deployment_id == uuid.UUID(deployment_id))
+        .order_by(flow_run.c.expected_start_time)
+    )
+    async with server.context.database.read() as conn:
+        return [(time, state, str(run_id)) for time, state, run_id in await conn.execute(query)]
+
+
+async def _set_paused(channel: grpc.aio.Channel, deployment_id: str, paused: bool) -> None:
+    stub = deployments_pb2_grpc.DeploymentServiceStub(channel)
+    await stub.UpdateDeployment(
+        deployments_pb2.UpdateDeploymentRequest(
+            deployment=deployments_pb2.Deployment(id=deployment_id, paused=paused),
+            update_mask=field_mask_pb2.FieldMask(paths=["paused"]),
+        )
+    )
+
+
+@pytest.mark.parametrize("paused_minutes", [1, 45])
+async def test_resuming_creates_every_fire_time_without_a_run(
+    server_settings: ServerSettings, paused_minutes: int
+) -> None:
+    """A run cancelled ahead survives the pause; the fire times before it get runs again,
+    including the ones that passed during the pause (catch-up all), and it keeps its one run."""
+    clock = ManualClock()
+    async with serving(quiet(server_settings), clock) as (server, channel):
+        deployment = await create_deployment(channel, unique("pool"), [_every(600)])
+        created = await _runs(server, deployment.id)
+        cancelled_time, _, cancelled_id = created[4]
+        result = await propose(channel, cancelled_id, states_pb2.STATE_TYPE_CANCELLING)
+        assert result.state.type == states_pb2.STATE_TYPE_CANCELLED
+        await _set_paused(channel, deployment.id, True)
+        clock.advance(paused_minutes * 60)
+        await _set_paused(channel, deployment.id, False)
+        await server.context.background.scheduler.run_once()
+        runs = await _runs(server, deployment.id)
+    times = [time for time, _, _ in runs]
+    assert len(times) == len(set(times))
+    assert {time for time, _, _ in created} <= set(times)
+    assert [(state, run_id) for time, state, run_id in runs if time == cancelled_time] == [
+        (states_pb2.STATE_TYPE_CANCELLED, cancelled_id)
+    ]
+    others = {state for time, state, _ in runs if time != cancelled_time}
+    assert others == {states_pb2.STATE_TYPE_SCHEDULED}

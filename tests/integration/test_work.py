@@ -7,15 +7,14 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 import pytest
 import sqlalchemy as sa
 from google.protobuf import field_mask_pb2
-from google.protobuf.message import Message
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
+from grpc_support import bad_field, status_detail
 
 from runplane.server import RunplaneServer, ServerSettings, create_server
 from runplane.server.db.tables import flow_run, flow_run_state
@@ -74,29 +73,8 @@ async def expect_error(call: Any, code: grpc.StatusCode, text: str = "") -> grpc
     return caught.value
 
 
-Detail = TypeVar("Detail", bound=Message)
-
-
-def status_detail(error: grpc.aio.AioRpcError, kind: type[Detail]) -> Detail:
-    """The status detail of type ``kind``."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    assert status is not None
-    for detail in status.details:
-        if detail.Is(kind.DESCRIPTOR):
-            unpacked = kind()
-            detail.Unpack(unpacked)
-            return unpacked
-    raise AssertionError(f"no {kind.__name__} in the status")
-
-
 def error_reason(error: grpc.aio.AioRpcError) -> str:
     return status_detail(error, error_details_pb2.ErrorInfo).reason
-
-
-def bad_field(error: grpc.aio.AioRpcError) -> str:
-    """The field the BadRequest detail of an INVALID_ARGUMENT names."""
-    (violation,) = status_detail(error, error_details_pb2.BadRequest).field_violations
-    return violation.field
 
 
 # --- pools and queues -------------------------------------------------------------------------

@@ -271,3 +271,32 @@ def test_installing_again_replaces_the_handler() -> None:
     assert not any(
         isinstance(h, APILogHandler) for h in logging.getLogger(FLOW_RUN_LOGGER).handlers
     )
+
+
+class BatchWriter:
+    """A client whose first calls fail after the batch was stored (the answer was lost)."""
+
+    def __init__(self, lost_answers: int) -> None:
+        self.lost_answers = lost_answers
+        self.batch_ids: list[uuid.UUID | None] = []
+
+    def write_logs(self, records: Sequence[LogRecord], *, batch_id: uuid.UUID | None = None) -> int:
+        self.batch_ids.append(batch_id)
+        if self.lost_answers:
+            self.lost_answers -= 1
+            raise Unavailable("connection reset")
+        return len(records)
+
+
+def test_a_retried_batch_carries_the_same_batch_id_and_a_new_batch_a_new_one() -> None:
+    writer = BatchWriter(lost_answers=2)
+    shipper = LogShipper(writer, retry_delays=(0.01, 0.01, 0.01))
+    shipper.put(record("first"))
+    assert shipper.flush(timeout=10)
+    shipper.put(record("second"))
+    shipper.close()
+    first_batch, second_batch = writer.batch_ids[:3], writer.batch_ids[3:]
+    assert len(set(first_batch)) == 1
+    assert first_batch[0] is not None
+    assert len(second_batch) == 1
+    assert second_batch[0] not in first_batch

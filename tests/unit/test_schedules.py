@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from runplane.server.orchestration import deployments as rules
+from runplane.server.orchestration import parameter_schemas
 from runplane.server.orchestration.schedules import (
     ScheduleError,
     check_cron,
@@ -140,7 +141,9 @@ def test_merges() -> None:
         ({}, {}, None),
         ({"x": 1}, {"properties": {"x": {}}, "required": ["x"]}, None),
         ({}, {"properties": {"x": {}}, "required": ["x"]}, "x"),
-        ({"x": 1, "y": 2}, {"properties": {"x": {}}}, None),
+        ({"x": 1, "y": 2}, {"properties": {"x": {}}}, "y"),
+        ({"x": 1, "y": 2}, {"properties": {"x": {}}, "additionalProperties": True}, None),
+        ({"x": "a"}, {"properties": {"x": {"type": "integer"}}}, "x"),
         ({"x": 1, "y": 2}, {"properties": {"x": {}}, "additionalProperties": False}, "y"),
     ],
 )
@@ -148,8 +151,8 @@ def test_parameter_schema(
     parameters: dict[str, Any], schema: dict[str, Any], bad: str | None
 ) -> None:
     if bad is None:
-        rules.check_parameters(parameters, schema)
+        parameter_schemas.check_parameters(parameters, schema)
         return
-    with pytest.raises(rules.ParameterError) as caught:
-        rules.check_parameters(parameters, schema)
+    with pytest.raises(parameter_schemas.ParameterError) as caught:
+        parameter_schemas.check_parameters(parameters, schema)
     assert caught.value.name == bad
