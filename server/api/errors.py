@@ -21,6 +21,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from runplane.server.db.engine import database_unreachable
+from runplane.server.db.upsert import InsertRaced
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +120,11 @@ def database_unavailable() -> ApiError:
     )
 
 
+def concurrent_change(message: str) -> ApiError:
+    """Another call changed the same resource in a way that this one could not settle."""
+    return ApiError(grpc.StatusCode.ABORTED, message, reason="CONCURRENT_CHANGE")
+
+
 def shutting_down() -> ApiError:
     """A new stream on a server that is stopping: the client subscribes elsewhere, or later."""
     return ApiError(
@@ -141,6 +147,8 @@ async def _abort(
         raise error
     if isinstance(error, ApiError):
         await context.abort_with_status(error.to_status())
+    if isinstance(error, InsertRaced):
+        await context.abort_with_status(concurrent_change(str(error)).to_status())
     if database_unreachable(error):
         # The cause alone, not the statement and its parameters, which may hold user data.
         cause = getattr(error, "orig", None) or error

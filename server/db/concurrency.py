@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.server.db.records import _FromRow
 from runplane.server.db.tables import concurrency_lease, concurrency_limit, concurrency_slot
-from runplane.server.db.upsert import insert_ignoring_conflict
+from runplane.server.db.upsert import insert_ignoring_conflict, upsert
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +61,9 @@ async def create_or_update(
 ) -> tuple[ConcurrencyLimitRecord, bool]:
     """The limit with this name set to ``limit``, created when missing; True when created."""
     values = {"id": uuid.uuid4(), "name": name, "limit": limit, "create_time": now}
-    created = await insert_ignoring_conflict(conn, concurrency_limit, values, ["name"])
-    if not created:
-        await conn.execute(
-            sa.update(concurrency_limit).where(concurrency_limit.c.name == name).values(limit=limit)
-        )
+    created = await upsert(conn, concurrency_limit, values, ["name"], ["limit"])
     found = await get(conn, name, now)
-    assert found is not None  # inserted or updated above, in this transaction
+    assert found is not None  # inserted or updated above: the row is locked until commit
     return found, created
 
 

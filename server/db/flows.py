@@ -11,18 +11,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.server.db.records import FlowRecord
 from runplane.server.db.tables import flow
-from runplane.server.db.upsert import insert_ignoring_conflict
+from runplane.server.db.upsert import insert_ignoring_conflict, insert_or_read
 
 
 async def create_or_get(
     conn: AsyncConnection, name: str, tags: Sequence[str], now: datetime
 ) -> tuple[FlowRecord, bool]:
     """The flow with this name, created when missing; True when this call created it."""
-    values = {"id": uuid.uuid4(), "name": name, "tags": list(tags), "create_time": now}
-    inserted = await insert_ignoring_conflict(conn, flow, values, ["name"])
-    found = await get_by_name(conn, name)
-    assert found is not None  # inserted above or by a concurrent caller; flows are not renamed
-    return found, inserted
+    record = FlowRecord(id=uuid.uuid4(), name=name, tags=list(tags), create_time=now)
+
+    async def insert() -> FlowRecord | None:
+        values = {"id": record.id, "name": name, "tags": record.tags, "create_time": now}
+        return record if await insert_ignoring_conflict(conn, flow, values, ["name"]) else None
+
+    return await insert_or_read(insert, lambda: get_by_name(conn, name))
 
 
 async def get(conn: AsyncConnection, flow_id: uuid.UUID) -> FlowRecord | None:

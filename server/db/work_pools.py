@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.server.db.records import _FromRow
 from runplane.server.db.tables import work_pool, work_queue
-from runplane.server.db.upsert import insert_ignoring_conflict
+from runplane.server.db.upsert import insert_ignoring_conflict, insert_or_read
 
 # The queue every pool starts with, served first.
 DEFAULT_QUEUE_NAME = "default"
@@ -68,12 +68,10 @@ async def insert_pool(
 
 async def create_or_get_pool(conn: AsyncConnection, name: str, now: datetime) -> WorkPoolRecord:
     """The pool with this name, created with default settings when missing."""
-    created = await insert_pool(conn, NewWorkPool(name), now)
-    if created is not None:
-        return created
-    found = await get_pool(conn, name)
-    assert found is not None  # it clashed on the name, and pools are not renamed
-    return found
+    pool, _ = await insert_or_read(
+        lambda: insert_pool(conn, NewWorkPool(name), now), lambda: get_pool(conn, name)
+    )
+    return pool
 
 
 async def get_pool(

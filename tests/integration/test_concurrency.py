@@ -132,6 +132,33 @@ async def test_delete_removes_the_limit_and_its_slots(stub: Stub) -> None:
     assert await active(stub, other) == 0
 
 
+async def test_creates_racing_deletes_of_one_limit_never_fail(stub: Stub) -> None:
+    name = unique("race")
+
+    async def create_or_gone() -> grpc.StatusCode:
+        try:
+            await create(stub, name, 2)
+        except grpc.aio.AioRpcError as error:
+            return error.code()
+        return grpc.StatusCode.OK
+
+    async def delete_or_gone() -> grpc.StatusCode:
+        try:
+            await stub.DeleteConcurrencyLimit(pb.DeleteConcurrencyLimitRequest(name=name))
+        except grpc.aio.AioRpcError as error:
+            return error.code()
+        return grpc.StatusCode.OK
+
+    await create(stub, name, 2)
+    codes = await asyncio.gather(
+        *(call() for _ in range(100) for call in (create_or_gone, delete_or_gone))
+    )
+    # A create always succeeds (it recreates what a delete removed); a delete finds the limit
+    # or says it is gone. Nothing is INTERNAL.
+    assert set(codes[0::2]) == {grpc.StatusCode.OK}
+    assert set(codes[1::2]) <= {grpc.StatusCode.OK, grpc.StatusCode.NOT_FOUND}
+
+
 async def test_acquire_up_to_the_limit_then_release_frees_a_slot(stub: Stub) -> None:
     name = unique("tag:api")
     await create(stub, name, 2)
