@@ -100,3 +100,11 @@ def suspend_once(path: str, timeout: float = 600.0) -> str:
     suspend_flow_run(timeout=timeout)
     record(path, "after")
     return stamped
+
+
+@flow
+def timed_run(path: str, seconds: float) -> None:
+    """Records when its body starts and ends, to count how many run at once on a runner."""
+    record(path, "start", repr(time.time()))
+    time.sleep(seconds)
+    record(path, "end", repr(time.time()))
