@@ -35,7 +35,7 @@ async def test_two_runners_never_run_more_than_their_limit_and_give_nothing_back
     server: RunplaneServer, tmp_path: Path
 ) -> None:
     log = tmp_path / "runs.txt"
-    parameters = {"path": str(log), "seconds": 0.2}
+    parameters = {"path": str(log), "seconds": 0.05}
     run_ids = []
     async with RunplaneClient(Settings(api_url=server.address)) as client:
         deployment = await deploy(client, "timed_run", "slots", parameters=parameters)
