@@ -234,10 +234,12 @@ class Runner:
         if run_id in self.runs:
             return  # a repeated push of a run already in hand
         group = self._groups()
-        if self.free_slots() < 1:
-            # Over the limit (a push raced a heartbeat) or stopping: give it back at once.
-            group.start_soon(self._release, assignment, "the runner has no free slot")
+        if self._stopping.is_set():
+            group.start_soon(self._release, assignment, "the runner is shutting down")
             return
+        # No check against the limit here: the server counts this runner's slots itself, and
+        # a run holds one until its final state is written, though its process may still be
+        # on its way out (flushing logs, running hooks) and in self.runs.
         held = self.runs[run_id] = HeldRun(assignment)
         self.fence.received(run_id)
         group.start_soon(self._execute, held)

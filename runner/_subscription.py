@@ -73,8 +73,9 @@ class Subscriber:
         stream = self.client.subscribe_work(
             self.work_pool_name,
             runner_name=self.runner_name,
-            # The server wants at least one; an assignment beyond the limit is given back.
-            free_slots=max(1, self.free_slots()),
+            # Beyond the runs of the held leases: a full runner subscribes with none free and
+            # is sent a run when one of its own ends.
+            free_slots=self.free_slots(),
             work_queue_names=self.work_queue_names,
             held_lease_ids=self.held_lease_ids(),
             # This runner imports Python entrypoints: deployments of other runtimes are not its.

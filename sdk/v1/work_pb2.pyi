@@ -686,14 +686,21 @@ class SubscribeWorkRequest(_message.Message):
     runner_name: _builtins.str
     """Stable name of the runner, e.g. host and process."""
     free_slots: _builtins.int
-    """How many runs the runner can start now; at least 1."""
+    """How many more runs the runner can take now, beyond the runs of held_lease_ids; 0 for a
+    runner that is full. The subscription's slots are these plus the runs of held_lease_ids
+    that it still holds. The server counts them itself from then on: every run it hands out
+    (or that moved over with a lease) holds one slot while PENDING, RUNNING, CANCELLING or
+    PAUSED (not Suspended), until it is final or SCHEDULED again; then the next run is sent.
+    """
     @_builtins.property
     def work_queue_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Only these queues of the pool; all when empty."""
 
     @_builtins.property
     def held_lease_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Leases the runner still holds from a previous subscription, kept instead of expiring."""
+        """Leases the runner still holds from a previous subscription, kept instead of expiring;
+        their runs move to this subscription and count against its slots.
+        """
 
     @_builtins.property
     def runtimes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -784,7 +791,10 @@ class HeartbeatRequest(_message.Message):
     session_id: _builtins.str
     """The subscription's session id."""
     free_slots: _builtins.int
-    """How many runs the runner can start now."""
+    """How many runs the runner can start now. Informational: the server counts a
+    subscription's slots itself (see SubscribeWorkRequest.free_slots); a heartbeat only makes
+    it look again at once for runs of the runner that ended.
+    """
     @_builtins.property
     def running_flow_run_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Runs the runner holds: assigned and not finished."""

@@ -139,6 +139,8 @@ class WorkNotifier(Protocol):
 
     def notify_slots_freed(self) -> None: ...
 
+    def notify_run_state(self, run_id: uuid.UUID, state_type: int, state_name: str) -> None: ...
+
 
 class FlowRunServicer(flow_runs_pb2_grpc.FlowRunServiceServicer):
     def __init__(
@@ -266,6 +268,9 @@ class FlowRunServicer(flow_runs_pb2_grpc.FlowRunServiceServicer):
         async with self._db.write() as conn:
             if not await flow_runs.delete(conn, run_id):
                 raise not_found("flow run", run_id)
+        if self._work is not None:
+            # A deleted run holds no slot of the runner it was handed to.
+            self._work.notify_run_state(run_id, states_pb2.STATE_TYPE_UNSPECIFIED, "")
         return flow_runs_pb2.DeleteFlowRunResponse()
 
     async def SetFlowRunState(
@@ -286,6 +291,9 @@ class FlowRunServicer(flow_runs_pb2_grpc.FlowRunServiceServicer):
         if self._work is not None:
             # After the commit: a run due again is claimed, a cancelled one is told to its runner.
             current = answer.result.state.type
+            # A run final, SCHEDULED again or Suspended frees a slot of the runner it was
+            # handed to.
+            self._work.notify_run_state(run_id, current, answer.result.state.name)
             if current == states_pb2.STATE_TYPE_CANCELLING:
                 self._work.notify_cancelling(run_id)
             elif current == states_pb2.STATE_TYPE_SCHEDULED:

@@ -221,8 +221,8 @@ class WorkServicer(work_pb2_grpc.WorkServiceServicer):
             for i, name in enumerate(request.work_queue_names)
         ]
         runner_name = optional_name("runner_name", request.runner_name) or ""
-        if request.free_slots < 1:
-            raise invalid_argument("free_slots", "must be at least 1")
+        if request.free_slots < 0:
+            raise invalid_argument("free_slots", "must not be negative")
         held = parse_uuids("held_lease_ids", request.held_lease_ids)
         runtimes = runtime_names("runtimes", request.runtimes)
         if self._subscriptions.closed:
@@ -288,8 +288,7 @@ class WorkServicer(work_pb2_grpc.WorkServiceServicer):
                 held = await run_leases.heartbeat(conn, run_ids, now, lease_expire_time)
         subscription = self._subscriptions.get(session_id)
         if subscription is not None and subscription.runner_id == runner_id:
-            subscription.free_slots = request.free_slots
-            await self._dispatcher.heartbeat(subscription, request.free_slots, run_ids)
+            self._dispatcher.heartbeat(subscription)
         states = {run.id: run.state_type for run in held}
         cancel = [i for i in run_ids if states.get(i) == states_pb2.STATE_TYPE_CANCELLING]
         finished = [i for i in run_ids if states.get(i) in TERMINAL_TYPES]
@@ -334,8 +333,10 @@ class WorkServicer(work_pb2_grpc.WorkServiceServicer):
                 scheduled_time=now,
                 now=now,
             )
-        # A pending run holds slots of its deployment, pool and queue: they are free again.
+        # A pending run holds slots of its deployment, pool and queue, and of its runner: they
+        # are free again.
         self._dispatcher.notify_slots_freed()
+        self._dispatcher.notify_run_state(run_id, states_pb2.STATE_TYPE_SCHEDULED, "")
         if run.work_pool_name:
             self._dispatcher.notify_work(run.work_pool_name)
         return work_pb2.ReleaseAssignmentResponse()

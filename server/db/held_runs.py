@@ -28,6 +28,7 @@ from runplane.server.db.run_records import (
     times_from_row,
 )
 from runplane.server.db.tables import flow_run, flow_run_state
+from runplane.server.orchestration.states import SUSPENDED
 
 # runplane.v1.StateType numbers, as stored in state_type.
 SCHEDULED, PENDING, RUNNING, PAUSED, CANCELLING = 1, 2, 3, 8, 9
@@ -147,6 +148,22 @@ async def cancelling_held_by(
         .limit(limit)
     )
     return [(row.id, row.runner_session_id) for row in await conn.execute(query)]
+
+
+async def still_holding(
+    conn: AsyncConnection, session_id: uuid.UUID, run_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of these runs still occupy a slot of the subscription: handed to it and PENDING,
+    RUNNING, CANCELLING or PAUSED (but not Suspended, which has no process)."""
+    if not run_ids:
+        return set()
+    query = sa.select(flow_run.c.id).where(
+        flow_run.c.id.in_(list(run_ids)),
+        flow_run.c.runner_session_id == session_id,
+        flow_run.c.state_type.in_((PENDING, RUNNING, PAUSED, CANCELLING)),
+        sa.or_(flow_run.c.state_type != PAUSED, flow_run.c.state_name != SUSPENDED),
+    )
+    return set((await conn.execute(query)).scalars())
 
 
 async def adopt_leases(

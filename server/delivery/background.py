@@ -52,6 +52,7 @@ class Background:
                 await step()
             if written.freed_slots:
                 self.dispatcher.notify_slots_freed()
+            self.dispatcher.notify_written(written.states)
 
         return run
 

@@ -5,7 +5,11 @@ never counted twice. It wakes when:
 
 - something in this process makes a run due or cancels one (:meth:`notify_work`,
   :meth:`notify_cancelling`: RunDeployment, CreateFlowRun with a work pool,
-  ReleaseAssignment, the reapers, a new subscription or a heartbeat with free slots);
+  ReleaseAssignment, the reapers, a new subscription);
+- a run handed to one of its subscribers let its slot go (:meth:`notify_run_state`: it is
+  final, SCHEDULED again or Suspended), or that subscriber heartbeats (its runs may have
+  ended through another server process): the subscriber's runs are read back, then claimed
+  for up to its free slots (see :mod:`runplane.server.delivery.capacity`);
 - a run left PENDING, RUNNING or CANCELLING, which may free a slot of its deployment's
   concurrency limit for a run waiting in AwaitingConcurrencySlot, or room under the
   concurrency limit of a work pool or queue (:meth:`notify_slots_freed`, here or on another
@@ -29,7 +33,8 @@ from runplane.server.clock import Clock
 from runplane.server.db import held_runs
 from runplane.server.db.delivery_dialects import DeliveryDialect, earliest_scheduled
 from runplane.server.db.engine import Database
-from runplane.server.delivery.capacity import Capacity
+from runplane.server.db.run_records import StateRecord
+from runplane.server.delivery.capacity import SlotLedger, holds_slot
 from runplane.server.delivery.claims import Claimant, claim, give_back
 from runplane.server.delivery.presence import Presence
 from runplane.server.delivery.waiters import make_waiters_due
@@ -67,7 +72,7 @@ class WorkDispatcher:
         self._everything = True
         self._cancels: set[uuid.UUID] = set()
         self._outbox: list[str] = []
-        self._capacity: dict[uuid.UUID, Capacity] = {}
+        self._slots = SlotLedger()
         self._token = uuid.uuid4().hex[:16]
         self._next_due: datetime | None = None
         self._rotation = 0
@@ -103,6 +108,16 @@ class WorkDispatcher:
         # Only pools with limits may have runs waiting for room: the others cost nothing here.
         self._dirty.update(self._limited_pools)
         self._wake.set()
+
+    def notify_run_state(self, run_id: uuid.UUID, state_type: int, state_name: str) -> None:
+        """A run's state after a commit; when the run no longer holds a slot of the subscriber
+        it was handed to, that subscriber may take another."""
+        if holds_slot(state_type, state_name):
+            return
+        session_id = self._slots.maybe_freed(run_id)
+        subscription = self._subscriptions.get(session_id) if session_id else None
+        if subscription is not None:
+            self._mark(subscription.work_pool_name)
 
     def notify_cancelling(self, run_id: uuid.UUID) -> None:
         """A run became CANCELLING; its runner is told on its stream. Call after the commit."""
@@ -151,43 +166,35 @@ class WorkDispatcher:
         return self._presence.elsewhere(pool, runtime)
 
     async def subscribed(self, subscription: WorkSubscription[WorkItem]) -> None:
-        self._capacity[subscription.session_id] = Capacity(
-            subscription.free_slots, self._settings.work_lease_seconds
-        )
+        """Counts the subscriber's slots: its free slots, and the runs of the leases it
+        presents that it still holds, which move to this subscription."""
+        held: set[uuid.UUID] = set()
         if subscription.held_lease_ids:
             async with self._db.write() as conn:
-                await held_runs.adopt_leases(
+                adopted = await held_runs.adopt_leases(
                     conn,
                     subscription.held_lease_ids,
                     subscription.runner_id,
                     subscription.session_id,
                 )
+                held = await held_runs.still_holding(conn, subscription.session_id, adopted)
+        self._slots.open(subscription.session_id, subscription.free_slots, held)
         self._announce = True
         self._mark(subscription.work_pool_name)
 
     def unsubscribed(self, subscription: WorkSubscription[WorkItem]) -> None:
-        self._capacity.pop(subscription.session_id, None)
+        self._slots.close(subscription.session_id)
         self._announce = True
 
-    async def heartbeat(
-        self, subscription: WorkSubscription[WorkItem], free_slots: int, held: Iterable[uuid.UUID]
-    ) -> None:
-        capacity = self._capacity.get(subscription.session_id)
-        if capacity is None:
+    def heartbeat(self, subscription: WorkSubscription[WorkItem]) -> None:
+        """The subscriber heartbeats, often right after a run ended: a run that ended through
+        another server process is noticed here. What it lists or declares counts for nothing."""
+        slots = self._slots.get(subscription.session_id)
+        if slots is None:
             return
-        held_set = set(held)
-        # Assigned runs the runner does not list: if they moved on from PENDING under this
-        # subscription, the runner got them (and has finished them), so its count includes them.
-        unlisted = [i for i in capacity.unconfirmed if i not in held_set]
-        if unlisted:
-            async with self._db.read() as conn:
-                holders = await held_runs.holders(conn, unlisted)
-            for run_id, holder in holders.items():
-                if holder.state_type != 2 or holder.runner_session_id != subscription.session_id:
-                    held_set.add(run_id)
-        capacity.declared(free_slots, held_set, asyncio.get_running_loop().time())
-        if capacity.available > 0:
-            self._mark(subscription.work_pool_name)
+        if slots.held:
+            slots.stale = True
+        self._mark(subscription.work_pool_name)
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -201,12 +208,14 @@ class WorkDispatcher:
                 last_sweep = loop.time()
                 self._everything = True
                 self._announce = True
+                self._slots.recount_all()
                 await self._sweep_cancels()
             try:
                 async with announcing(self._db, self._events) as written:
                     await self._pass()
                 if written.freed_slots:  # an assignment given back
                     self.notify_slots_freed()
+                self.notify_written(written.states)
             except Exception:
                 logger.exception("work delivery pass failed; retrying on the next wake")
 
@@ -262,6 +271,11 @@ class WorkDispatcher:
         for pool in await make_waiters_due(self._db, self._clock):
             self.notify_work(pool)
 
+    def notify_written(self, states: Iterable[tuple[uuid.UUID, StateRecord]]) -> None:
+        """States the server's own work wrote (see :mod:`runplane.server.delivery.written`)."""
+        for run_id, state in states:
+            self.notify_run_state(run_id, state.type, state.name)
+
     async def _deliver(self, pool: str) -> None:
         """Claims for the pool's subscribers in turns until none has room or no run is due."""
         subscribers = self._subscriptions.for_pool(pool)
@@ -273,16 +287,23 @@ class WorkDispatcher:
         while more:
             more = False
             for subscription in subscribers:
-                capacity = self._capacity.get(subscription.session_id)
-                if capacity is None or subscription.closed:
+                if subscription.closed or subscription.session_id not in self._slots:
                     continue
-                limit = min(capacity.available, subscription.room)
-                if limit > 0 and await self._claim_for(subscription, capacity, limit):
+                limit = min(await self._free_slots(subscription.session_id), subscription.room)
+                if limit > 0 and await self._claim_for(subscription, limit):
                     more = True
 
-    async def _claim_for(
-        self, subscription: WorkSubscription[WorkItem], capacity: Capacity, limit: int
-    ) -> bool:
+    async def _free_slots(self, session_id: uuid.UUID) -> int:
+        """The subscriber's free slots, after reading back its runs if one may have ended."""
+        run_ids = self._slots.to_recount(session_id)
+        if run_ids:
+            async with self._db.read() as conn:
+                still = await held_runs.still_holding(conn, session_id, run_ids)
+            self._slots.counted(session_id, run_ids, still)
+        slots = self._slots.get(session_id)
+        return 0 if slots is None else slots.free
+
+    async def _claim_for(self, subscription: WorkSubscription[WorkItem], limit: int) -> bool:
         """Claims up to ``limit`` runs and queues them; True when more may be due."""
         claimant = Claimant(
             subscription.work_pool_name,
@@ -304,11 +325,10 @@ class WorkDispatcher:
             # The other servers learn of it, to say when runs end (see notify_slots_freed).
             self._announce = True
             self._wake.set()
-        at = asyncio.get_running_loop().time()
         for claimed in result.claimed:
-            capacity.assigned(claimed.run_id, at)
+            self._slots.handed_out(subscription.session_id, claimed.run_id)
             if not subscription.offer(claimed.item):
-                capacity.given_back(claimed.run_id)
+                self._slots.released(claimed.run_id)
                 reason = "the runner's stream closed before the run was sent"
                 await give_back(self._db, claimed.run_id, claimed.lease_id, now, reason)
         return result.candidates >= limit
@@ -327,7 +347,7 @@ class WorkDispatcher:
             subscription.offer(WorkItem(cancel=cancel))
 
     async def _sweep_cancels(self) -> None:
-        sessions = list(self._capacity)
+        sessions = self._slots.sessions()
         try:
             async with self._db.read() as conn:
                 held = await held_runs.cancelling_held_by(conn, sessions, _MAX_SWEPT_CANCELS)

@@ -2,9 +2,9 @@
 
 A subscription belongs to one open SubscribeWork stream. Whatever must reach that runner
 (assignments, cancellations) is offered to its queue, which the stream drains. The queue is
-bounded by the runner's free slots at subscription time, so a full queue means the runner
-cannot take more. Closing a subscription (server shutdown) lets the stream send what is
-already queued, then tell the runner to reconnect.
+bounded by the runner's slots (its free slots and the leases it presents when it subscribes),
+so a full queue means the runner cannot take more. Closing a subscription (server shutdown)
+lets the stream send what is already queued, then tell the runner to reconnect.
 
 Nothing here touches the database or the wire: the item type is the caller's.
 """
@@ -59,7 +59,8 @@ class WorkSubscription(Generic[T]):
     _closed: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
-        self._queue = asyncio.Queue(max(self.free_slots, 1))
+        # Room for as many assignments as the runner has slots (see delivery/capacity.py).
+        self._queue = asyncio.Queue(max(self.free_slots + len(self.held_lease_ids), 1))
 
     @property
     def closed(self) -> bool:

@@ -112,3 +112,11 @@ def tick(path: str) -> str:
         record(path, "tick", repr(time.time()))
         time.sleep(0.05)
     return "done"
+
+
+@flow
+def timed_run(path: str, seconds: float) -> None:
+    """Records when its body starts and ends, to count how many run at once on a runner."""
+    record(path, "start", repr(time.time()))
+    time.sleep(seconds)
+    record(path, "end", repr(time.time()))

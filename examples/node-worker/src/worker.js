@@ -115,8 +115,9 @@ export class Worker {
       work_pool_name: this.pool,
       work_queue_names: this.queues,
       runner_name: this.name,
-      // The server wants at least one; an assignment beyond the limit is given back.
-      free_slots: Math.max(1, this.freeSlots()),
+      // Beyond the runs of the held leases: a full worker subscribes with none free and is
+      // sent a run when one of its own ends.
+      free_slots: this.freeSlots(),
       held_lease_ids: [...this.runs.values()].map((run) => run.leaseId),
       // Only deployments created with runtime "node" are this worker's to run.
       runtimes: ["node"],
@@ -154,11 +155,12 @@ export class Worker {
       cancelGraceSeconds: this.cancelGraceSeconds,
       workerName: this.name,
     });
-    if (this.freeSlots() < 1) {
-      // Over the limit (a push raced a heartbeat) or stopping: give it back at once.
-      execution.release('the node worker has no free slot');
+    if (this.stopping.signal.aborted) {
+      execution.release('the node worker is shutting down');
       return;
     }
+    // No check against the limit: the server counts this worker's slots itself, and a run
+    // holds one until its final state is written, though it may still be finishing here.
     say.info(`flow run ${id} (${assignment.flow_run.name}) assigned: ${assignment.deployment?.entrypoint}`);
     this.runs.set(id, execution);
     execution.finished = execution.execute().finally(() => {
