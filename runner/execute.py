@@ -16,13 +16,15 @@ import uuid
 LOAD_FAILED = 3
 
 
-def _report_load_failure(run_id: uuid.UUID, entrypoint: str, error: BaseException) -> None:
+def _report_load_failure(
+    run_id: uuid.UUID, lease_id: uuid.UUID | None, entrypoint: str, error: BaseException
+) -> None:
     from runplane._engine.client import engine_client
     from runplane._states import State, StateType
 
     message = f"could not load flow {entrypoint!r}: {type(error).__name__}: {error}"
     engine_client().set_flow_run_state(
-        run_id, State(type=StateType.CRASHED, message=message), force=True
+        run_id, State(type=StateType.CRASHED, message=message), force=True, lease_id=lease_id
     )
 
 
@@ -33,15 +35,16 @@ def main() -> int:
         print("RUNPLANE_FLOW_RUN_ID and RUNPLANE_FLOW_ENTRYPOINT are required", file=sys.stderr)
         return 2
     lease = os.environ.get("RUNPLANE_FLOW_RUN_LEASE_ID")
+    lease_id = uuid.UUID(lease) if lease else None
     from runplane.engine import exit_code, load_flow, run_flow_run
 
     try:
         flow = load_flow(entrypoint)
     except Exception as error:
         traceback.print_exc()
-        _report_load_failure(uuid.UUID(run_id), entrypoint, error)
+        _report_load_failure(uuid.UUID(run_id), lease_id, entrypoint, error)
         return LOAD_FAILED
-    state = run_flow_run(uuid.UUID(run_id), flow, uuid.UUID(lease) if lease else None)
+    state = run_flow_run(uuid.UUID(run_id), flow, lease_id)
     return exit_code(state)
 
 

@@ -109,6 +109,8 @@ class FlowCall:
         )
         if self.tracking is not None and self._finished_before(run):
             return False
+        if self.tracking is not None and _ended(run):
+            self._retry_child(self.tracking)
         if not self.started_running and run.state is not None and not _is(run, StateType.PENDING):
             self.engine.propose(make_state(StateType.PENDING))
         if self.invalid is not None:
@@ -156,6 +158,13 @@ class FlowCall:
         assert self.tracking is not None
         self.tracking.finished(state)
         return True
+
+    def _retry_child(self, tracking: Tracking) -> None:
+        """A rerun of the parent runs a child that ended again: a final state is left only
+        by a retry, which the child's history shows."""
+        parent = tracking.parent.flow_run_id
+        message = f"retried by a rerun of its parent flow run {parent}"
+        self._engine().propose(make_state(StateType.SCHEDULED, "AwaitingRetry", message))
 
     # -- attempts -----------------------------------------------------------------------
 
@@ -325,3 +334,7 @@ def _sequence(client: SyncRunplaneClient, run: FlowRun) -> int:
 
 def _is(run: FlowRun, state_type: StateType) -> bool:
     return run.state is not None and run.state.type is state_type
+
+
+def _ended(run: FlowRun) -> bool:
+    return run.state is not None and run.state.is_final()
