@@ -245,6 +245,12 @@ class FlowCall:
         return None
 
     def _failed(self, error: BaseException, why: str = "") -> float | None:
+        ended = self._engine().state
+        if ended is not None and ended.is_final():
+            # The server ended the run while its code ran (a pause nobody resumed): a final
+            # state is final, so the error is settled with it and nothing more is proposed.
+            self._final(ended, error)
+            return None
         name = "TimedOut" if isinstance(error, TimedOut) else "Failed"
         message = " ".join(filter(None, ["the flow run failed:", why, _describe(error)]))
         ref = None
