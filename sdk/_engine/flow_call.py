@@ -259,6 +259,9 @@ class FlowCall:
             ref = store.persist_exception(error)
         proposed = make_state(StateType.FAILED, name, message, result=ref, retriable=True)
         state = self._engine().propose(proposed)
+        if state.type is StateType.SCHEDULED and self.lease_id is not None:
+            self._handed_back(state, error)
+            return None
         if state.type is StateType.SCHEDULED:
             scheduled = state.details.scheduled_time
             wait = 0.0 if scheduled is None else (scheduled - datetime.now(UTC)).total_seconds()
@@ -266,6 +269,16 @@ class FlowCall:
             return max(wait, 0.0)
         self._final(state, error)
         return None
+
+    def _handed_back(self, state: State, error: BaseException) -> None:
+        """The server retries a leased run as a new assignment: this attempt, and its lease,
+        ended without a final state, so no hook runs and nothing more is proposed."""
+        engine = self._engine()
+        logger.info("flow run %s will retry as a new assignment", engine.flow_run_id)
+        engine.state = state
+        self.error = error
+        self.done = True
+        engine.close()
 
     def _final(self, state: State, error: BaseException | None) -> None:
         engine = self._engine()
