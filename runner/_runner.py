@@ -332,7 +332,9 @@ class Runner:
         its on_cancellation hooks; then stops the process."""
         try:
             await self._api().set_flow_run_state(
-                held.assignment.flow_run.id, State(type=StateType.CANCELLING, message=why)
+                held.assignment.flow_run.id,
+                State(type=StateType.CANCELLING, message=why),
+                lease_id=held.assignment.lease_id,
             )
         except RunplaneError as error:
             logger.warning("could not mark flow run %s cancelling: %s", held.flow_run_id, error)
@@ -355,7 +357,9 @@ class Runner:
         run_id = held.assignment.flow_run.id
         for attempt in range(3):
             try:
-                await self._api().set_flow_run_state(run_id, state, force=True)
+                await self._api().set_flow_run_state(
+                    run_id, state, force=True, lease_id=held.assignment.lease_id
+                )
                 logger.info("flow run %s: %s (%s)", run_id, state_type.value, message)
                 return
             except TRANSIENT_ERRORS as error:

@@ -32,7 +32,9 @@ RUN_FAILED = 1
 _LOGGER_NAME = "runplane.runner.execute"
 
 
-def _report_crash(run_id: uuid.UUID, context: str, error: BaseException) -> None:
+def _report_crash(
+    run_id: uuid.UUID, lease_id: uuid.UUID | None, context: str, error: BaseException
+) -> None:
     """CRASHED with ``context`` and the exception as the message; the traceback as a log."""
     from runplane._engine.client import engine_client
     from runplane._logging import truncate_message
@@ -52,7 +54,8 @@ def _report_crash(run_id: uuid.UUID, context: str, error: BaseException) -> None
         client.write_logs([record], batch_id=uuid.uuid4())
     except Exception:
         traceback.print_exc()  # the state below still carries the reason
-    client.set_flow_run_state(run_id, State(type=StateType.CRASHED, message=message), force=True)
+    crashed = State(type=StateType.CRASHED, message=message)
+    client.set_flow_run_state(run_id, crashed, force=True, lease_id=lease_id)
 
 
 def main() -> int:
@@ -63,16 +66,17 @@ def main() -> int:
         print("RUNPLANE_FLOW_RUN_ID and RUNPLANE_FLOW_ENTRYPOINT are required", file=sys.stderr)
         return 2
     lease = os.environ.get("RUNPLANE_FLOW_RUN_LEASE_ID")
+    lease_id = uuid.UUID(lease) if lease else None
     from runplane.engine import exit_code, load_flow, run_flow_run
 
     try:
         flow = load_flow(entrypoint)
     except Exception as error:
         traceback.print_exc()
-        _report_crash(uuid.UUID(run_id), f"could not load flow {entrypoint!r}: ", error)
+        _report_crash(uuid.UUID(run_id), lease_id, f"could not load flow {entrypoint!r}: ", error)
         return LOAD_FAILED
     try:
-        state = run_flow_run(uuid.UUID(run_id), flow, uuid.UUID(lease) if lease else None)
+        state = run_flow_run(uuid.UUID(run_id), flow, lease_id)
     except LeaseLost as lost:
         # Threads and worker processes of the flow may still run its code: all of it stops.
         end_process_group(f"the run is no longer this process's: {lost}")
@@ -81,7 +85,7 @@ def main() -> int:
         # The engine reports what happens once the run is under way; this is what it could
         # not: e.g. the run's parameters do not bind to the flow's signature.
         traceback.print_exc()
-        _report_crash(uuid.UUID(run_id), "", error)
+        _report_crash(uuid.UUID(run_id), lease_id, "", error)
         return RUN_FAILED
     return exit_code(state)
 

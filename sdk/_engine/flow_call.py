@@ -109,6 +109,8 @@ class FlowCall:
         )
         if self.tracking is not None and self._finished_before(run):
             return False
+        if self.tracking is not None and _ended(run):
+            self._retry_child(self.tracking)
         if not self.started_running and run.state is not None and not _is(run, StateType.PENDING):
             self.engine.propose(make_state(StateType.PENDING))
         if self.invalid is not None:
@@ -156,6 +158,13 @@ class FlowCall:
         assert self.tracking is not None
         self.tracking.finished(state)
         return True
+
+    def _retry_child(self, tracking: Tracking) -> None:
+        """A rerun of the parent runs a child that ended again: a final state is left only
+        by a retry, which the child's history shows."""
+        parent = tracking.parent.flow_run_id
+        message = f"retried by a rerun of its parent flow run {parent}"
+        self._engine().propose(make_state(StateType.SCHEDULED, "AwaitingRetry", message))
 
     # -- attempts -----------------------------------------------------------------------
 
@@ -236,6 +245,12 @@ class FlowCall:
         return None
 
     def _failed(self, error: BaseException, why: str = "") -> float | None:
+        ended = self._engine().state
+        if ended is not None and ended.is_final():
+            # The server ended the run while its code ran (a pause nobody resumed): a final
+            # state is final, so the error is settled with it and nothing more is proposed.
+            self._final(ended, error)
+            return None
         name = "TimedOut" if isinstance(error, TimedOut) else "Failed"
         message = " ".join(filter(None, ["the flow run failed:", why, _describe(error)]))
         ref = None
@@ -244,6 +259,9 @@ class FlowCall:
             ref = store.persist_exception(error)
         proposed = make_state(StateType.FAILED, name, message, result=ref, retriable=True)
         state = self._engine().propose(proposed)
+        if state.type is StateType.SCHEDULED and self.lease_id is not None:
+            self._handed_back(state, error)
+            return None
         if state.type is StateType.SCHEDULED:
             scheduled = state.details.scheduled_time
             wait = 0.0 if scheduled is None else (scheduled - datetime.now(UTC)).total_seconds()
@@ -251,6 +269,16 @@ class FlowCall:
             return max(wait, 0.0)
         self._final(state, error)
         return None
+
+    def _handed_back(self, state: State, error: BaseException) -> None:
+        """The server retries a leased run as a new assignment: this attempt, and its lease,
+        ended without a final state, so no hook runs and nothing more is proposed."""
+        engine = self._engine()
+        logger.info("flow run %s will retry as a new assignment", engine.flow_run_id)
+        engine.state = state
+        self.error = error
+        self.done = True
+        engine.close()
 
     def _final(self, state: State, error: BaseException | None) -> None:
         engine = self._engine()
@@ -331,3 +359,7 @@ def _sequence(client: SyncRunplaneClient, run: FlowRun) -> int:
 
 def _is(run: FlowRun, state_type: StateType) -> bool:
     return run.state is not None and run.state.type is state_type
+
+
+def _ended(run: FlowRun) -> bool:
+    return run.state is not None and run.state.is_final()

@@ -127,10 +127,14 @@ class FlowRunEngine:
             details = state.details.model_copy(update={"lease_id": self.lease_id})
             state = state.model_copy(update={"details": details})
         while True:
-            # The lease from the work stream ends the assignment when the run starts.
-            lease = self.lease_id if state.type is StateType.RUNNING else None
+            # A run from the work stream is fenced by its lease until the attempt ends: every
+            # proposal presents it, forced ones included.
             answer = self.client.set_flow_run_state(
-                self.flow_run_id, state, force=force, transition_id=transition_id, lease_id=lease
+                self.flow_run_id,
+                state,
+                force=force,
+                transition_id=transition_id,
+                lease_id=self.lease_id,
             )
             if answer.status is OrchestrationStatus.WAIT:
                 time.sleep(max(answer.wait_seconds, 0.01))

@@ -527,11 +527,13 @@ class SetFlowRunStateRequest(_message.Message):
     flow_run_id: _builtins.str
     """The run's id."""
     force: _builtins.bool
-    """Skip the policy rules (crash reports, operator overrides); bookkeeping and lease checks still apply."""
+    """Skip the policy rules (crash reports, operator overrides); bookkeeping, lease checks and final states still apply."""
     transition_id: _builtins.str
     """Client-generated UUID; a repeat of an applied proposal is answered as before and changes nothing."""
     lease_id: _builtins.str
-    """The work-stream lease under which the run was assigned, when it was."""
+    """The work-stream lease under which the run was assigned, when it was: required on every
+    proposal about such a run, forced ones included, until its attempt ends.
+    """
     @_builtins.property
     def state(self) -> _states_pb2.State:
         """The proposed state; id and timestamp are ignored."""

@@ -101,9 +101,8 @@ async def claim(
                 "runner_session_id": claimant.session_id,
                 "heartbeat_time": now,
             }
-            decision = await propose(
-                conn, run, StateSpec(StateType.PENDING), now, lease_id=str(lease_id), extra=extra
-            )
+            pending = StateSpec(StateType.PENDING, lease_id=str(lease_id))
+            decision = await propose(conn, run, pending, now, extra=extra)
             if decision.state is None or decision.state.type is not StateType.PENDING:
                 continue  # e.g. the deployment's limit is full: the rules rescheduled it
             room.take(run.work_queue_name)
@@ -154,5 +153,5 @@ async def reschedule(
         "runner_id": None,
         "runner_session_id": None,
     }
-    decision = await propose(conn, run, scheduled, now, lease_id="", extra=extra)
+    decision = await propose(conn, run, scheduled, now, extra=extra)
     return decision.state is not None and decision.state.type is StateType.SCHEDULED

@@ -49,15 +49,17 @@ async def propose(
     now: datetime,
     *,
     force: bool = False,
-    lease_id: str = "",
     extra: Mapping[str, Any] | None = None,
 ) -> Decision:
     """Decides ``proposed`` for the locked run and writes what the decision says.
 
-    ``extra`` columns are written only when the decision writes the proposed type.
+    The proposal presents the lease read under the lock: the server's loops act for whoever
+    holds the run. A claim puts the lease it grants in ``proposed.lease_id``. ``extra``
+    columns are written only when the decision writes the proposed type.
     """
     gate = await _gate(conn, run, proposed.type, force)
-    proposal = Proposal(proposed, force=force, lease_id=lease_id)
+    held = str(run.lease_id) if run.lease_id is not None else ""
+    proposal = Proposal(proposed, force=force, lease_id=held)
     decision = decide_flow_run(snapshot(run, now, gate), proposal, now)
     if decision.state is None:
         return decision

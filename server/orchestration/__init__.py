@@ -23,8 +23,9 @@ What a `Decision` asks of the caller:
   (only on an accepted PENDING; the limit was checked against `ConcurrencyGate.active`).
 - `release_concurrency_slots`: the run leaves PENDING/RUNNING/CANCELLING; every slot it held
   (under the limits of its deployment, work pool and queue) is free for other runs.
-- `clear_lease`: the run held a work-stream lease and the state written ends the lease phase
-  (anything but PENDING, e.g. RUNNING under the right lease); clear the lease columns.
+- `clear_lease`: the run held a work-stream lease and the state written ends the attempt it
+  fenced (a final state, or SCHEDULED for a new hand-out); clear the lease columns. The lease
+  stays on the run through PENDING, RUNNING, PAUSED and CANCELLING.
 - `rerun`: the run leaves a terminal state; clear any pause bookkeeping kept outside the state
   (`bookkeeping` already starts run_count over).
 

@@ -1,10 +1,13 @@
 """The flow-run policy: semantics rules 1-13 as an ordered tuple of rules.
 
-Evaluation order: duplicate transition (1), lease check (11), the initial-state guard, then
-rules 2-10 and 12 in their numbered order. Rule 13 (slot release) is a flag set on every decision
-that writes a state. Under `force` only the rules marked `when_forced` run: 1, 11, the
-CANCELLING exit (3, terminal targets only), the bypass of CANCELLING for runs that never
-started (4), and the guard against replacing a stored result with none.
+Evaluation order: duplicate transition (1), then fencing (see
+:mod:`runplane.server.orchestration.fencing`): final states are final (2: only a retry leaves
+one) and the attempt's lease (11: every proposal about a leased run presents its lease, from
+RUNNING to the final state), then the initial-state guard, then rules 2-10 and 12 in their
+numbered order. Rule 13 (slot release) is a flag set on every decision that writes a state.
+Under `force` only the rules marked `when_forced` run: 1, the fencing rules, the CANCELLING
+exit (3, terminal targets only), the bypass of CANCELLING for runs that never started (4),
+and the guard against replacing a stored result with none.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from runplane.server.orchestration.common_rules import (
     RETRY_FAILED,
     WAIT_FOR_SCHEDULED_TIME,
 )
+from runplane.server.orchestration.fencing import ATTEMPT_LEASE, FINAL_STATES_ARE_FINAL
 from runplane.server.orchestration.model import Decision, Proposal, RunSnapshot, StateSpec
 from runplane.server.orchestration.rules import ALL_TYPES, ANY_FROM, Rule, RuleContext, evaluate
 from runplane.server.orchestration.states import (
@@ -33,27 +37,6 @@ from runplane.server.orchestration.states import (
 
 _PENDING = frozenset({StateType.PENDING})
 _RESUME_TYPES = frozenset({StateType.RUNNING, StateType.SCHEDULED})
-
-
-def _lease(ctx: RuleContext) -> Decision | None:
-    held = ctx.snapshot.assigned_lease_id
-    presented = ctx.proposal.lease_id
-    if not held:
-        return None
-    if presented and presented != held:
-        return Decision.abort("the lease presented is not the run's current lease")
-    if ctx.proposed.type is not StateType.RUNNING:
-        return None
-    if not presented:
-        return Decision.abort("the run was assigned by the work stream: present its lease")
-    if ctx.snapshot.lease_expired:
-        return Decision.abort("the run's lease expired")
-    return None
-
-
-def _terminal_exit(ctx: RuleContext) -> Decision | None:
-    name = ctx.proposed.name
-    return Decision.abort(f"a finished run cannot become {name}")
 
 
 def _keep_persisted_result(ctx: RuleContext) -> Decision | None:
@@ -160,14 +143,9 @@ def _copy_scheduled_time(ctx: RuleContext) -> Decision | None:
 
 FLOW_RUN_RULES: tuple[Rule, ...] = (
     DUPLICATE_TRANSITION,  # 1
-    Rule("current lease", ANY_FROM, ALL_TYPES, _lease, when_forced=True),  # 11
+    FINAL_STATES_ARE_FINAL,  # 2
+    ATTEMPT_LEASE,  # 11
     FLOW_INITIAL_STATE,
-    Rule(  # 2
-        "terminal runs stay finished",
-        TERMINAL_TYPES,
-        frozenset({StateType.CANCELLING, StateType.PAUSED, StateType.CRASHED}),
-        _terminal_exit,
-    ),
     Rule(  # 2
         "keep a stored result",
         frozenset({StateType.COMPLETED}),

@@ -20,6 +20,12 @@ SLOT_HOLDING_TYPES: frozenset[StateType] = frozenset(
 )
 
 
+def ends_attempt(state: StateSpec) -> bool:
+    """Whether writing ``state`` ends the attempt that a work-stream lease fences: a final
+    state, or SCHEDULED, from where the run is handed out again under a new lease."""
+    return state.type in TERMINAL_TYPES or state.type is StateType.SCHEDULED
+
+
 @dataclass(frozen=True, slots=True)
 class RuleContext:
     """What a rule sees: the run, the original proposal, and the proposal as altered so far."""
@@ -119,7 +125,7 @@ def _complete(
         release_concurrency_slots=deployment_slots
         and from_type in SLOT_HOLDING_TYPES
         and written.type not in SLOT_HOLDING_TYPES,
-        clear_lease=bool(snapshot.assigned_lease_id) and written.type is not StateType.PENDING,
+        clear_lease=bool(snapshot.assigned_lease_id) and ends_attempt(written),
         rerun=from_type in TERMINAL_TYPES and written.type not in TERMINAL_TYPES,
     )
 

@@ -87,6 +87,13 @@ def fail_first(path: str) -> str:
     return "done"
 
 
+@flow(retries=1, retry_delay_seconds=0)
+def fail_first_with_retries(path: str) -> str:
+    if record(path) == 0:
+        raise RuntimeError("the first run fails")
+    return "done"
+
+
 @task(persist_result=True)
 def stamp(path: str) -> str:
     record(path, "task")

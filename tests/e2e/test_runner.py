@@ -267,6 +267,36 @@ async def test_a_failed_run_retried_from_the_cli_runs_again(
     assert "not retried" in output
 
 
+async def test_a_failed_run_with_retries_runs_again_as_a_new_assignment(
+    server: RunplaneServer, tmp_path: Path
+) -> None:
+    """The server's retry ends the attempt and its lease: the retry is handed out again, in a
+    new process, and the first process ends without proposing anything more."""
+    log = tmp_path / "runs.txt"
+    async with RunplaneClient(Settings(api_url=server.address)) as client:
+        deployment = await deploy(
+            client, "fail_first_with_retries", "auto-retry", parameters={"path": str(log)}
+        )
+        assert deployment.id is not None
+        async with runner_process(server.address, tmp_path, "auto-retry", "r1"):
+            run = await client.run_deployment(deployment.id)
+            finished = await wait_runs(client, [run.id], is_final)
+        states = await client.list_flow_run_states(run.id)
+    final = finished[run.id]
+    assert final.state is not None
+    assert final.state.result() == "done"
+    assert final.attempt >= 2  # a push that crossed the first process's exit is given back
+    lines = executions(log)
+    assert len(lines) == 2
+    assert lines[0][2] != lines[1][2]  # two processes
+    names = [state.name for state in states]
+    assert names[names.index("AwaitingRetry") + 1 :][-3:] == ["Pending", "Running", "Completed"]
+    assert names.count("Running") == 2
+    leases = [state.details.lease_id for state in states if state.type is StateType.RUNNING]
+    assert len(leases) == 2
+    assert leases[0] != leases[1]
+
+
 async def test_a_suspended_run_exits_and_its_runner_runs_it_again_on_resume(
     server: RunplaneServer, tmp_path: Path
 ) -> None:

@@ -116,18 +116,30 @@ async def propose(
     state_type: int,
     lease_id: str = "",
     force: bool = False,
+    *,
+    name: str = "",
+    message: str = "",
+    transition_id: str = "",
 ) -> states_pb2.OrchestrationResult:
+    """Proposes a state as any client would; a new transition id unless one is given."""
     stub = flow_runs_pb2_grpc.FlowRunServiceStub(channel)
     response = await stub.SetFlowRunState(
         flow_runs_pb2.SetFlowRunStateRequest(
             flow_run_id=run_id,
-            state=states_pb2.State(type=state_type),  # type: ignore[arg-type]
+            state=states_pb2.State(type=state_type, name=name, message=message),  # type: ignore[arg-type]
             lease_id=lease_id,
             force=force,
-            transition_id=str(uuid.uuid4()),
+            transition_id=transition_id or str(uuid.uuid4()),
         )
     )
     return response.result
+
+
+async def history(channel: grpc.aio.Channel, run_id: str) -> list[states_pb2.State]:
+    """The run's states, oldest first."""
+    stub = flow_runs_pb2_grpc.FlowRunServiceStub(channel)
+    request = flow_runs_pb2.ListFlowRunStatesRequest(flow_run_id=run_id, page_size=200)
+    return list((await stub.ListFlowRunStates(request)).states)
 
 
 async def get_run(channel: grpc.aio.Channel, run_id: str) -> flow_runs_pb2.FlowRun:

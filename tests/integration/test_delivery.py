@@ -256,7 +256,8 @@ async def test_a_run_waiting_for_a_concurrency_slot_is_pushed_when_the_slot_free
     clock = ManualClock()
     async with serving(quiet(server_settings), clock) as (_, channel):
         stream, assignment, second, waiting = await _one_running_one_waiting(channel)
-        assert (await propose(channel, assignment.flow_run.id, freeing)).status == ACCEPT
+        freed = await propose(channel, assignment.flow_run.id, freeing, assignment.lease_id)
+        assert freed.status == ACCEPT
         pushed = (await next_item(stream, within=5.0)).assignment
         stream.cancel()
     assert waiting.type == states_pb2.STATE_TYPE_SCHEDULED
@@ -320,7 +321,7 @@ async def _pending(channel: grpc.aio.Channel, run_ids: list[str]) -> list[str]:
 async def _finish(channel: grpc.aio.Channel, assignment: work_pb2.RunAssignment) -> None:
     run_id = assignment.flow_run.id
     assert (await propose(channel, run_id, RUNNING, lease_id=assignment.lease_id)).status == ACCEPT
-    assert (await propose(channel, run_id, COMPLETED)).status == ACCEPT
+    assert (await propose(channel, run_id, COMPLETED, assignment.lease_id)).status == ACCEPT
 
 
 async def test_a_queue_with_a_lower_priority_number_is_served_first(

@@ -156,7 +156,8 @@ async def test_a_run_ending_on_another_server_makes_room_under_a_pool_limit(
         assert second.context.background.dispatcher.limits_elsewhere()
         running = states_pb2.STATE_TYPE_RUNNING
         await propose(on_second, held.flow_run.id, running, lease_id=held.lease_id)
-        await propose(on_second, held.flow_run.id, states_pb2.STATE_TYPE_COMPLETED)
+        completed = states_pb2.STATE_TYPE_COMPLETED
+        await propose(on_second, held.flow_run.id, completed, lease_id=held.lease_id)
         following = (await next_item(stream, within=5.0)).assignment
         stream.cancel()
     assert sorted([held.flow_run.id, following.flow_run.id]) == sorted(runs)

@@ -268,14 +268,21 @@ async def test_refused_transitions_answer_with_a_reason(api: Api) -> None:
     )
     await api.propose(run.id, stored)
     rerun = await api.propose(run.id, state(T.STATE_TYPE_RUNNING))
-    assert rerun.status == Status.ORCHESTRATION_STATUS_REJECT
-    assert "result" in rerun.reason
+    assert rerun.status == Status.ORCHESTRATION_STATUS_ABORT
+    assert "only moves by a retry" in rerun.reason
     assert rerun.state.type == T.STATE_TYPE_COMPLETED
+    retry = await api.propose(
+        run.id, states_pb2.State(type=T.STATE_TYPE_SCHEDULED, name="AwaitingRetry")
+    )
+    assert retry.status == Status.ORCHESTRATION_STATUS_REJECT
+    assert "result" in retry.reason
+    assert retry.state.type == T.STATE_TYPE_COMPLETED
     crash = await api.propose(run.id, state(T.STATE_TYPE_CRASHED))
     assert crash.status == Status.ORCHESTRATION_STATUS_ABORT
     assert (await api.get(run.id)).state.type == T.STATE_TYPE_COMPLETED
     forced = await api.propose(run.id, state(T.STATE_TYPE_FAILED), force=True)
-    assert forced.status == Status.ORCHESTRATION_STATUS_ACCEPT
+    assert forced.status == Status.ORCHESTRATION_STATUS_ABORT
+    assert forced.state.type == T.STATE_TYPE_COMPLETED
 
 
 async def test_a_failed_run_with_retries_left_awaits_a_retry(api: Api) -> None:
@@ -358,7 +365,8 @@ async def test_running_an_assigned_run_needs_its_lease(api: Api) -> None:
     assert held.state.details.lease_id == str(lease)
     async with api.server.context.database.read() as conn:
         column = sa.select(flow_run.c.lease_id).where(flow_run.c.id == uuid.UUID(run.id))
-        assert (await conn.execute(column)).scalar_one() is None
+        # The lease fences the whole attempt: it stays on the run while it runs.
+        assert (await conn.execute(column)).scalar_one() == lease
 
 
 async def _deployment(api: Api, flow_id: str, limit: int) -> str:

@@ -79,7 +79,8 @@ async def test_a_silent_paused_run_crashes(server_settings: ServerSettings) -> N
     clock = ManualClock()
     async with serving(quiet(server_settings), clock) as (server, channel):
         run_id = await _running(server, channel, clock, retries=0)
-        paused = await propose(channel, run_id, states_pb2.STATE_TYPE_PAUSED)
+        lease = (await get_run(channel, run_id)).state.details.lease_id
+        paused = await propose(channel, run_id, states_pb2.STATE_TYPE_PAUSED, lease)
         clock.advance(server_settings.heartbeat_timeout + 1)
         await server.context.background.reapers.crash_silent_runs()
         reaped = await get_run(channel, run_id)

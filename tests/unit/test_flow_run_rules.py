@@ -42,17 +42,18 @@ COLUMNS = (
 # "A": accepted as proposed; "A:TYPE": accepted, but a state of TYPE is written;
 # "R": rejected, the current state stands; "X": aborted. Rows are the current type (None: the
 # run has no state yet). The run has no retries, no lease, no concurrency limit, no stored
-# result, and a SCHEDULED state that is already due.
+# result, and a SCHEDULED state that is already due. A finished run is left only by a retry
+# (SCHEDULED named AwaitingRetry, see the rule 2 tests), never by a state with a default name.
 FLOW_MATRIX: dict[StateType | None, tuple[str, ...]] = {
     #            SCHED PEND  RUN   COMPL FAIL  CANCD CRASH PAUSE CANCELLING
     None:        ("A", "A",  "A",  "X",  "X",  "X",  "X",  "X",  "X"),
     T.SCHEDULED: ("A", "A",  "A",  "A",  "A",  "A",  "A",  "X",  "A:CANCELLED"),
     T.PENDING:   ("A", "X",  "A",  "A",  "A",  "A",  "A",  "X",  "A"),
     T.RUNNING:   ("A", "X",  "A",  "A",  "A",  "A",  "A",  "A",  "A"),
-    T.COMPLETED: ("A", "A",  "A",  "A",  "A",  "A",  "X",  "X",  "X"),
-    T.FAILED:    ("A", "A",  "A",  "A",  "A",  "A",  "X",  "X",  "X"),
-    T.CANCELLED: ("A", "X",  "A",  "A",  "A",  "A",  "X",  "X",  "X"),
-    T.CRASHED:   ("A", "A",  "A",  "A",  "A",  "A",  "X",  "X",  "X"),
+    T.COMPLETED: ("X", "X",  "X",  "X",  "X",  "X",  "X",  "X",  "X"),
+    T.FAILED:    ("X", "X",  "X",  "X",  "X",  "X",  "X",  "X",  "X"),
+    T.CANCELLED: ("X", "X",  "X",  "X",  "X",  "X",  "X",  "X",  "X"),
+    T.CRASHED:   ("X", "X",  "X",  "X",  "X",  "X",  "X",  "X",  "X"),
     T.PAUSED:    ("A", "R",  "A",  "A",  "A",  "A",  "A",  "X",  "A"),
     T.CANCELLING:("R", "R",  "R",  "R",  "R",  "A",  "R",  "R",  "R"),
 }  # fmt: skip
@@ -64,10 +65,10 @@ FORCED_FLOW_MATRIX: dict[StateType | None, tuple[str, ...]] = {
     T.SCHEDULED: ("A", "A",  "A",  "A",  "A",  "A",  "A",  "A",  "A:CANCELLED"),
     T.PENDING:   ("A", "A",  "A",  "A",  "A",  "A",  "A",  "A",  "A"),
     T.RUNNING:   ("A", "A",  "A",  "A",  "A",  "A",  "A",  "A",  "A"),
-    T.COMPLETED: ("A", "A",  "A",  "A",  "A",  "A",  "A",  "A",  "A"),
-    T.FAILED:    ("A", "A",  "A",  "A",  "A",  "A",  "A",  "A",  "A"),
-    T.CANCELLED: ("A", "A",  "A",  "A",  "A",  "A",  "A",  "A",  "A"),
-    T.CRASHED:   ("A", "A",  "A",  "A",  "A",  "A",  "A",  "A",  "A"),
+    T.COMPLETED: ("X", "X",  "X",  "X",  "X",  "X",  "X",  "X",  "X"),
+    T.FAILED:    ("X", "X",  "X",  "X",  "X",  "X",  "X",  "X",  "X"),
+    T.CANCELLED: ("X", "X",  "X",  "X",  "X",  "X",  "X",  "X",  "X"),
+    T.CRASHED:   ("X", "X",  "X",  "X",  "X",  "X",  "X",  "X",  "X"),
     T.PAUSED:    ("A", "A",  "A",  "A",  "A",  "A",  "A",  "A",  "A"),
     T.CANCELLING:("R", "R",  "R",  "A",  "A",  "A",  "A",  "R",  "R"),
 }  # fmt: skip
@@ -187,28 +188,53 @@ def test_a_stored_result_keeps_the_run_completed(target: StateType) -> None:
     assert decision.state is None
 
 
-def test_force_cannot_replace_a_stored_result_with_none() -> None:
+def test_force_cannot_replace_a_stored_result() -> None:
     snapshot = snapshot_of(StateSpec(T.COMPLETED, result_persisted=True))
     lost = propose(snapshot, StateSpec(T.COMPLETED), force=True)
-    assert (lost.status, lost.state) == (REJECT, None)
-    kept = propose(snapshot, StateSpec(T.COMPLETED, result_persisted=True), force=True)
-    assert kept.status is ACCEPT
-    rerun = propose(snapshot, StateSpec(T.SCHEDULED), force=True)
-    assert rerun.status is ACCEPT
-    assert rerun.rerun
+    assert (lost.status, lost.state) == (ABORT, None)
+    replaced = propose(snapshot, StateSpec(T.COMPLETED, result_persisted=True), force=True)
+    assert (replaced.status, replaced.state) == (ABORT, None)
+    retried = propose(snapshot, StateSpec(T.SCHEDULED, AWAITING_RETRY), force=True)
+    assert retried.status is ACCEPT
+    assert retried.rerun
 
 
 @pytest.mark.parametrize("origin", [T.COMPLETED, T.FAILED, T.CANCELLED, T.CRASHED])
-def test_leaving_a_terminal_state_is_a_rerun(origin: StateType) -> None:
-    decision = propose(snapshot_of(StateSpec(origin)), StateSpec(T.SCHEDULED))
+def test_a_retry_leaves_a_terminal_state_as_a_rerun(origin: StateType) -> None:
+    decision = propose(snapshot_of(StateSpec(origin)), StateSpec(T.SCHEDULED, AWAITING_RETRY))
     assert decision.status is ACCEPT
     assert decision.rerun
+    assert decision.state is not None
+    assert decision.state.name == AWAITING_RETRY
 
 
-def test_moving_between_terminal_states_is_not_a_rerun() -> None:
-    decision = propose(snapshot_of(StateSpec(T.FAILED)), StateSpec(T.CRASHED), force=True)
-    assert decision.status is ACCEPT
-    assert not decision.rerun
+@pytest.mark.parametrize("force", [False, True], ids=["proposed", "forced"])
+@pytest.mark.parametrize("origin", [T.COMPLETED, T.FAILED, T.CANCELLED, T.CRASHED])
+@pytest.mark.parametrize(
+    "target",
+    [
+        StateSpec(T.SCHEDULED),
+        StateSpec(T.SCHEDULED, LATE),
+        StateSpec(T.PENDING),
+        StateSpec(T.RUNNING),
+        StateSpec(T.COMPLETED),
+        StateSpec(T.FAILED),
+        StateSpec(T.CRASHED),
+    ],
+    ids=lambda spec: spec.name,
+)
+def test_a_finished_run_moves_only_by_a_retry(
+    origin: StateType, target: StateSpec, force: bool
+) -> None:
+    decision = propose(snapshot_of(StateSpec(origin)), target, force=force)
+    assert (decision.status, decision.state) == (ABORT, None)
+    assert "only moves by a retry" in decision.reason
+
+
+def test_a_repeat_of_the_last_transition_of_a_finished_run_is_answered_again() -> None:
+    snapshot = snapshot_of(StateSpec(T.COMPLETED, transition_id="t-1"), current_transition_id="t-1")
+    decision = propose(snapshot, StateSpec(T.COMPLETED), transition_id="t-1")
+    assert (decision.status, decision.duplicate, decision.state) == (REJECT, True, None)
 
 
 # Rules 3 and 4: cancellation.
@@ -337,7 +363,7 @@ def test_a_scheduled_run_may_become_late_once() -> None:
     assert propose(snapshot_of(retry), late).status is ACCEPT
 
 
-@pytest.mark.parametrize("origin", [T.PENDING, T.RUNNING, T.FAILED, T.PAUSED])
+@pytest.mark.parametrize("origin", [T.PENDING, T.RUNNING, T.PAUSED])
 def test_only_a_scheduled_run_becomes_late(origin: StateType) -> None:
     decision = propose(snapshot_of(StateSpec(origin)), StateSpec(T.SCHEDULED, LATE))
     assert (decision.status, decision.state) == (REJECT, None)
@@ -435,10 +461,14 @@ def leased(**fields: Any) -> RunSnapshot:
     return snapshot_of(StateSpec(T.PENDING, scheduled_time=NOW), assigned_lease_id="L1", **fields)
 
 
-def test_starting_under_the_current_lease_ends_the_lease_phase() -> None:
+def running_leased() -> RunSnapshot:
+    return snapshot_of(StateSpec(T.RUNNING), assigned_lease_id="L1")
+
+
+def test_starting_under_the_current_lease_keeps_the_lease() -> None:
     decision = propose(leased(), StateSpec(T.RUNNING), lease_id="L1")
     assert decision.status is ACCEPT
-    assert decision.clear_lease
+    assert not decision.clear_lease
     assert decision.state is not None
     assert decision.state.lease_id == "L1"
 
@@ -462,9 +492,50 @@ def test_a_foreign_lease_cannot_end_the_run() -> None:
     assert decision.status is ABORT
 
 
-def test_the_server_may_end_a_leased_run_without_a_lease() -> None:
-    decision = propose(leased(), StateSpec(T.SCHEDULED))
-    assert (decision.status, decision.clear_lease) == (ACCEPT, True)
+@pytest.mark.parametrize("force", [False, True], ids=["proposed", "forced"])
+@pytest.mark.parametrize(
+    "target", [T.RUNNING, T.COMPLETED, T.FAILED, T.CRASHED, T.CANCELLED, T.SCHEDULED, T.PAUSED]
+)
+def test_a_running_leased_run_refuses_a_stale_or_missing_lease(
+    target: StateType, force: bool
+) -> None:
+    stale = propose(running_leased(), StateSpec(target), lease_id="L0", force=force)
+    missing = propose(running_leased(), StateSpec(target), force=force)
+    assert (stale.status, stale.state) == (ABORT, None)
+    assert (missing.status, missing.state) == (ABORT, None)
+    assert "stale or foreign" in stale.reason
+    assert "present its lease" in missing.reason
+
+
+@pytest.mark.parametrize(
+    ("target", "clears"),
+    [(T.COMPLETED, True), (T.CRASHED, True), (T.SCHEDULED, True), (T.PAUSED, False)],
+)
+def test_the_lease_is_kept_until_the_attempt_ends(target: StateType, clears: bool) -> None:
+    decision = propose(running_leased(), StateSpec(target), lease_id="L1", force=True)
+    assert decision.status is ACCEPT
+    assert decision.clear_lease is clears
+
+
+def test_anyone_may_cancel_a_leased_run_or_resume_its_pause() -> None:
+    cancel = propose(running_leased(), StateSpec(T.CANCELLING))
+    paused = snapshot_of(StateSpec(T.PAUSED), assigned_lease_id="L1")
+    resume = propose(paused, StateSpec(T.RUNNING))
+    assert (cancel.status, cancel.clear_lease) == (ACCEPT, False)
+    assert (resume.status, resume.clear_lease) == (ACCEPT, False)
+
+
+def test_only_the_lease_holder_ends_a_cancelling_run() -> None:
+    cancelling = snapshot_of(StateSpec(T.CANCELLING), assigned_lease_id="L1")
+    without = propose(cancelling, StateSpec(T.CANCELLED), force=True)
+    holder = propose(cancelling, StateSpec(T.CANCELLED), lease_id="L1", force=True)
+    assert without.status is ABORT
+    assert (holder.status, holder.clear_lease) == (ACCEPT, True)
+
+
+def test_an_expired_lease_only_matters_for_the_start() -> None:
+    expired = snapshot_of(StateSpec(T.RUNNING), assigned_lease_id="L1", lease_expired=True)
+    assert propose(expired, StateSpec(T.COMPLETED), lease_id="L1").status is ACCEPT
 
 
 def test_the_lease_check_comes_before_waiting() -> None:
@@ -474,10 +545,12 @@ def test_the_lease_check_comes_before_waiting() -> None:
     assert propose(snapshot, StateSpec(T.RUNNING), lease_id="L2").status is ABORT
 
 
-def test_a_run_without_a_lease_accepts_any_lease_id() -> None:
+def test_a_lease_on_a_run_without_one_is_stale() -> None:
+    """The run was rescheduled (its lease cleared) or never handed out under that lease."""
     snapshot = snapshot_of(StateSpec(T.PENDING))
     decision = propose(snapshot, StateSpec(T.RUNNING), lease_id="L9")
-    assert (decision.status, decision.clear_lease) == (ACCEPT, False)
+    assert (decision.status, decision.clear_lease) == (ABORT, False)
+    assert "stale or foreign" in decision.reason
 
 
 # Rule 12: retries.
@@ -556,9 +629,14 @@ def test_a_retry_releases_the_slot() -> None:
     assert (decision.status, decision.release_concurrency_slots) == (REJECT, True)
 
 
-@pytest.mark.parametrize("origin", [T.SCHEDULED, T.PAUSED, T.FAILED])
+@pytest.mark.parametrize("origin", [T.SCHEDULED, T.PAUSED])
 def test_other_states_release_nothing(origin: StateType) -> None:
     decision = propose(snapshot_of(StateSpec(origin)), StateSpec(T.CANCELLED))
+    assert (decision.status, decision.release_concurrency_slots) == (ACCEPT, False)
+
+
+def test_a_retry_of_a_finished_run_releases_nothing() -> None:
+    decision = propose(snapshot_of(StateSpec(T.FAILED)), StateSpec(T.SCHEDULED, AWAITING_RETRY))
     assert (decision.status, decision.release_concurrency_slots) == (ACCEPT, False)
 
 
@@ -576,7 +654,8 @@ def test_a_new_scheduled_run_is_due_now_unless_told() -> None:
 
 
 def test_a_written_state_carries_the_request_ids() -> None:
-    decision = propose(snapshot_of(StateSpec(T.PENDING)), StateSpec(T.RUNNING), lease_id="L5")
+    snapshot = snapshot_of(StateSpec(T.PENDING), assigned_lease_id="L5")
+    decision = propose(snapshot, StateSpec(T.RUNNING), lease_id="L5")
     assert decision.state is not None
     assert (decision.state.transition_id, decision.state.lease_id) == ("next", "L5")
     assert (decision.state.name, decision.reason) == ("Running", "")

@@ -211,8 +211,8 @@ export class RunExecution {
         },
         force,
         transition_id: randomUUID(),
-        // The lease ends the assignment when the run starts; later proposals need none.
-        lease_id: type === 'RUNNING' ? this.leaseId : '',
+        // The lease fences the whole attempt: every proposal presents it, forced ones too.
+        lease_id: this.leaseId,
       };
       const { result: answer } = await this.api.callRetrying(this.api.flowRuns, 'SetFlowRunState', request);
       if (answer.status !== 'ORCHESTRATION_STATUS_WAIT') return answer;

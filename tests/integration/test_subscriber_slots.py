@@ -126,7 +126,7 @@ async def test_when_one_run_ends_exactly_one_more_is_pushed_without_a_heartbeat(
         first, second = await _assignments(pushes, 2)
         await _nothing_pushed(pushes)
         await _start(channel, first)
-        assert (await propose(channel, first.flow_run.id, COMPLETED)).status == ACCEPT
+        assert (await _finish(channel, first)).status == ACCEPT
         (third,) = await _assignments(pushes, 1)
         await _nothing_pushed(pushes)
         pushes.cancel()
@@ -157,20 +157,30 @@ async def test_a_full_worker_subscribes_with_no_free_slot_and_gets_work_when_a_r
         await _nothing_pushed(pushes)
         await _start(channel, held)
         await _nothing_pushed(pushes)
-        assert (await propose(channel, held.flow_run.id, COMPLETED)).status == ACCEPT
+        assert (await _finish(channel, held)).status == ACCEPT
         (pushed,) = await _assignments(pushes, 1)
         await _nothing_pushed(pushes)
         pushes.cancel()
     assert pushed.flow_run.id != held.flow_run.id
 
 
-async def _pause(channel: grpc.aio.Channel, run_id: str, name: str) -> None:
+async def _finish(
+    channel: grpc.aio.Channel, assignment: work_pb2.RunAssignment
+) -> states_pb2.OrchestrationResult:
+    """COMPLETED, proposed by the holder of the assignment's lease."""
+    return await propose(channel, assignment.flow_run.id, COMPLETED, assignment.lease_id)
+
+
+async def _pause(channel: grpc.aio.Channel, assignment: work_pb2.RunAssignment, name: str) -> None:
     state = states_pb2.State(type=PAUSED, name=name)
     state.details.pause_deadline.GetCurrentTime()
     state.details.pause_deadline.seconds += 3600
     response = await flow_runs_pb2_grpc.FlowRunServiceStub(channel).SetFlowRunState(
         flow_runs_pb2.SetFlowRunStateRequest(
-            flow_run_id=run_id, state=state, transition_id=str(uuid.uuid4())
+            flow_run_id=assignment.flow_run.id,
+            state=state,
+            transition_id=str(uuid.uuid4()),
+            lease_id=assignment.lease_id,
         )
     )
     assert response.result.status == ACCEPT, response.result.reason
@@ -186,9 +196,9 @@ async def test_a_paused_run_holds_its_slot_and_a_suspended_one_frees_it(
         paused, suspended = await _assignments(pushes, 2)
         for assignment in (paused, suspended):
             await _start(channel, assignment)
-        await _pause(channel, paused.flow_run.id, "Paused")
+        await _pause(channel, paused, "Paused")
         await _nothing_pushed(pushes)
-        await _pause(channel, suspended.flow_run.id, "Suspended")
+        await _pause(channel, suspended, "Suspended")
         (pushed,) = await _assignments(pushes, 1)
         await _nothing_pushed(pushes)
         pushes.cancel()
@@ -258,7 +268,7 @@ class _Worker:
         listed, free = sorted(self.held - {run_id}), self.slots - len(self.held) + 1
         await _start(self.channel, assignment)
         heartbeat = asyncio.create_task(_heartbeat(self.channel, started, listed, free))
-        assert (await propose(self.channel, run_id, COMPLETED)).status == ACCEPT
+        assert (await _finish(self.channel, assignment)).status == ACCEPT
         self.held.discard(run_id)
         self.finished.append(run_id)
         self.progress.set()
