@@ -6,6 +6,9 @@ reopen the storage from that name (``resolve_storage``) and decode the value, so
 ``state.result()`` works long after the run ended, on another machine sharing the
 storage. Small JSON values may also travel inline in the reference itself.
 
+A reference is data from the server, so it is loaded only from storage this process
+trusts (see ``runplane._result_trust``); anything else raises ``UntrustedResult``.
+
 Storage names are ``"<scheme>:<location>"``; ``local-file:/abs/path`` is built in and
 ``register_storage_scheme`` adds others (an object store, for instance).
 """
@@ -22,6 +25,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from runplane._result_trust import (
+    LOCAL_FILE_SCHEME,
+    UnsafeResultKey,
+    UntrustedResult,
+    check_reference,
+    local_root,
+    trust_storage,
+    unsafe_key_reason,
+)
 from runplane._states import ResultRef, State, StateType
 
 if TYPE_CHECKING:
@@ -37,11 +49,14 @@ __all__ = [
     "ResultStore",
     "RunFailed",
     "SerializationError",
+    "UnsafeResultKey",
+    "UntrustedResult",
     "default_result_store",
     "load_result",
     "register_storage_scheme",
     "resolve_serializer",
     "resolve_storage",
+    "trust_storage",
 ]
 
 
@@ -83,9 +98,6 @@ class ResultSerializer(Protocol):
     def loads(self, data: bytes) -> Any: ...
 
 
-LOCAL_FILE_SCHEME = "local-file"
-
-
 class LocalFileSystem:
     """Results as files under ``basepath``; writes are atomic (a temp file, then a rename).
 
@@ -94,7 +106,7 @@ class LocalFileSystem:
     """
 
     def __init__(self, basepath: str | os.PathLike[str]) -> None:
-        self.basepath = Path(basepath).expanduser().resolve()
+        self.basepath = local_root(basepath)
 
     @property
     def name(self) -> str:
@@ -104,15 +116,14 @@ class LocalFileSystem:
         return f"LocalFileSystem({str(self.basepath)!r})"
 
     def path_of(self, key: str) -> Path:
-        """The file that holds ``key``; raises ValueError for a key that could escape."""
-        segments = key.split("/")
-        if "\\" in key or "\x00" in key or any(s in ("", ".", "..") for s in segments):
-            raise ValueError(
-                f"invalid result key {key!r}: must be a relative path without '..' or empty parts"
-            )
-        path = self.basepath.joinpath(*segments)
+        """The file that holds ``key``; raises ``UnsafeResultKey`` (a ValueError) for a key
+        that could escape: ``..``, absolute, or through a symlink that leads out."""
+        reason = unsafe_key_reason(key)
+        if reason is not None:
+            raise UnsafeResultKey(f"invalid result key {key!r}: {reason}")
+        path = self.basepath.joinpath(*key.split("/"))
         if not path.resolve().is_relative_to(self.basepath):
-            raise ValueError(f"invalid result key {key!r}: resolves outside the storage")
+            raise UnsafeResultKey(f"invalid result key {key!r}: resolves outside the storage")
         return path
 
     def write(self, key: str, data: bytes) -> None:
@@ -239,6 +250,8 @@ class ResultStore:
     ) -> None:
         self.storage = storage
         self.serializer = resolve_serializer(serializer)
+        # This process's own code chose the storage: what it finds there is its own.
+        trust_storage(storage)
 
     def __repr__(self) -> str:
         return f"ResultStore({self.storage!r}, {self.serializer.name!r})"
@@ -273,12 +286,9 @@ class ResultStore:
         return self.storage.exists(key)
 
     def load(self, ref: ResultRef) -> Any:
-        """The value ``ref`` points to: inline, in this store, or in the storage it names."""
-        if ref.is_inline:
-            return ref.inline_value
-        storage = self.storage if ref.storage == self.storage.name else resolve_storage(ref.storage)
-        serializer = resolve_serializer(ref.serializer or self.serializer.name)
-        return serializer.loads(storage.read(ref.key))
+        """The value ``ref`` points to: inline, in this store, or in the trusted storage it
+        names; ``UntrustedResult`` for any other storage, before anything is read."""
+        return _load_ref(ref, default_serializer=self.serializer.name, known=self.storage)
 
 
 def inline_ref(value: Any) -> ResultRef:
@@ -296,11 +306,24 @@ def default_result_store(settings: Settings | None = None) -> ResultStore:
     return ResultStore(LocalFileSystem(settings.home / "results"), PickleSerializer())
 
 
-def _load_ref(ref: ResultRef) -> Any:
+def _load_ref(
+    ref: ResultRef, default_serializer: str = "cloudpickle", known: ResultStorage | None = None
+) -> Any:
+    """Loads ``ref`` once ``check_reference`` allowed it; ``known`` is a storage already open."""
     if ref.is_inline:
         return ref.inline_value
-    serializer = resolve_serializer(ref.serializer or "cloudpickle")
-    return serializer.loads(resolve_storage(ref.storage).read(ref.key))
+    from runplane._settings import get_settings
+
+    serializer = resolve_serializer(ref.serializer or default_serializer)
+    name = check_reference(ref.storage, ref.key, serializer.name, get_settings())
+    storage = known if known is not None and known.name == name else resolve_storage(name)
+    try:
+        data = storage.read(ref.key)
+    except UnsafeResultKey as err:
+        raise UntrustedResult(
+            f"result key {ref.key!r} in {ref.storage!r} was not read: {err}"
+        ) from err
+    return serializer.loads(data)
 
 
 _FAILED_TYPES = frozenset({StateType.FAILED, StateType.CRASHED, StateType.CANCELLED})
@@ -334,6 +357,8 @@ def _failure(state: State) -> BaseException:
         return RunFailed(message)
     try:
         stored = _load_ref(state.result_ref)
-    except (MissingResult, SerializationError, ValueError, OSError) as err:
-        return RunFailed(f"{message} (its stored exception could not be read: {err})")
+    except (MissingResult, SerializationError, UntrustedResult, ValueError, OSError) as err:
+        failed = RunFailed(f"{message} (its stored exception could not be read: {err})")
+        failed.__cause__ = err
+        return failed
     return stored if isinstance(stored, BaseException) else RunFailed(message)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _DEFAULT_PORTS = {"https": 443, "http": 80, "grpc": 4200, "": 4200}
 
@@ -74,6 +75,14 @@ class Settings(BaseSettings):
     flow_heartbeat_seconds: float = Field(default=10.0, gt=0)
     """How often the engine heartbeats the flow runs no runner holds (a flow called
     directly, subflows); keep it well below the server's heartbeat timeout (90 s)."""
+    results_trusted_storage: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Result storages, besides the home's ``results`` folder, that ``state.result()`` may
+    read from: storage names such as ``local-file:/shared/results``, comma-separated in the
+    environment. A result reference comes from the server, where any client with a key can
+    write one, so a storage belongs here only when every writer to it is trusted."""
+    results_allow_pickle: bool = True
+    """Whether pickled results (``cloudpickle``, ``pickle``) are loaded at all, from trusted
+    storages only; off, loading one raises ``UntrustedResult`` and only JSON is read."""
 
     @field_validator("api_url")
     @classmethod
@@ -83,6 +92,24 @@ class Settings(BaseSettings):
         if value is not None:
             parse_api_url(value)
         return value
+
+    @field_validator("results_trusted_storage", mode="before")
+    @classmethod
+    def _split_storage_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @field_validator("results_trusted_storage")
+    @classmethod
+    def _check_storage_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            scheme, sep, location = name.partition(":")
+            if not scheme or not sep or not location:
+                raise ValueError(
+                    f"result storage name {name!r} must look like '<scheme>:<location>'"
+                )
+        return names
 
     @model_validator(mode="after")
     def _check_client_certificate(self) -> Settings:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from runplane._result_trust import trust_storage
+
 if TYPE_CHECKING:
     from runplane._results import ResultSerializer, ResultStorage, ResultStore
     from runplane._states import ResultRef
@@ -20,6 +22,11 @@ class ResultOptions:
     persist_result: bool | None = None
     result_storage: ResultStorage | None = None
     result_serializer: ResultSerializer | str | None = None
+
+    def __post_init__(self) -> None:
+        # Storage the user's own code names for its results is storage it reads back from.
+        if self.result_storage is not None:
+            trust_storage(self.result_storage)
 
     def persists(self, caching: bool = False) -> bool:
         """Off by default; on when asked for, or implied by caching, storage or serializer."""

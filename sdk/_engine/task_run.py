@@ -6,6 +6,7 @@ the user's function, synchronously or asynchronously.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 import uuid
@@ -21,6 +22,8 @@ from runplane._engine.parameters import bind, find_futures, replace_futures, ups
 from runplane._engine.reporter import TaskRunCreate, Transition
 from runplane._engine.results import process_cache
 from runplane._states import ResultRef, StateType
+
+logger = logging.getLogger("runplane.engine")
 
 if TYPE_CHECKING:
     from contextvars import Token
@@ -185,7 +188,7 @@ class TaskRun:
         local = process_cache.get(key)
         if local is not None:
             return local
-        from runplane._results import MissingResult, SerializationError
+        from runplane._results import MissingResult, SerializationError, UntrustedResult
 
         cached = self.engine.client.lookup_cached_state(key)
         if cached is None or cached.state.result_ref is None:
@@ -193,6 +196,10 @@ class TaskRun:
         ref = cached.state.result_ref
         try:
             value = self.engine.results.default().load(ref)
+        except UntrustedResult as error:
+            # Any client may record a cached state: one this process does not trust is a miss.
+            logger.warning("task %s runs: its cached result was not loaded: %s", self.id, error)
+            return None
         except (MissingResult, SerializationError, OSError, ValueError):
             return None
         return ref, value, cached.state.details.cache_expiration
