@@ -25,6 +25,9 @@ Refusal = Callable[[grpc.aio.ServicerContext[Any, Any]], Awaitable[None]]
 
 
 class ApiKeyInterceptor(grpc.aio.ServerInterceptor):
+    """Lets a call reach its handler only with a key whose role the method needs; otherwise
+    answers with a refusal of the same kind of call, so that a stream is refused as a stream."""
+
     def __init__(self, keys: Sequence[ApiKey]) -> None:
         if not keys:
             raise ValueError("ApiKeyInterceptor needs at least one key")
