@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -10,7 +11,6 @@ from typing import Any, Self
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from pydantic import SecretStr
 
 from runplane.server.api.artifacts import ArtifactServicer
 from runplane.server.api.auth import ApiKeyInterceptor
@@ -24,7 +24,7 @@ from runplane.server.api.logs import LogHub, LogServicer
 from runplane.server.api.task_runs import TaskRunServicer
 from runplane.server.api.variables import VariableServicer
 from runplane.server.api.work import WorkServicer
-from runplane.server.api_keys import accepted_api_keys
+from runplane.server.api_keys import ApiKey, Role, accepted_api_keys
 from runplane.server.clock import Clock, SystemClock
 from runplane.server.db.engine import Database
 from runplane.server.db.migrate import upgrade
@@ -222,11 +222,15 @@ def _server_options(settings: ServerSettings) -> list[tuple[str, Any]]:
     ]
 
 
-def _interceptors(api_keys: list[SecretStr]) -> list[grpc.aio.ServerInterceptor]:
-    """API keys first, so that an unauthenticated call runs nothing at all."""
+def _interceptors(api_keys: list[ApiKey]) -> list[grpc.aio.ServerInterceptor]:
+    """API keys first, so that an unauthenticated or unentitled call runs nothing at all."""
     if not api_keys:
         return [ErrorInterceptor()]
-    logger.info("every call but health checks needs one of %d API keys", len(api_keys))
+    roles = Counter(key.role for key in api_keys)
+    by_role = ", ".join(f"{roles[role]} {role.label}" for role in Role if roles[role])
+    logger.info(
+        "every call but health checks needs one of %d API keys (%s)", len(api_keys), by_role
+    )
     return [ApiKeyInterceptor(api_keys), ErrorInterceptor()]
 
 

@@ -6,9 +6,13 @@ from typing import Any, TypeVar
 
 import grpc
 import pytest
+from google.protobuf import descriptor_pool
+from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+
+from runplane._channel import contract_services
 
 Detail = TypeVar("Detail", bound=Message)
 
@@ -40,3 +44,14 @@ def bad_field(error: grpc.aio.AioRpcError) -> str:
     """The field the BadRequest detail of an INVALID_ARGUMENT names."""
     (violation,) = status_detail(error, error_details_pb2.BadRequest).field_violations
     return violation.field
+
+
+def contract_methods() -> dict[str, MethodDescriptor]:
+    """Every RPC of the runplane contract, by full method name (``/runplane.v1.X/Y``), read
+    from the service descriptors of the generated modules."""
+    pool = descriptor_pool.Default()
+    return {
+        f"/{service}/{method.name}": method
+        for service in contract_services()
+        for method in pool.FindServiceByName(service).methods
+    }

@@ -1,4 +1,5 @@
-"""A runner process authenticates its work stream and its runs with ``RUNPLANE_API_KEY``."""
+"""A runner process authenticates its work stream and its runs with ``RUNPLANE_API_KEY``; a
+key of the ``worker`` role is all that deploying, running and watching a deployment need."""
 
 from __future__ import annotations
 
@@ -25,12 +26,12 @@ def database_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 async def guarded(server_settings: ServerSettings) -> AsyncIterator[RunplaneServer]:
-    settings = server_settings.model_copy(update={"api_keys": [SecretStr(KEY)]})
+    settings = server_settings.model_copy(update={"api_keys": [SecretStr(f"worker:{KEY}")]})
     async with await create_server(settings) as running:
         yield running
 
 
-async def test_a_runner_with_the_key_completes_a_run(
+async def test_a_runner_with_a_worker_key_completes_a_run(
     guarded: RunplaneServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The runner process, and the run processes it starts, inherit the key from here.

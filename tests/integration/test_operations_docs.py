@@ -37,6 +37,7 @@ from runplane.server import RunplaneServer, ServerSettings, create_server
 pytestmark = pytest.mark.anyio
 
 API_KEY = "operator-key"
+READ_KEY = "dashboard-key"
 SERVICES = {
     "grpc.health.v1.Health",
     "grpc.reflection.v1alpha.ServerReflection",
@@ -51,7 +52,7 @@ SERVICES = {
     "runplane.v1.WorkService",
 }
 
-Target = Literal["plain", "keyed", "tls", "mtls"]
+Target = Literal["plain", "keyed", "read-keyed", "tls", "mtls"]
 
 
 @dataclass
@@ -228,6 +229,14 @@ async def _not_found(run: Run) -> None:
     assert "google.rpc.ErrorInfo" in run.outcome.stderr
 
 
+async def _refused_to_a_reader(run: Run) -> None:
+    assert run.outcome.returncode != 0
+    assert "Code: PermissionDenied" in run.outcome.stderr
+    assert "DeleteDeployment needs the admin role; this key has read" in run.outcome.stderr
+    assert '"reason":"ROLE_REQUIRED"' in run.outcome.stderr
+    assert (await run.client.get_deployment(run.seeded.deployment)).id == run.seeded.deployment
+
+
 async def _listed_with_credentials(run: Run) -> None:
     """The seeded runs, five of them (there are more: the page says so)."""
     answer = run.outcome.json()
@@ -262,6 +271,7 @@ CHECKS: dict[str, Check] = {
     "latest-artifact": Check("plain", _latest_artifact),
     "not-found": Check("plain", _not_found),
     "with-api-key": Check("keyed", _listed_with_credentials),
+    "read-key-refused": Check("read-keyed", _refused_to_a_reader),
     "tls-health": Check("tls", _serving),
     "mtls-call": Check("mtls", _listed_with_credentials),
 }
@@ -326,9 +336,11 @@ def _tls_variables(pki: Pki) -> dict[str, str]:
 
 
 async def test_the_commands_with_an_api_key(tmp_path: Path) -> None:
-    async with _secured_server(tmp_path, api_keys=[SecretStr(API_KEY)]) as server:
+    keys = [SecretStr(API_KEY), SecretStr(f"read:{READ_KEY}")]
+    async with _secured_server(tmp_path, api_keys=keys) as server:
         settings = Settings(api_url=server.address, home=tmp_path, api_key=SecretStr(API_KEY))
         await _run_checks("keyed", server, settings, {"RUNPLANE_API_KEY": API_KEY})
+        await _run_checks("read-keyed", server, settings, {"RUNPLANE_API_KEY": READ_KEY})
         refused = await run_block(
             checked_commands()["with-api-key"],
             {"RUNPLANE_API_URL": server.address, "RUNPLANE_API_KEY": "wrong"},
