@@ -56,7 +56,7 @@ async def announcing(database: Database, events: Hub[FlowRunEvent]) -> AsyncIter
         yield written
     finally:
         _collector.reset(token)
-    if not written.states or events.subscriber_count == 0:
+    if not written.states or not events.observed:
         return
     async with database.read() as conn:
         for run_id, state in written.states:
