@@ -56,6 +56,11 @@ class SqliteChanges:
         events.catch_up_with(self._start)
         logs.catch_up_with(self._start)
 
+    @property
+    def polling(self) -> bool:
+        """Whether it holds a connection and polls it (only while anyone watches)."""
+        return self._conn is not None
+
     def on_payload(self, payload: str) -> None:
         """SQLite has no notifications."""
 

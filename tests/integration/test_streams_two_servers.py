@@ -11,6 +11,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -20,6 +21,7 @@ from delivery_support import create_deployment, next_item, propose, quiet, subsc
 from runplane import Settings, arun_deployment
 from runplane._states import StateType
 from runplane.server import RunplaneServer, ServerSettings, create_server
+from runplane.server.streams.sqlite_changes import POLL_INTERVAL, SqliteChanges
 from runplane.v1 import (
     flow_runs_pb2,
     flow_runs_pb2_grpc,
@@ -178,3 +180,24 @@ async def test_run_deployment_returns_when_the_run_completes_through_another_ser
     assert str(finished.id) == run_id
     assert finished.state is not None
     assert finished.state.type is StateType.COMPLETED
+
+
+async def test_sqlite_polls_only_while_anyone_watches(tmp_path: Path) -> None:
+    settings = ServerSettings(
+        home=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'one.db'}", port=0
+    )
+    async with (
+        await create_server(quiet(settings)) as server,
+        grpc.aio.insecure_channel(server.address) as channel,
+    ):
+        changes = server.context.background.streams
+        assert isinstance(changes, SqliteChanges)
+        run_id = await new_flow_run(channel)
+        assert not changes.polling
+        call = await watch(channel, run_id)
+        assert changes.polling
+        call.cancel()
+        async with asyncio.timeout(WITHIN):
+            # It stops at its next look, within half a second; nothing here to wait on.
+            while changes.polling:  # noqa: ASYNC110
+                await asyncio.sleep(POLL_INTERVAL / 5)
