@@ -32,6 +32,7 @@ from runplane.server.streams.feeding import feed_logs, feed_states
 logger = logging.getLogger(__name__)
 
 _MAX_PAYLOAD = 7000
+_READ_CHUNK = 1000
 STATES = "s"
 LOGS = "l"
 LogRange = tuple[uuid.UUID, int, int]
@@ -151,6 +152,10 @@ class ClusterNotices:
         ranges = ranges if self._logs.subscriber_count else []
         if not states and not ranges:
             return
-        async with self._db.read() as conn:
-            await feed_states(conn, self._events, await changes.states_by_id(conn, states))
-            feed_logs(self._logs, await changes.logs_in_ranges(conn, ranges))
+        # In chunks, so that a backlog stays under the driver's limit of query parameters.
+        for start in range(0, max(len(states), len(ranges)), _READ_CHUNK):
+            async with self._db.read() as conn:
+                chunk = states[start : start + _READ_CHUNK]
+                await feed_states(conn, self._events, await changes.states_by_id(conn, chunk))
+                chunk_ranges = ranges[start : start + _READ_CHUNK]
+                feed_logs(self._logs, await changes.logs_in_ranges(conn, chunk_ranges))
