@@ -69,6 +69,8 @@ def _parse_range(item: str) -> LogRange:
 
 
 class ClusterNotices:
+    """Sends this process's notices and feeds its streams with the others' (see above)."""
+
     def __init__(
         self,
         database: Database,

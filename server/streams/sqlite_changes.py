@@ -40,6 +40,8 @@ _BEFORE_ANY = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class SqliteChanges:
+    """Polls for other connections' commits while anyone watches (see above)."""
+
     def __init__(
         self, database: Database, events: Hub[FlowRunEvent], logs: Hub[tuple[LogRecord, ...]]
     ) -> None:
