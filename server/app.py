@@ -270,11 +270,13 @@ async def create_server(
     clock = clock or SystemClock()
     subscriptions: SubscriptionRegistry[work_pb2.SubscribeWorkResponse] = SubscriptionRegistry()
     events: Hub[FlowRunEvent] = Hub()
+    log_records: LogHub = Hub()
     context = ServerContext(
         settings=settings,
         database=database,
         clock=clock,
-        background=Background(database, clock, settings, subscriptions, events),
+        background=Background(database, clock, settings, subscriptions, events, log_records),
+        log_records=log_records,
         work_subscriptions=subscriptions,
         flow_run_events=events,
     )

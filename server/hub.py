@@ -4,12 +4,16 @@ Servicers publish after their transaction commits; each open stream holds a
 subscription with its own bounded queue. A subscriber that falls too far behind is
 dropped with an overflow flag rather than slowing every writer down. Closing the hub
 ends every subscription, which is how streams finish on shutdown.
+
+A hub may also relay what is published to the other server processes on the same database
+(:meth:`Hub.relay_to`), which publish it to their own subscribers with
+:meth:`Hub.publish_local`; see :mod:`runplane.server.streams`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Generic, TypeVar
 
@@ -67,6 +71,18 @@ class Hub(Generic[T]):
         self._unobserved = 0
         self._no_unobserved = asyncio.Event()
         self._no_unobserved.set()
+        self._relays: list[Callable[[T], None]] = []
+        self._catch_ups: list[Callable[[], Awaitable[None]]] = []
+
+    def relay_to(self, relay: Callable[[T], None]) -> None:
+        """Also hands every event published from now on to ``relay``, which tells the other
+        server processes; writes are then always observed (see ``writing``)."""
+        self._relays.append(relay)
+
+    def catch_up_with(self, step: Callable[[], Awaitable[None]]) -> None:
+        """Makes ``caught_up`` also await ``step``: what a new subscriber needs done before
+        it reads the state it starts from (see :mod:`runplane.server.streams`)."""
+        self._catch_ups.append(step)
 
     @contextmanager
     def writing(self) -> Iterator[bool]:
@@ -74,7 +90,7 @@ class Hub(Generic[T]):
         anyone is. Building events costs reads, so a write nobody watches skips them, and a
         new subscriber waits for such writes (``unobserved_writes_done``) before reading the
         state it starts from: otherwise a change could land after that read unannounced."""
-        observed = bool(self._subscriptions)
+        observed = bool(self._subscriptions or self._relays)
         if observed:
             yield True
             return
@@ -92,6 +108,14 @@ class Hub(Generic[T]):
         ``subscribe``, since writes that begin later see the subscriber."""
         await self._no_unobserved.wait()
 
+    async def caught_up(self) -> None:
+        """``unobserved_writes_done``, and then whatever the hub must do so that changes made
+        by other processes from now on reach the new subscriber; call it after ``subscribe``
+        and before reading the state the subscriber starts from."""
+        await self.unobserved_writes_done()
+        for step in self._catch_ups:
+            await step()
+
     def subscribe(self) -> Subscription[T]:
         subscription: Subscription[T] = Subscription(self, self._max_pending)
         if self._closed:
@@ -101,6 +125,13 @@ class Hub(Generic[T]):
         return subscription
 
     def publish(self, event: T) -> None:
+        """Hands a change committed by this process to the subscribers and the relays."""
+        self.publish_local(event)
+        for relay in self._relays:
+            relay(event)
+
+    def publish_local(self, event: T) -> None:
+        """Hands a change to this process's subscribers only (one another process made)."""
         for subscription in list(self._subscriptions):
             subscription._offer(event)
 
@@ -113,6 +144,11 @@ class Hub(Generic[T]):
     @property
     def subscriber_count(self) -> int:
         return len(self._subscriptions)
+
+    @property
+    def observed(self) -> bool:
+        """Whether what is published reaches anyone: a subscriber here or a relay."""
+        return bool(self._subscriptions or self._relays)
 
     def _remove(self, subscription: Subscription[T]) -> None:
         self._subscriptions.discard(subscription)

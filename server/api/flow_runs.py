@@ -348,7 +348,7 @@ class FlowRunServicer(flow_runs_pb2_grpc.FlowRunServiceServicer):
         subscription = self._events.subscribe()
         order = StateOrder()
         try:
-            await self._events.unobserved_writes_done()
+            await self._events.caught_up()
             if request.include_current:
                 async with self._db.read() as conn:
                     current = await flow_runs.list_page(

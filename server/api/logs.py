@@ -105,6 +105,7 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
             events = cast(AsyncGenerator[tuple[LogRecord, ...], None], aiter(subscription))
             stored = self._stored(criteria, after_id=sent)
             try:
+                await self._hub.caught_up()
                 async for record in stored:
                     sent = record.id
                     yield logs_pb2.FollowLogsResponse(record=messages.log_record(record))

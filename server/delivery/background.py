@@ -1,5 +1,6 @@
-"""The server's background work: the work dispatcher, its notification listener and the
-loops, in one task group that starts and stops with the server."""
+"""The server's background work: the work dispatcher, its notification listener, the feed
+of other server processes' changes to this one's streams, and the loops, in one task group
+that starts and stops with the server."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from runplane.server.api.flow_run_messages import FlowRunEvent
 from runplane.server.clock import Clock
 from runplane.server.db.delivery_dialects import delivery_dialect
 from runplane.server.db.engine import Database
+from runplane.server.db.logs import LogRecord
 from runplane.server.delivery.dispatcher import WorkDispatcher, WorkItem
 from runplane.server.delivery.written import announcing
 from runplane.server.hub import Hub
@@ -22,6 +24,7 @@ from runplane.server.loops.retention import Retention
 from runplane.server.loops.scheduler import Scheduler
 from runplane.server.orchestration.subscriptions import SubscriptionRegistry
 from runplane.server.settings import ServerSettings
+from runplane.server.streams.feeds import stream_feed
 
 
 class Background:
@@ -32,6 +35,7 @@ class Background:
         settings: ServerSettings,
         subscriptions: SubscriptionRegistry[WorkItem],
         events: Hub[FlowRunEvent],
+        logs: Hub[tuple[LogRecord, ...]] | None = None,
     ) -> None:
         self._settings = settings
         self._database = database
@@ -40,6 +44,7 @@ class Background:
         self.dispatcher = WorkDispatcher(
             database, clock, subscriptions, settings, self._dialect, events
         )
+        self.streams = stream_feed(database, self._dialect, events, logs or Hub())
         self.scheduler = Scheduler(database, clock, settings)
         self.reapers = Reapers(database, clock, settings)
         self.retention = Retention(database, clock, settings)
@@ -67,10 +72,15 @@ class Background:
 
         return self._announced(notify_pools)
 
+    def _on_payload(self, payload: str) -> None:
+        self.dispatcher.on_payload(payload)
+        self.streams.on_payload(payload)
+
     def _loops(self) -> Iterable[Coroutine[Any, Any, None]]:
         s = self._settings
         yield self.dispatcher.run()
-        yield self._dialect.listen(self.dispatcher.on_payload, self.dispatcher.wake)
+        yield self._dialect.listen(self._on_payload, self.dispatcher.wake)
+        yield self.streams.run()
         if not s.loops_enabled:
             return
         yield every(s.scheduler_interval, "scheduler", self._then_notify(self.scheduler.run_once))

@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from runplane.server.api.flow_run_messages import FlowRunEvent
-from runplane.server.db import flow_runs
+from runplane.server.db import flow_run_batch
 from runplane.server.db.engine import Database
 from runplane.server.db.run_records import StateRecord
 from runplane.server.hub import Hub
@@ -56,10 +56,12 @@ async def announcing(database: Database, events: Hub[FlowRunEvent]) -> AsyncIter
         yield written
     finally:
         _collector.reset(token)
-    if not written.states or events.subscriber_count == 0:
+    if not written.states or not events.observed:
         return
     async with database.read() as conn:
-        for run_id, state in written.states:
-            record = await flow_runs.get(conn, run_id)
-            if record is not None:
-                events.publish(FlowRunEvent(record, state))
+        # One read for all: the claims of a delivery pass write many states at once.
+        records = await flow_run_batch.get_many(conn, {run_id for run_id, _ in written.states})
+    for run_id, state in written.states:
+        record = records.get(run_id)
+        if record is not None:
+            events.publish(FlowRunEvent(record, state))

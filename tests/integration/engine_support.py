@@ -11,13 +11,21 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from runplane import LogFilter, SyncRunplaneClient, TaskRun, TaskRunFilter
+from runplane import (
+    FlowRunFilter,
+    LogFilter,
+    StateType,
+    SyncRunplaneClient,
+    TaskRun,
+    TaskRunFilter,
+)
 from runplane._engine.client import reset_engine_client
 from runplane.server import RunplaneServer, ServerSettings, create_server
 
@@ -95,3 +103,16 @@ def wait_until(check: Callable[[], bool], timeout: float = 20.0) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"condition not met within {timeout} s")
         time.sleep(0.02)
+
+
+def paused_run(client: SyncRunplaneClient, flow_name: str) -> uuid.UUID:
+    """The id of the flow's one run, once it is PAUSED."""
+    found: list[uuid.UUID] = []
+
+    def paused() -> bool:
+        runs = client.list_flow_runs(FlowRunFilter(state_types=(StateType.PAUSED,)))
+        found[:] = [run.id for run in runs if run.flow_name == flow_name]
+        return bool(found)
+
+    wait_until(paused)
+    return found[0]

@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
-from engine_support import engine_api, wait_until
+from engine_support import engine_api, paused_run
 from typer.testing import CliRunner
 
 import runplane
@@ -30,19 +30,6 @@ async def async_approval(wait: float) -> str:
     return "approved"
 
 
-def _paused_run(client: SyncRunplaneClient, flow_name: str) -> uuid.UUID:
-    """The id of the flow's one run, once it is PAUSED."""
-    found: list[uuid.UUID] = []
-
-    def paused() -> bool:
-        runs = client.list_flow_runs(FlowRunFilter(state_types=(StateType.PAUSED,)))
-        found[:] = [run.id for run in runs if run.flow_name == flow_name]
-        return bool(found)
-
-    wait_until(paused)
-    return found[0]
-
-
 def _in_thread(call: Any) -> tuple[threading.Thread, list[Any]]:
     outcome: list[Any] = []
     thread = threading.Thread(target=lambda: outcome.append(call()), daemon=True)
@@ -54,7 +41,7 @@ def test_a_paused_flow_run_goes_on_when_resumed(engine_api: SyncRunplaneClient) 
     name = f"approval-{uuid.uuid4().hex[:8]}"
     paused_flow = approval.with_options(name=name)
     thread, outcome = _in_thread(lambda: paused_flow(60, return_state=True))
-    run_id = _paused_run(engine_api, name)
+    run_id = paused_run(engine_api, name)
     paused = engine_api.get_flow_run(run_id).state
     resumed = runplane.resume_flow_run(run_id)
     thread.join(30)
@@ -82,7 +69,7 @@ def test_a_pause_nobody_resumes_fails_the_run_at_its_deadline(
 def test_only_a_paused_run_resumes(engine_api: SyncRunplaneClient) -> None:
     finished = approval.with_options(name=f"quick-{uuid.uuid4().hex[:8]}")
     thread, _ = _in_thread(lambda: finished(60))
-    run_id = _paused_run(engine_api, finished.name)
+    run_id = paused_run(engine_api, finished.name)
     runplane.resume_flow_run(run_id)
     thread.join(30)
     with pytest.raises(runplane.RunAborted, match="it is Completed, not paused"):
@@ -94,10 +81,10 @@ def test_pausing_outside_a_flow_run_is_refused() -> None:
         runplane.pause_flow_run(timeout=1)
 
 
-def test_the_cli_resumes_a_paused_run(engine_api: SyncRunplaneClient) -> None:
+def test_the_cli_resumes_apaused_run(engine_api: SyncRunplaneClient) -> None:
     waiting = approval.with_options(name=f"cli-{uuid.uuid4().hex[:8]}")
     thread, outcome = _in_thread(lambda: waiting(60))
-    run_id = _paused_run(engine_api, waiting.name)
+    run_id = paused_run(engine_api, waiting.name)
     resumed = CliRunner().invoke(app, ["flow-run", "resume", str(run_id)])
     thread.join(30)
     again = CliRunner().invoke(app, ["flow-run", "resume", str(run_id)])
@@ -111,7 +98,7 @@ def test_the_cli_resumes_a_paused_run(engine_api: SyncRunplaneClient) -> None:
 def test_an_async_flow_pauses_without_blocking_its_loop(engine_api: SyncRunplaneClient) -> None:
     waiting = async_approval.with_options(name=f"async-{uuid.uuid4().hex[:8]}")
     thread, outcome = _in_thread(lambda: asyncio.run(waiting(60)))
-    run_id = _paused_run(engine_api, waiting.name)
+    run_id = paused_run(engine_api, waiting.name)
     runplane.resume_flow_run(run_id)
     thread.join(30)
     assert outcome == ["approved"]

@@ -90,3 +90,30 @@ def test_the_oldest_runs_are_forgotten_beyond_the_capacity() -> None:
         assert order.admit(run, state(3, T0 + timedelta(seconds=1)))
     assert order.admit(first, old)  # forgotten, so taken as new
     assert not order.admit(third, old)
+
+
+async def test_published_events_are_relayed_and_local_ones_are_not() -> None:
+    hub: Hub[int] = Hub()
+    relayed: list[int] = []
+    hub.relay_to(relayed.append)
+    with hub.writing() as observed:
+        assert observed  # another server may be watching
+    subscription = hub.subscribe()
+    hub.publish(1)
+    hub.publish_local(2)
+    hub.close()
+    assert [event async for event in subscription] == [1, 2]
+    assert relayed == [1]
+
+
+async def test_caught_up_runs_the_catch_up_steps() -> None:
+    hub: Hub[int] = Hub()
+    steps: list[str] = []
+
+    async def step() -> None:
+        steps.append("caught up")
+
+    hub.catch_up_with(step)
+    hub.subscribe()
+    await hub.caught_up()
+    assert steps == ["caught up"]
