@@ -11,21 +11,23 @@ SQLite keeps the text as it is, and reads the same values back either way.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 __all__ = ["dumps"]
 
 
-def dumps(value: Any) -> str:
-    """The JSON text of ``value`` for a JSON column (NaN and Infinity are refused)."""
-    text = json.dumps(value, allow_nan=False)
+def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
+    """The JSON text of ``value`` for a JSON column (NaN and Infinity are refused);
+    ``default`` turns other objects into JSON values, as in ``json.dumps``."""
+    text = json.dumps(value, allow_nan=False, default=default)
     if "e+" not in text and "e-" not in text:
         return text  # no float in exponent form (a string may hold these letters: rare)
-    return _positional(value)
+    return _positional(value, default)
 
 
-def _positional(value: Any) -> str:
+def _positional(value: Any, default: Callable[[Any], Any] | None) -> str:
     if isinstance(value, float):
         text = repr(value)
         if "e" not in text:
@@ -33,8 +35,12 @@ def _positional(value: Any) -> str:
         digits = format(Decimal(text), "f")
         return digits if "." in digits else f"{digits}.0"
     if isinstance(value, dict):
-        items = (f"{json.dumps(str(key))}: {_positional(item)}" for key, item in value.items())
+        items = (
+            f"{json.dumps(str(key))}: {_positional(item, default)}" for key, item in value.items()
+        )
         return "{" + ", ".join(items) + "}"
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(_positional(item) for item in value) + "]"
-    return json.dumps(value, allow_nan=False)
+        return "[" + ", ".join(_positional(item, default) for item in value) + "]"
+    if value is None or isinstance(value, str | int) or default is None:
+        return json.dumps(value)
+    return _positional(default(value), default)
