@@ -43,8 +43,8 @@ async def put(
 ) -> tuple[VariableRecord, bool] | None:
     """The variable stored and True when created; None when it exists and ``overwrite`` is off."""
     created = VariableRecord(uuid.uuid4(), name, value, tags, now, now)
-    row = dataclasses.asdict(created) | {"value": _storable(conn, value)}
-    if await insert_ignoring_conflict(conn, variable, row, ["name"]):
+    values = dataclasses.asdict(created) | {"value": _storable(conn, value)}
+    if await insert_ignoring_conflict(conn, variable, values, ["name"]):
         return created, True
     if not overwrite:
         return None
