@@ -114,10 +114,13 @@ def dumps(value: Any, field: str) -> str:
         if found is not None:
             raise JSONTextError(*found) from None
         raise JSONTextError(path, str(error)) from None
-    if _SURROGATE_ESCAPE.search(text) or not text.isascii():
-        found = _problem(value, path)
-        if found is not None:
-            raise JSONTextError(*found)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate, written out as it is (ensure_ascii=False): find where.
+            found = _problem(value, path)
+            raise JSONTextError(*(found or (path, "is not Unicode text"))) from None
     return text
 
 
