@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import os
 import subprocess
@@ -40,7 +41,6 @@ from pathlib import Path
 
 import grpc
 from bench_servers import database, running_server
-from google.protobuf import struct_pb2
 from rich.console import Console
 from rich.table import Table
 
@@ -122,14 +122,12 @@ def runner_process(address: str, home: Path, pool: str) -> Iterator[None]:
 async def create_deployment(
     channel: grpc.aio.Channel, pool: str, entrypoint: str, path: Path
 ) -> str:
-    parameters = struct_pb2.Struct()
-    parameters.update({"path": str(path)})
     deployment = deployments_pb2.Deployment(
         name=f"bench-{uuid.uuid4().hex[:8]}",
         flow_name="stamp",
         entrypoint=entrypoint,
         work_pool_name=pool,
-        parameters=parameters,
+        parameters_json=json.dumps({"path": str(path)}),
     )
     stub = deployments_pb2_grpc.DeploymentServiceStub(channel)
     created = await stub.CreateDeployment(

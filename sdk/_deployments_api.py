@@ -73,7 +73,7 @@ class DeploymentsAPI(Transport):
             raise ValueError("update_deployment needs a deployment with an id")
         request = deployments_pb2.UpdateDeploymentRequest(
             deployment=convert.deployment_to_pb(deployment),
-            update_mask=field_mask_pb2.FieldMask(paths=paths),
+            update_mask=field_mask_pb2.FieldMask(paths=convert.deployment_mask_paths(paths)),
         )
         response = await self._unary(self.stubs.deployments.UpdateDeployment, request)
         return convert.deployment_from_pb(response.deployment)
@@ -100,11 +100,11 @@ class DeploymentsAPI(Transport):
         """
         request = deployments_pb2.RunDeploymentRequest(
             deployment_id=str(deployment_id),
-            parameters=convert.struct_to_pb(parameters),
+            parameters_json=convert.json_object_to_pb(parameters, "parameters_json"),
             scheduled_start_time=convert.timestamp_to_pb(scheduled_start_time),
             idempotency_key=idempotency_key or "",
             tags=tags,
-            job_variables=convert.struct_to_pb(job_variables),
+            job_variables_json=convert.json_object_to_pb(job_variables, "job_variables_json"),
             name=name or "",
         )
         response = await self._unary(self.stubs.deployments.RunDeployment, request)

@@ -19,10 +19,14 @@ class VariablesAPI(Transport):
     ) -> Variable:
         """Stores a variable; an existing name raises ``AlreadyExists`` unless ``overwrite``.
 
-        The value is any JSON-compatible object: whole numbers come back as ``int``.
+        The value is any JSON-compatible object, and comes back with its types: integers of
+        any size, and ``1.0`` as a float. NaN and Infinity raise ``InvalidArgument``.
         """
         request = variables_pb2.SetVariableRequest(
-            name=name, value=convert.value_to_pb(value), tags=tags, overwrite=overwrite
+            name=name,
+            value_json=convert.json_to_pb(value, "value_json"),
+            tags=tags,
+            overwrite=overwrite,
         )
         response = await self._unary(self.stubs.variables.SetVariable, request)
         return convert.variable_from_pb(response.variable)

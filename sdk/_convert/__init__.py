@@ -2,8 +2,8 @@
 
 This is the only package that knows both sides, with one module for each part of the contract
 (``proto/runplane/v1/*.proto``) and ``common`` for the scalars they share. Empty strings on the
-wire are ``None`` in the models, unset timestamps are ``None``, and JSON numbers that are whole
-come back as ``int`` because ``google.protobuf.Struct`` stores every number as a double.
+wire are ``None`` in the models, unset timestamps are ``None``, and JSON values travel as JSON
+text, so that they keep their Python types.
 """
 
 from runplane._convert.artifacts import (
@@ -14,12 +14,12 @@ from runplane._convert.artifacts import (
 from runplane._convert.common import (
     duration_to_pb,
     id_to_pb,
-    struct_from_pb,
-    struct_to_pb,
+    json_from_pb,
+    json_object_from_pb,
+    json_object_to_pb,
+    json_to_pb,
     timestamp_from_pb,
     timestamp_to_pb,
-    value_from_pb,
-    value_to_pb,
 )
 from runplane._convert.concurrency import (
     concurrency_lease_from_pb,
@@ -29,6 +29,7 @@ from runplane._convert.concurrency import (
 )
 from runplane._convert.deployments import (
     deployment_from_pb,
+    deployment_mask_paths,
     deployment_schedule_from_pb,
     deployment_schedule_to_pb,
     deployment_to_pb,
@@ -97,6 +98,7 @@ __all__ = [
     "concurrency_limit_from_pb",
     "concurrency_limit_to_pb",
     "deployment_from_pb",
+    "deployment_mask_paths",
     "deployment_schedule_from_pb",
     "deployment_schedule_to_pb",
     "deployment_to_pb",
@@ -112,6 +114,10 @@ __all__ = [
     "heartbeat_result_from_pb",
     "heartbeat_result_to_pb",
     "id_to_pb",
+    "json_from_pb",
+    "json_object_from_pb",
+    "json_object_to_pb",
+    "json_to_pb",
     "log_filter_from_pb",
     "log_filter_to_pb",
     "log_record_from_pb",
@@ -128,8 +134,6 @@ __all__ = [
     "state_to_pb",
     "state_type_from_pb",
     "state_type_to_pb",
-    "struct_from_pb",
-    "struct_to_pb",
     "task_run_filter_from_pb",
     "task_run_filter_to_pb",
     "task_run_from_pb",
@@ -140,8 +144,6 @@ __all__ = [
     "task_run_update_to_pb",
     "timestamp_from_pb",
     "timestamp_to_pb",
-    "value_from_pb",
-    "value_to_pb",
     "variable_from_pb",
     "variable_to_pb",
     "work_item_from_pb",

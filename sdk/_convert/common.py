@@ -1,25 +1,28 @@
-"""Scalars on the wire: ids, timestamps, durations, enum numbers and JSON as ``Struct``/``Value``.
+"""Scalars on the wire: ids, timestamps, durations, enum numbers and JSON values as text.
 
-Empty strings on the wire are ``None`` in the models, unset timestamps are ``None``, and JSON
-numbers that are whole come back as ``int`` because ``google.protobuf.Struct`` stores every
-number as a double.
+Empty strings on the wire are ``None`` in the models and unset timestamps are ``None``. JSON
+values (parameters, job variables, variables, inline results) travel as JSON text, so they
+keep their Python types: integers of any size, and floats that happen to be whole.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
-from google.protobuf import duration_pb2, json_format, struct_pb2, timestamp_pb2
+import grpc
+from google.protobuf import duration_pb2, timestamp_pb2
 from google.protobuf.message import Message
 from pydantic_core import to_jsonable_python
 
+from runplane import _json_text as json_text
+from runplane._errors import FieldViolation, InvalidArgument
+from runplane._json_text import JSONTextError
+
 V = TypeVar("V")
-
-
-_MAX_EXACT_FLOAT_INT = 2**53
 
 
 def enum_from_pb(table: Mapping[Any, V], key: int, what: str) -> V:
@@ -89,35 +92,42 @@ def duration_to_pb(value: timedelta | None) -> duration_pb2.Duration | None:
     return duration
 
 
-def _whole_numbers_as_int(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer() and abs(value) <= _MAX_EXACT_FLOAT_INT:
-        return int(value)
-    if isinstance(value, dict):
-        return {key: _whole_numbers_as_int(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_whole_numbers_as_int(item) for item in value]
+def _refused(error: JSONTextError) -> InvalidArgument:
+    """The error for a value that cannot be sent, shaped as the server's own would be."""
+    refused = InvalidArgument(
+        f"invalid {error.path}: {error.problem}",
+        code=grpc.StatusCode.INVALID_ARGUMENT,
+        reason="INVALID_ARGUMENT",
+    )
+    refused.violations = (FieldViolation(field=error.path, description=error.problem),)
+    return refused
+
+
+def json_to_pb(value: Any, field: str) -> str:
+    """JSON text for any JSON-compatible value, None included; UUIDs, datetimes and models
+    become their JSON forms. NaN and Infinity raise ``InvalidArgument`` naming their path
+    (``parameters.x``), before anything is sent."""
+    try:
+        return json_text.dumps(to_jsonable_python(value), field)
+    except JSONTextError as error:
+        raise _refused(error) from None
+
+
+def json_from_pb(text: str) -> Any:
+    """The value of JSON text; integers keep every digit and ``1.0`` stays a float."""
+    return json.loads(text)
+
+
+def json_object_to_pb(data: Mapping[str, Any] | None, field: str) -> str:
+    """JSON text for a JSON object; None and an empty mapping are sent as nothing."""
+    return json_to_pb(dict(data), field) if data else ""
+
+
+def json_object_from_pb(text: str) -> dict[str, Any]:
+    """The object in a JSON-text field; the empty string is ``{}``."""
+    if not text:
+        return {}
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a JSON object, got {json_text.json_type(value)}")
     return value
-
-
-def struct_to_pb(data: Mapping[str, Any] | None) -> struct_pb2.Struct:
-    """A Struct for a JSON object; UUIDs, datetimes and models become their JSON forms."""
-    struct = struct_pb2.Struct()
-    if data:
-        struct.update(to_jsonable_python(dict(data)))
-    return struct
-
-
-def struct_from_pb(struct: struct_pb2.Struct) -> dict[str, Any]:
-    """A plain dict for a Struct."""
-    result: dict[str, Any] = _whole_numbers_as_int(json_format.MessageToDict(struct))
-    return result
-
-
-def value_to_pb(value: Any) -> struct_pb2.Value:
-    """A protobuf Value for any JSON-compatible object, None included."""
-    return json_format.ParseDict(to_jsonable_python(value), struct_pb2.Value())
-
-
-def value_from_pb(value: struct_pb2.Value) -> Any:
-    """The Python object of a protobuf Value."""
-    return _whole_numbers_as_int(json_format.MessageToDict(value))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from runplane._convert.common import (
     duration_to_pb,
     enum_from_pb,
     id_to_pb,
-    struct_from_pb,
-    struct_to_pb,
+    json_object_from_pb,
+    json_object_to_pb,
     timestamp_field,
     timestamp_to_pb,
     uuid_from_pb,
@@ -45,7 +47,7 @@ def deployment_schedule_to_pb(item: DeploymentSchedule) -> deployments_pb2.Deplo
     message = deployments_pb2.DeploymentSchedule(
         id=id_to_pb(item.id),
         active=item.active,
-        parameters=struct_to_pb(item.parameters),
+        parameters_json=json_object_to_pb(item.parameters, "parameters_json"),
         catchup=_CATCHUPS[item.catchup],
     )
     schedule = item.schedule
@@ -98,7 +100,7 @@ def deployment_schedule_from_pb(message: deployments_pb2.DeploymentSchedule) -> 
         schedule=_schedule_from_pb(message),
         id=uuid_from_pb(message.id),
         active=message.active,
-        parameters=struct_from_pb(message.parameters),
+        parameters=json_object_from_pb(message.parameters_json),
         catchup=enum_from_pb(_CATCHUPS_BACK, message.catchup, "catchup policy"),
     )
 
@@ -113,8 +115,10 @@ def deployment_to_pb(deployment: Deployment) -> deployments_pb2.Deployment:
         description=deployment.description,
         version=deployment.version or "",
         tags=deployment.tags,
-        parameters=struct_to_pb(deployment.parameters),
-        parameter_schema=struct_to_pb(deployment.parameter_schema),
+        parameters_json=json_object_to_pb(deployment.parameters, "parameters_json"),
+        parameter_schema_json=json_object_to_pb(
+            deployment.parameter_schema, "parameter_schema_json"
+        ),
         enforce_parameter_schema=deployment.enforce_parameter_schema,
         schedules=[deployment_schedule_to_pb(item) for item in deployment.schedules],
         paused=deployment.paused,
@@ -122,7 +126,7 @@ def deployment_to_pb(deployment: Deployment) -> deployments_pb2.Deployment:
         collision_strategy=_COLLISIONS[deployment.collision_strategy],
         work_pool_name=deployment.work_pool_name or "",
         work_queue_name=deployment.work_queue_name or "",
-        job_variables=struct_to_pb(deployment.job_variables),
+        job_variables_json=json_object_to_pb(deployment.job_variables, "job_variables_json"),
         retry_policy=retry_policy_to_pb(deployment.retry_policy),
         runtime=deployment.runtime,
         create_time=timestamp_to_pb(deployment.create_time),
@@ -141,8 +145,8 @@ def deployment_from_pb(message: deployments_pb2.Deployment) -> Deployment:
         description=message.description,
         version=message.version or None,
         tags=tuple(message.tags),
-        parameters=struct_from_pb(message.parameters),
-        parameter_schema=struct_from_pb(message.parameter_schema),
+        parameters=json_object_from_pb(message.parameters_json),
+        parameter_schema=json_object_from_pb(message.parameter_schema_json),
         enforce_parameter_schema=message.enforce_parameter_schema,
         schedules=tuple(deployment_schedule_from_pb(item) for item in message.schedules),
         paused=message.paused,
@@ -152,9 +156,23 @@ def deployment_from_pb(message: deployments_pb2.Deployment) -> Deployment:
         ),
         work_pool_name=message.work_pool_name or None,
         work_queue_name=message.work_queue_name or None,
-        job_variables=struct_from_pb(message.job_variables),
+        job_variables=json_object_from_pb(message.job_variables_json),
         retry_policy=retry_policy_from_pb(message),
         runtime=message.runtime or DEFAULT_RUNTIME,
         create_time=timestamp_field(message, "create_time"),
         update_time=timestamp_field(message, "update_time"),
     )
+
+
+# Model fields that travel as JSON text, under the names of their proto fields.
+_JSON_FIELDS = {
+    "parameters": "parameters_json",
+    "parameter_schema": "parameter_schema_json",
+    "job_variables": "job_variables_json",
+}
+
+
+def deployment_mask_paths(fields: Iterable[str]) -> list[str]:
+    """The update mask paths for ``Deployment`` model fields (``parameters`` is sent as
+    ``parameters_json``)."""
+    return [_JSON_FIELDS.get(field, field) for field in fields]

@@ -11,11 +11,11 @@ from runplane._convert.common import (
     duration_to_pb,
     enum_from_pb,
     id_to_pb,
+    json_from_pb,
+    json_to_pb,
     timestamp_field,
     timestamp_to_pb,
     uuid_from_pb,
-    value_from_pb,
-    value_to_pb,
 )
 from runplane._models import (
     OrchestrationResult,
@@ -46,14 +46,14 @@ def state_type_from_pb(value: int) -> StateType:
 
 
 def result_ref_to_pb(ref: ResultRef) -> states_pb2.ResultRef:
-    inline = value_to_pb(ref.inline_value) if ref.is_inline else None
+    inline = json_to_pb(ref.inline_value, "result.inline_value_json") if ref.is_inline else ""
     return states_pb2.ResultRef(
-        storage=ref.storage, key=ref.key, serializer=ref.serializer, inline_value=inline
+        storage=ref.storage, key=ref.key, serializer=ref.serializer, inline_value_json=inline
     )
 
 
 def result_ref_from_pb(message: states_pb2.ResultRef) -> ResultRef:
-    inline = value_from_pb(message.inline_value) if message.HasField("inline_value") else None
+    inline = json_from_pb(message.inline_value_json) if message.inline_value_json else None
     return ResultRef(
         storage=message.storage,
         key=message.key,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from runplane._convert.common import timestamp_field, timestamp_to_pb, value_from_pb, value_to_pb
+from runplane._convert.common import json_from_pb, json_to_pb, timestamp_field, timestamp_to_pb
 from runplane._models import Variable
 from runplane.v1 import variables_pb2
 
@@ -13,7 +13,7 @@ def variable_to_pb(variable: Variable) -> variables_pb2.Variable:
     return variables_pb2.Variable(
         id=str(variable.id),
         name=variable.name,
-        value=value_to_pb(variable.value),
+        value_json=json_to_pb(variable.value, "value_json"),
         tags=variable.tags,
         create_time=timestamp_to_pb(variable.create_time),
         update_time=timestamp_to_pb(variable.update_time),
@@ -24,7 +24,7 @@ def variable_from_pb(message: variables_pb2.Variable) -> Variable:
     return Variable(
         id=UUID(message.id),
         name=message.name,
-        value=value_from_pb(message.value),
+        value=json_from_pb(message.value_json),
         tags=tuple(message.tags),
         create_time=timestamp_field(message, "create_time"),
         update_time=timestamp_field(message, "update_time"),

@@ -14,6 +14,7 @@ from runplane._models import CronSchedule, Deployment, DeploymentSchedule, Inter
 from runplane._serve import run_deployment
 from runplane._sync_client import SyncRunplaneClient
 from runplane.cli.flow_runs import _state_text as state_text
+from runplane.cli.values import json_object, json_or_text
 
 deployment_app = typer.Typer(no_args_is_help=True, help="Manage deployments.")
 console = Console()
@@ -98,15 +99,15 @@ def inspect_deployment(name: NameArgument) -> None:
 
 
 def _parameters(values: list[str] | None, as_json: str | None) -> dict[str, Any]:
-    parameters: dict[str, Any] = json.loads(as_json) if as_json else {}
+    try:
+        parameters = json_object(as_json, "--params") if as_json else {}
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
     for value in values or ():
         key, sep, text = value.partition("=")
         if not sep:
             raise typer.BadParameter(f"{value!r} must look like name=value")
-        try:
-            parameters[key] = json.loads(text)
-        except json.JSONDecodeError:
-            parameters[key] = text
+        parameters[key] = json_or_text(text)
     return parameters
 
 

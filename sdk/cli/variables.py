@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,7 @@ from runplane._errors import AlreadyExists, NotFound
 from runplane._models import every_item
 from runplane._sync_client import SyncRunplaneClient
 from runplane.cli.formatting import shortened, time_text
+from runplane.cli.values import json_or_text
 
 variable_app = typer.Typer(no_args_is_help=True, help="Manage variables.")
 console = Console()
@@ -64,7 +65,7 @@ def set_variable(
     """Store a variable."""
     with SyncRunplaneClient() as client:
         try:
-            client.set_variable(name, _parsed(value), tags=tag or (), overwrite=overwrite)
+            client.set_variable(name, json_or_text(value), tags=tag or (), overwrite=overwrite)
         except AlreadyExists:
             console.print(f"a variable named {name!r} exists already; --overwrite replaces it")
             raise typer.Exit(1) from None
@@ -81,11 +82,3 @@ def unset_variable(name: NameArgument) -> None:
             console.print(f"no variable named {name!r}")
             raise typer.Exit(1) from None
     console.print(f"variable {name} unset")
-
-
-def _parsed(text: str) -> Any:
-    """JSON when the text is JSON, the text itself otherwise: `set greeting hello` works."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text

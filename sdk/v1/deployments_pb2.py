@@ -24,57 +24,56 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
-from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from runplane.v1 import flow_runs_pb2 as runplane_dot_v1_dot_flow__runs__pb2
 from runplane.v1 import states_pb2 as runplane_dot_v1_dot_states__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1drunplane/v1/deployments.proto\x12\x0brunplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1brunplane/v1/flow_runs.proto\x1a\x18runplane/v1/states.proto\"D\n\x0c\x43ronSchedule\x12\x12\n\nexpression\x18\x01 \x01(\t\x12\x10\n\x08timezone\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x61y_or\x18\x03 \x01(\x08\"\x82\x01\n\x10IntervalSchedule\x12+\n\x08interval\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0b\x61nchor_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08timezone\x18\x03 \x01(\t\"0\n\rRRuleSchedule\x12\r\n\x05rrule\x18\x01 \x01(\t\x12\x10\n\x08timezone\x18\x02 \x01(\t\"\xa1\x02\n\x12\x44\x65ploymentSchedule\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\x02 \x01(\x08\x12+\n\nparameters\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12+\n\x07\x63\x61tchup\x18\x04 \x01(\x0e\x32\x1a.runplane.v1.CatchupPolicy\x12)\n\x04\x63ron\x18\x05 \x01(\x0b\x32\x19.runplane.v1.CronScheduleH\x00\x12\x31\n\x08interval\x18\x06 \x01(\x0b\x32\x1d.runplane.v1.IntervalScheduleH\x00\x12+\n\x05rrule\x18\x07 \x01(\x0b\x32\x1a.runplane.v1.RRuleScheduleH\x00\x42\n\n\x08schedule\"\xce\x05\n\nDeployment\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x66low_id\x18\x03 \x01(\t\x12\x11\n\tflow_name\x18\x04 \x01(\t\x12\x12\n\nentrypoint\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12\x0f\n\x07version\x18\x07 \x01(\t\x12\x0c\n\x04tags\x18\x08 \x03(\t\x12+\n\nparameters\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x31\n\x10parameter_schema\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12 \n\x18\x65nforce_parameter_schema\x18\x0b \x01(\x08\x12\x32\n\tschedules\x18\x0c \x03(\x0b\x32\x1f.runplane.v1.DeploymentSchedule\x12\x0e\n\x06paused\x18\r \x01(\x08\x12\x1e\n\x11\x63oncurrency_limit\x18\x0e \x01(\x05H\x00\x88\x01\x01\x12:\n\x12\x63ollision_strategy\x18\x0f \x01(\x0e\x32\x1e.runplane.v1.CollisionStrategy\x12\x16\n\x0ework_pool_name\x18\x10 \x01(\t\x12\x17\n\x0fwork_queue_name\x18\x11 \x01(\t\x12.\n\rjob_variables\x18\x12 \x01(\x0b\x32\x17.google.protobuf.Struct\x12/\n\x0b\x63reate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x0cretry_policy\x18\x15 \x01(\x0b\x32\x18.runplane.v1.RetryPolicy\x12\x0f\n\x07runtime\x18\x16 \x01(\tB\x14\n\x12_concurrency_limit\"F\n\x17\x43reateDeploymentRequest\x12+\n\ndeployment\x18\x01 \x01(\x0b\x32\x17.runplane.v1.Deployment\"X\n\x18\x43reateDeploymentResponse\x12+\n\ndeployment\x18\x01 \x01(\x0b\x32\x17.runplane.v1.Deployment\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\";\n\x14GetDeploymentRequest\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"D\n\x15GetDeploymentResponse\x12+\n\ndeployment\x18\x01 \x01(\x0b\x32\x17.runplane.v1.Deployment\"j\n\x16ListDeploymentsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x11\n\tflow_name\x18\x03 \x01(\t\x12\x16\n\x0ework_pool_name\x18\x04 \x01(\t\"`\n\x17ListDeploymentsResponse\x12,\n\x0b\x64\x65ployments\x18\x01 \x03(\x0b\x32\x17.runplane.v1.Deployment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"w\n\x17UpdateDeploymentRequest\x12+\n\ndeployment\x18\x01 \x01(\x0b\x32\x17.runplane.v1.Deployment\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"G\n\x18UpdateDeploymentResponse\x12+\n\ndeployment\x18\x01 \x01(\x0b\x32\x17.runplane.v1.Deployment\"0\n\x17\x44\x65leteDeploymentRequest\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteDeploymentResponse\"\xf9\x01\n\x14RunDeploymentRequest\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\x12+\n\nparameters\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x38\n\x14scheduled_start_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\x12\x0c\n\x04tags\x18\x05 \x03(\t\x12.\n\rjob_variables\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04name\x18\x07 \x01(\t\"?\n\x15RunDeploymentResponse\x12&\n\x08\x66low_run\x18\x01 \x01(\x0b\x32\x14.runplane.v1.FlowRun*z\n\x11\x43ollisionStrategy\x12\"\n\x1e\x43OLLISION_STRATEGY_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x43OLLISION_STRATEGY_ENQUEUE\x10\x01\x12!\n\x1d\x43OLLISION_STRATEGY_CANCEL_NEW\x10\x02*\x87\x01\n\rCatchupPolicy\x12\x1e\n\x1a\x43\x41TCHUP_POLICY_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43\x41TCHUP_POLICY_ALL\x10\x01\x12\x1e\n\x1a\x43\x41TCHUP_POLICY_LATEST_ONLY\x10\x02\x12\x1e\n\x1a\x43\x41TCHUP_POLICY_SKIP_MISSED\x10\x03\x32\xc4\x04\n\x11\x44\x65ploymentService\x12_\n\x10\x43reateDeployment\x12$.runplane.v1.CreateDeploymentRequest\x1a%.runplane.v1.CreateDeploymentResponse\x12V\n\rGetDeployment\x12!.runplane.v1.GetDeploymentRequest\x1a\".runplane.v1.GetDeploymentResponse\x12\\\n\x0fListDeployments\x12#.runplane.v1.ListDeploymentsRequest\x1a$.runplane.v1.ListDeploymentsResponse\x12_\n\x10UpdateDeployment\x12$.runplane.v1.UpdateDeploymentRequest\x1a%.runplane.v1.UpdateDeploymentResponse\x12_\n\x10\x44\x65leteDeployment\x12$.runplane.v1.DeleteDeploymentRequest\x1a%.runplane.v1.DeleteDeploymentResponse\x12V\n\rRunDeployment\x12!.runplane.v1.RunDeploymentRequest\x1a\".runplane.v1.RunDeploymentResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1drunplane/v1/deployments.proto\x12\x0brunplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1brunplane/v1/flow_runs.proto\x1a\x18runplane/v1/states.proto\"D\n\x0c\x43ronSchedule\x12\x12\n\nexpression\x18\x01 \x01(\t\x12\x10\n\x08timezone\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x61y_or\x18\x03 \x01(\x08\"\x82\x01\n\x10IntervalSchedule\x12+\n\x08interval\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0b\x61nchor_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08timezone\x18\x03 \x01(\t\"0\n\rRRuleSchedule\x12\r\n\x05rrule\x18\x01 \x01(\t\x12\x10\n\x08timezone\x18\x02 \x01(\t\"\x9f\x02\n\x12\x44\x65ploymentSchedule\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\x02 \x01(\x08\x12\x17\n\x0fparameters_json\x18\x08 \x01(\t\x12+\n\x07\x63\x61tchup\x18\x04 \x01(\x0e\x32\x1a.runplane.v1.CatchupPolicy\x12)\n\x04\x63ron\x18\x05 \x01(\x0b\x32\x19.runplane.v1.CronScheduleH\x00\x12\x31\n\x08interval\x18\x06 \x01(\x0b\x32\x1d.runplane.v1.IntervalScheduleH\x00\x12+\n\x05rrule\x18\x07 \x01(\x0b\x32\x1a.runplane.v1.RRuleScheduleH\x00\x42\n\n\x08scheduleJ\x04\x08\x03\x10\x04R\nparameters\"\xd1\x05\n\nDeployment\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x66low_id\x18\x03 \x01(\t\x12\x11\n\tflow_name\x18\x04 \x01(\t\x12\x12\n\nentrypoint\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12\x0f\n\x07version\x18\x07 \x01(\t\x12\x0c\n\x04tags\x18\x08 \x03(\t\x12\x17\n\x0fparameters_json\x18\x17 \x01(\t\x12\x1d\n\x15parameter_schema_json\x18\x18 \x01(\t\x12 \n\x18\x65nforce_parameter_schema\x18\x0b \x01(\x08\x12\x32\n\tschedules\x18\x0c \x03(\x0b\x32\x1f.runplane.v1.DeploymentSchedule\x12\x0e\n\x06paused\x18\r \x01(\x08\x12\x1e\n\x11\x63oncurrency_limit\x18\x0e \x01(\x05H\x00\x88\x01\x01\x12:\n\x12\x63ollision_strategy\x18\x0f \x01(\x0e\x32\x1e.runplane.v1.CollisionStrategy\x12\x16\n\x0ework_pool_name\x18\x10 \x01(\t\x12\x17\n\x0fwork_queue_name\x18\x11 \x01(\t\x12/\n\x0b\x63reate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x0cretry_policy\x18\x15 \x01(\x0b\x32\x18.runplane.v1.RetryPolicy\x12\x0f\n\x07runtime\x18\x16 \x01(\t\x12\x1a\n\x12job_variables_json\x18\x19 \x01(\tB\x14\n\x12_concurrency_limitJ\x04\x08\t\x10\nJ\x04\x08\n\x10\x0bJ\x04\x08\x12\x10\x13R\nparametersR\x10parameter_schemaR\rjob_variables\"F\n\x17\x43reateDeploymentRequest\x12+\n\ndeployment\x18\x01 \x01(\x0b\x32\x17.runplane.v1.Deployment\"X\n\x18\x43reateDeploymentResponse\x12+\n\ndeployment\x18\x01 \x01(\x0b\x32\x17.runplane.v1.Deployment\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\";\n\x14GetDeploymentRequest\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"D\n\x15GetDeploymentResponse\x12+\n\ndeployment\x18\x01 \x01(\x0b\x32\x17.runplane.v1.Deployment\"j\n\x16ListDeploymentsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x11\n\tflow_name\x18\x03 \x01(\t\x12\x16\n\x0ework_pool_name\x18\x04 \x01(\t\"`\n\x17ListDeploymentsResponse\x12,\n\x0b\x64\x65ployments\x18\x01 \x03(\x0b\x32\x17.runplane.v1.Deployment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"w\n\x17UpdateDeploymentRequest\x12+\n\ndeployment\x18\x01 \x01(\x0b\x32\x17.runplane.v1.Deployment\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"G\n\x18UpdateDeploymentResponse\x12+\n\ndeployment\x18\x01 \x01(\x0b\x32\x17.runplane.v1.Deployment\"0\n\x17\x44\x65leteDeploymentRequest\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteDeploymentResponse\"\xf8\x01\n\x14RunDeploymentRequest\x12\x15\n\rdeployment_id\x18\x01 \x01(\t\x12\x38\n\x14scheduled_start_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\x12\x0c\n\x04tags\x18\x05 \x03(\t\x12\x0c\n\x04name\x18\x07 \x01(\t\x12\x17\n\x0fparameters_json\x18\x08 \x01(\t\x12\x1a\n\x12job_variables_json\x18\t \x01(\tJ\x04\x08\x02\x10\x03J\x04\x08\x06\x10\x07R\nparametersR\rjob_variables\"?\n\x15RunDeploymentResponse\x12&\n\x08\x66low_run\x18\x01 \x01(\x0b\x32\x14.runplane.v1.FlowRun*z\n\x11\x43ollisionStrategy\x12\"\n\x1e\x43OLLISION_STRATEGY_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x43OLLISION_STRATEGY_ENQUEUE\x10\x01\x12!\n\x1d\x43OLLISION_STRATEGY_CANCEL_NEW\x10\x02*\x87\x01\n\rCatchupPolicy\x12\x1e\n\x1a\x43\x41TCHUP_POLICY_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43\x41TCHUP_POLICY_ALL\x10\x01\x12\x1e\n\x1a\x43\x41TCHUP_POLICY_LATEST_ONLY\x10\x02\x12\x1e\n\x1a\x43\x41TCHUP_POLICY_SKIP_MISSED\x10\x03\x32\xc4\x04\n\x11\x44\x65ploymentService\x12_\n\x10\x43reateDeployment\x12$.runplane.v1.CreateDeploymentRequest\x1a%.runplane.v1.CreateDeploymentResponse\x12V\n\rGetDeployment\x12!.runplane.v1.GetDeploymentRequest\x1a\".runplane.v1.GetDeploymentResponse\x12\\\n\x0fListDeployments\x12#.runplane.v1.ListDeploymentsRequest\x1a$.runplane.v1.ListDeploymentsResponse\x12_\n\x10UpdateDeployment\x12$.runplane.v1.UpdateDeploymentRequest\x1a%.runplane.v1.UpdateDeploymentResponse\x12_\n\x10\x44\x65leteDeployment\x12$.runplane.v1.DeleteDeploymentRequest\x1a%.runplane.v1.DeleteDeploymentResponse\x12V\n\rRunDeployment\x12!.runplane.v1.RunDeploymentRequest\x1a\".runplane.v1.RunDeploymentResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'runplane.v1.deployments_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_COLLISIONSTRATEGY']._serialized_start=2584
-  _globals['_COLLISIONSTRATEGY']._serialized_end=2706
-  _globals['_CATCHUPPOLICY']._serialized_start=2709
-  _globals['_CATCHUPPOLICY']._serialized_end=2844
-  _globals['_CRONSCHEDULE']._serialized_start=230
-  _globals['_CRONSCHEDULE']._serialized_end=298
-  _globals['_INTERVALSCHEDULE']._serialized_start=301
-  _globals['_INTERVALSCHEDULE']._serialized_end=431
-  _globals['_RRULESCHEDULE']._serialized_start=433
-  _globals['_RRULESCHEDULE']._serialized_end=481
-  _globals['_DEPLOYMENTSCHEDULE']._serialized_start=484
-  _globals['_DEPLOYMENTSCHEDULE']._serialized_end=773
-  _globals['_DEPLOYMENT']._serialized_start=776
-  _globals['_DEPLOYMENT']._serialized_end=1494
-  _globals['_CREATEDEPLOYMENTREQUEST']._serialized_start=1496
-  _globals['_CREATEDEPLOYMENTREQUEST']._serialized_end=1566
-  _globals['_CREATEDEPLOYMENTRESPONSE']._serialized_start=1568
-  _globals['_CREATEDEPLOYMENTRESPONSE']._serialized_end=1656
-  _globals['_GETDEPLOYMENTREQUEST']._serialized_start=1658
-  _globals['_GETDEPLOYMENTREQUEST']._serialized_end=1717
-  _globals['_GETDEPLOYMENTRESPONSE']._serialized_start=1719
-  _globals['_GETDEPLOYMENTRESPONSE']._serialized_end=1787
-  _globals['_LISTDEPLOYMENTSREQUEST']._serialized_start=1789
-  _globals['_LISTDEPLOYMENTSREQUEST']._serialized_end=1895
-  _globals['_LISTDEPLOYMENTSRESPONSE']._serialized_start=1897
-  _globals['_LISTDEPLOYMENTSRESPONSE']._serialized_end=1993
-  _globals['_UPDATEDEPLOYMENTREQUEST']._serialized_start=1995
-  _globals['_UPDATEDEPLOYMENTREQUEST']._serialized_end=2114
-  _globals['_UPDATEDEPLOYMENTRESPONSE']._serialized_start=2116
-  _globals['_UPDATEDEPLOYMENTRESPONSE']._serialized_end=2187
-  _globals['_DELETEDEPLOYMENTREQUEST']._serialized_start=2189
-  _globals['_DELETEDEPLOYMENTREQUEST']._serialized_end=2237
-  _globals['_DELETEDEPLOYMENTRESPONSE']._serialized_start=2239
-  _globals['_DELETEDEPLOYMENTRESPONSE']._serialized_end=2265
-  _globals['_RUNDEPLOYMENTREQUEST']._serialized_start=2268
-  _globals['_RUNDEPLOYMENTREQUEST']._serialized_end=2517
-  _globals['_RUNDEPLOYMENTRESPONSE']._serialized_start=2519
-  _globals['_RUNDEPLOYMENTRESPONSE']._serialized_end=2582
-  _globals['_DEPLOYMENTSERVICE']._serialized_start=2847
-  _globals['_DEPLOYMENTSERVICE']._serialized_end=3427
+  _globals['_COLLISIONSTRATEGY']._serialized_start=2554
+  _globals['_COLLISIONSTRATEGY']._serialized_end=2676
+  _globals['_CATCHUPPOLICY']._serialized_start=2679
+  _globals['_CATCHUPPOLICY']._serialized_end=2814
+  _globals['_CRONSCHEDULE']._serialized_start=200
+  _globals['_CRONSCHEDULE']._serialized_end=268
+  _globals['_INTERVALSCHEDULE']._serialized_start=271
+  _globals['_INTERVALSCHEDULE']._serialized_end=401
+  _globals['_RRULESCHEDULE']._serialized_start=403
+  _globals['_RRULESCHEDULE']._serialized_end=451
+  _globals['_DEPLOYMENTSCHEDULE']._serialized_start=454
+  _globals['_DEPLOYMENTSCHEDULE']._serialized_end=741
+  _globals['_DEPLOYMENT']._serialized_start=744
+  _globals['_DEPLOYMENT']._serialized_end=1465
+  _globals['_CREATEDEPLOYMENTREQUEST']._serialized_start=1467
+  _globals['_CREATEDEPLOYMENTREQUEST']._serialized_end=1537
+  _globals['_CREATEDEPLOYMENTRESPONSE']._serialized_start=1539
+  _globals['_CREATEDEPLOYMENTRESPONSE']._serialized_end=1627
+  _globals['_GETDEPLOYMENTREQUEST']._serialized_start=1629
+  _globals['_GETDEPLOYMENTREQUEST']._serialized_end=1688
+  _globals['_GETDEPLOYMENTRESPONSE']._serialized_start=1690
+  _globals['_GETDEPLOYMENTRESPONSE']._serialized_end=1758
+  _globals['_LISTDEPLOYMENTSREQUEST']._serialized_start=1760
+  _globals['_LISTDEPLOYMENTSREQUEST']._serialized_end=1866
+  _globals['_LISTDEPLOYMENTSRESPONSE']._serialized_start=1868
+  _globals['_LISTDEPLOYMENTSRESPONSE']._serialized_end=1964
+  _globals['_UPDATEDEPLOYMENTREQUEST']._serialized_start=1966
+  _globals['_UPDATEDEPLOYMENTREQUEST']._serialized_end=2085
+  _globals['_UPDATEDEPLOYMENTRESPONSE']._serialized_start=2087
+  _globals['_UPDATEDEPLOYMENTRESPONSE']._serialized_end=2158
+  _globals['_DELETEDEPLOYMENTREQUEST']._serialized_start=2160
+  _globals['_DELETEDEPLOYMENTREQUEST']._serialized_end=2208
+  _globals['_DELETEDEPLOYMENTRESPONSE']._serialized_start=2210
+  _globals['_DELETEDEPLOYMENTRESPONSE']._serialized_end=2236
+  _globals['_RUNDEPLOYMENTREQUEST']._serialized_start=2239
+  _globals['_RUNDEPLOYMENTREQUEST']._serialized_end=2487
+  _globals['_RUNDEPLOYMENTRESPONSE']._serialized_start=2489
+  _globals['_RUNDEPLOYMENTRESPONSE']._serialized_end=2552
+  _globals['_DEPLOYMENTSERVICE']._serialized_start=2817
+  _globals['_DEPLOYMENTSERVICE']._serialized_end=3397
 # @@protoc_insertion_point(module_scope)

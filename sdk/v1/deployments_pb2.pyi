@@ -8,7 +8,6 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
-from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -175,7 +174,7 @@ class DeploymentSchedule(_message.Message):
 
     ID_FIELD_NUMBER: _builtins.int
     ACTIVE_FIELD_NUMBER: _builtins.int
-    PARAMETERS_FIELD_NUMBER: _builtins.int
+    PARAMETERS_JSON_FIELD_NUMBER: _builtins.int
     CATCHUP_FIELD_NUMBER: _builtins.int
     CRON_FIELD_NUMBER: _builtins.int
     INTERVAL_FIELD_NUMBER: _builtins.int
@@ -184,12 +183,12 @@ class DeploymentSchedule(_message.Message):
     """Server-assigned UUID."""
     active: _builtins.bool
     """Inactive schedules create no runs."""
+    parameters_json: _builtins.str
+    """Parameters for runs of this schedule, over the deployment's: a JSON object as text
+    (RFC 8259), at most 1 MiB of JSON text; empty means {}.
+    """
     catchup: Global___CatchupPolicy.ValueType
     """Which missed runs are created after an outage."""
-    @_builtins.property
-    def parameters(self) -> _struct_pb2.Struct:
-        """Parameters for runs of this schedule, over the deployment's."""
-
     @_builtins.property
     def cron(self) -> Global___CronSchedule:
         """A cron schedule."""
@@ -207,15 +206,15 @@ class DeploymentSchedule(_message.Message):
         *,
         id: _builtins.str = ...,
         active: _builtins.bool = ...,
-        parameters: _struct_pb2.Struct | None = ...,
+        parameters_json: _builtins.str = ...,
         catchup: Global___CatchupPolicy.ValueType = ...,
         cron: Global___CronSchedule | None = ...,
         interval: Global___IntervalSchedule | None = ...,
         rrule: Global___RRuleSchedule | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["cron", b"cron", "interval", b"interval", "parameters", b"parameters", "rrule", b"rrule", "schedule", b"schedule"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cron", b"cron", "interval", b"interval", "rrule", b"rrule", "schedule", b"schedule"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "catchup", b"catchup", "cron", b"cron", "id", b"id", "interval", b"interval", "parameters", b"parameters", "rrule", b"rrule", "schedule", b"schedule"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "catchup", b"catchup", "cron", b"cron", "id", b"id", "interval", b"interval", "parameters_json", b"parameters_json", "rrule", b"rrule", "schedule", b"schedule"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_schedule: _TypeAlias = _typing.Literal["cron", "interval", "rrule"]  # noqa: Y015
     _WhichOneofArgType_schedule: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
@@ -237,8 +236,8 @@ class Deployment(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
     TAGS_FIELD_NUMBER: _builtins.int
-    PARAMETERS_FIELD_NUMBER: _builtins.int
-    PARAMETER_SCHEMA_FIELD_NUMBER: _builtins.int
+    PARAMETERS_JSON_FIELD_NUMBER: _builtins.int
+    PARAMETER_SCHEMA_JSON_FIELD_NUMBER: _builtins.int
     ENFORCE_PARAMETER_SCHEMA_FIELD_NUMBER: _builtins.int
     SCHEDULES_FIELD_NUMBER: _builtins.int
     PAUSED_FIELD_NUMBER: _builtins.int
@@ -246,11 +245,11 @@ class Deployment(_message.Message):
     COLLISION_STRATEGY_FIELD_NUMBER: _builtins.int
     WORK_POOL_NAME_FIELD_NUMBER: _builtins.int
     WORK_QUEUE_NAME_FIELD_NUMBER: _builtins.int
-    JOB_VARIABLES_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     RETRY_POLICY_FIELD_NUMBER: _builtins.int
     RUNTIME_FIELD_NUMBER: _builtins.int
+    JOB_VARIABLES_JSON_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned UUID."""
     name: _builtins.str
@@ -265,6 +264,14 @@ class Deployment(_message.Message):
     """Free-form description."""
     version: _builtins.str
     """The version of the deployed code."""
+    parameters_json: _builtins.str
+    """Default parameters of the runs: a JSON object as text (RFC 8259), at most 1 MiB of JSON
+    text; empty means {}.
+    """
+    parameter_schema_json: _builtins.str
+    """JSON schema of the flow's parameters, from its signature: a JSON object as text, at most
+    1 MiB of JSON text; empty means {} (any parameters).
+    """
     enforce_parameter_schema: _builtins.bool
     """Reject run parameters that do not match parameter_schema."""
     paused: _builtins.bool
@@ -282,25 +289,17 @@ class Deployment(_message.Message):
     declare it in SubscribeWorkRequest.runtimes receive its runs. Empty means "python".
     Lowercase letters, digits, ".", "_" and "-", starting with a letter; at most 63.
     """
+    job_variables_json: _builtins.str
+    """Environment and settings for each run's process: a JSON object as text (RFC 8259), at
+    most 1 MiB of JSON text; empty means {}.
+    """
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Tags given to every run."""
 
     @_builtins.property
-    def parameters(self) -> _struct_pb2.Struct:
-        """Default parameters of the runs."""
-
-    @_builtins.property
-    def parameter_schema(self) -> _struct_pb2.Struct:
-        """JSON schema of the flow's parameters, from its signature."""
-
-    @_builtins.property
     def schedules(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeploymentSchedule]:
         """The schedules that create runs."""
-
-    @_builtins.property
-    def job_variables(self) -> _struct_pb2.Struct:
-        """Environment and settings for each run's process."""
 
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
@@ -325,8 +324,8 @@ class Deployment(_message.Message):
         description: _builtins.str = ...,
         version: _builtins.str = ...,
         tags: _abc.Iterable[_builtins.str] | None = ...,
-        parameters: _struct_pb2.Struct | None = ...,
-        parameter_schema: _struct_pb2.Struct | None = ...,
+        parameters_json: _builtins.str = ...,
+        parameter_schema_json: _builtins.str = ...,
         enforce_parameter_schema: _builtins.bool = ...,
         schedules: _abc.Iterable[Global___DeploymentSchedule] | None = ...,
         paused: _builtins.bool = ...,
@@ -334,15 +333,15 @@ class Deployment(_message.Message):
         collision_strategy: Global___CollisionStrategy.ValueType = ...,
         work_pool_name: _builtins.str = ...,
         work_queue_name: _builtins.str = ...,
-        job_variables: _struct_pb2.Struct | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         retry_policy: _states_pb2.RetryPolicy | None = ...,
         runtime: _builtins.str = ...,
+        job_variables_json: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_concurrency_limit", b"_concurrency_limit", "concurrency_limit", b"concurrency_limit", "create_time", b"create_time", "job_variables", b"job_variables", "parameter_schema", b"parameter_schema", "parameters", b"parameters", "retry_policy", b"retry_policy", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_concurrency_limit", b"_concurrency_limit", "concurrency_limit", b"concurrency_limit", "create_time", b"create_time", "retry_policy", b"retry_policy", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_concurrency_limit", b"_concurrency_limit", "collision_strategy", b"collision_strategy", "concurrency_limit", b"concurrency_limit", "create_time", b"create_time", "description", b"description", "enforce_parameter_schema", b"enforce_parameter_schema", "entrypoint", b"entrypoint", "flow_id", b"flow_id", "flow_name", b"flow_name", "id", b"id", "job_variables", b"job_variables", "name", b"name", "parameter_schema", b"parameter_schema", "parameters", b"parameters", "paused", b"paused", "retry_policy", b"retry_policy", "runtime", b"runtime", "schedules", b"schedules", "tags", b"tags", "update_time", b"update_time", "version", b"version", "work_pool_name", b"work_pool_name", "work_queue_name", b"work_queue_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_concurrency_limit", b"_concurrency_limit", "collision_strategy", b"collision_strategy", "concurrency_limit", b"concurrency_limit", "create_time", b"create_time", "description", b"description", "enforce_parameter_schema", b"enforce_parameter_schema", "entrypoint", b"entrypoint", "flow_id", b"flow_id", "flow_name", b"flow_name", "id", b"id", "job_variables_json", b"job_variables_json", "name", b"name", "parameter_schema_json", b"parameter_schema_json", "parameters_json", b"parameters_json", "paused", b"paused", "retry_policy", b"retry_policy", "runtime", b"runtime", "schedules", b"schedules", "tags", b"tags", "update_time", b"update_time", "version", b"version", "work_pool_name", b"work_pool_name", "work_queue_name", b"work_queue_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__concurrency_limit: _TypeAlias = _typing.Literal["concurrency_limit"]  # noqa: Y015
     _WhichOneofArgType__concurrency_limit: _TypeAlias = _typing.Literal["_concurrency_limit", b"_concurrency_limit"]  # noqa: Y015
@@ -528,7 +527,7 @@ class UpdateDeploymentRequest(_message.Message):
 
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
-        """The fields to change: paused, schedules, parameters, concurrency_limit, collision_strategy, description, tags, job_variables, work_queue_name, retry_policy."""
+        """The fields to change: paused, schedules, parameters_json, concurrency_limit, collision_strategy, description, tags, job_variables_json, work_queue_name, retry_policy."""
 
     def __init__(
         self,
@@ -614,22 +613,26 @@ class RunDeploymentRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
-    PARAMETERS_FIELD_NUMBER: _builtins.int
     SCHEDULED_START_TIME_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     TAGS_FIELD_NUMBER: _builtins.int
-    JOB_VARIABLES_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
+    PARAMETERS_JSON_FIELD_NUMBER: _builtins.int
+    JOB_VARIABLES_JSON_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
     """The deployment's id."""
     idempotency_key: _builtins.str
     """Makes the call idempotent: a repeat with the same key returns the first run."""
     name: _builtins.str
     """Name of the run; generated when empty."""
-    @_builtins.property
-    def parameters(self) -> _struct_pb2.Struct:
-        """Parameters over the deployment's defaults."""
-
+    parameters_json: _builtins.str
+    """Parameters over the deployment's defaults: a JSON object as text (RFC 8259), at most 1 MiB
+    of JSON text; empty means {}.
+    """
+    job_variables_json: _builtins.str
+    """Job variables over the deployment's: a JSON object as text, at most 1 MiB of JSON text;
+    empty means {}.
+    """
     @_builtins.property
     def scheduled_start_time(self) -> _timestamp_pb2.Timestamp:
         """When the run is due; now when unset."""
@@ -638,24 +641,20 @@ class RunDeploymentRequest(_message.Message):
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Tags over the deployment's."""
 
-    @_builtins.property
-    def job_variables(self) -> _struct_pb2.Struct:
-        """Job variables over the deployment's."""
-
     def __init__(
         self,
         *,
         deployment_id: _builtins.str = ...,
-        parameters: _struct_pb2.Struct | None = ...,
         scheduled_start_time: _timestamp_pb2.Timestamp | None = ...,
         idempotency_key: _builtins.str = ...,
         tags: _abc.Iterable[_builtins.str] | None = ...,
-        job_variables: _struct_pb2.Struct | None = ...,
         name: _builtins.str = ...,
+        parameters_json: _builtins.str = ...,
+        job_variables_json: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["job_variables", b"job_variables", "parameters", b"parameters", "scheduled_start_time", b"scheduled_start_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["scheduled_start_time", b"scheduled_start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_id", b"deployment_id", "idempotency_key", b"idempotency_key", "job_variables", b"job_variables", "name", b"name", "parameters", b"parameters", "scheduled_start_time", b"scheduled_start_time", "tags", b"tags"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_id", b"deployment_id", "idempotency_key", b"idempotency_key", "job_variables_json", b"job_variables_json", "name", b"name", "parameters_json", b"parameters_json", "scheduled_start_time", b"scheduled_start_time", "tags", b"tags"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -23,50 +23,49 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
-from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from runplane.v1 import states_pb2 as runplane_dot_v1_dot_states__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1brunplane/v1/flow_runs.proto\x12\x0brunplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18runplane/v1/states.proto\"\xec\x06\n\x07\x46lowRun\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x66low_id\x18\x03 \x01(\t\x12\x11\n\tflow_name\x18\x04 \x01(\t\x12\x15\n\rdeployment_id\x18\x05 \x01(\t\x12!\n\x05state\x18\x06 \x01(\x0b\x32\x12.runplane.v1.State\x12+\n\nparameters\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04tags\x18\x08 \x03(\t\x12\x11\n\trun_count\x18\t \x01(\x05\x12.\n\nstart_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x0etotal_run_time\x18\x0c \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x37\n\x13\x65xpected_start_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12=\n\x19next_scheduled_start_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fidempotency_key\x18\x0f \x01(\t\x12\x1a\n\x12parent_task_run_id\x18\x10 \x01(\t\x12.\n\x0cretry_policy\x18\x11 \x01(\x0b\x32\x18.runplane.v1.RetryPolicy\x12.\n\rjob_variables\x18\x12 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x16\n\x0ework_pool_name\x18\x13 \x01(\t\x12\x17\n\x0fwork_queue_name\x18\x14 \x01(\t\x12\x14\n\x0c\x66low_version\x18\x15 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x16 \x01(\x05\x12\x32\n\x0eheartbeat_time\x18\x17 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\x18 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x19 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07runtime\x18\x1a \x01(\t\"\xd2\x02\n\rFlowRunFilter\x12\x14\n\x0c\x66low_run_ids\x18\x01 \x03(\t\x12\x10\n\x08\x66low_ids\x18\x02 \x03(\t\x12\x16\n\x0e\x64\x65ployment_ids\x18\x03 \x03(\t\x12+\n\x0bstate_types\x18\x04 \x03(\x0e\x32\x16.runplane.v1.StateType\x12\x13\n\x0bstate_names\x18\x05 \x03(\t\x12\x0c\n\x04tags\x18\x06 \x03(\t\x12\x1a\n\x12parent_task_run_id\x18\x07 \x01(\t\x12\x16\n\x0ework_pool_name\x18\x08 \x01(\t\x12>\n\x1a\x65xpected_start_time_before\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12=\n\x19\x65xpected_start_time_after\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb6\x03\n\x14\x43reateFlowRunRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12+\n\nparameters\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12!\n\x05state\x18\x05 \x01(\x0b\x32\x12.runplane.v1.State\x12\x15\n\rdeployment_id\x18\x06 \x01(\t\x12\x1a\n\x12parent_task_run_id\x18\x07 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x08 \x01(\t\x12.\n\x0cretry_policy\x18\t \x01(\x0b\x32\x18.runplane.v1.RetryPolicy\x12.\n\rjob_variables\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x16\n\x0ework_pool_name\x18\x0b \x01(\t\x12\x17\n\x0fwork_queue_name\x18\x0c \x01(\t\x12\x14\n\x0c\x66low_version\x18\r \x01(\t\x12\x13\n\x0b\x66low_run_id\x18\x0e \x01(\t\x12\x19\n\x11\x65xpect_heartbeats\x18\x0f \x01(\x08\"P\n\x15\x43reateFlowRunResponse\x12&\n\x08\x66low_run\x18\x01 \x01(\x0b\x32\x14.runplane.v1.FlowRun\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"(\n\x11GetFlowRunRequest\x12\x13\n\x0b\x66low_run_id\x18\x01 \x01(\t\"<\n\x12GetFlowRunResponse\x12&\n\x08\x66low_run\x18\x01 \x01(\x0b\x32\x14.runplane.v1.FlowRun\"h\n\x13ListFlowRunsRequest\x12*\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1a.runplane.v1.FlowRunFilter\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"X\n\x14ListFlowRunsResponse\x12\'\n\tflow_runs\x18\x01 \x03(\x0b\x32\x14.runplane.v1.FlowRun\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"+\n\x14\x44\x65leteFlowRunRequest\x12\x13\n\x0b\x66low_run_id\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteFlowRunResponse\"\x88\x01\n\x16SetFlowRunStateRequest\x12\x13\n\x0b\x66low_run_id\x18\x01 \x01(\t\x12!\n\x05state\x18\x02 \x01(\x0b\x32\x12.runplane.v1.State\x12\r\n\x05\x66orce\x18\x03 \x01(\x08\x12\x15\n\rtransition_id\x18\x04 \x01(\t\x12\x10\n\x08lease_id\x18\x05 \x01(\t\"K\n\x17SetFlowRunStateResponse\x12\x30\n\x06result\x18\x01 \x01(\x0b\x32 .runplane.v1.OrchestrationResult\"V\n\x18ListFlowRunStatesRequest\x12\x13\n\x0b\x66low_run_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"X\n\x19ListFlowRunStatesResponse\x12\"\n\x06states\x18\x01 \x03(\x0b\x32\x12.runplane.v1.State\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"[\n\x14WatchFlowRunsRequest\x12*\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1a.runplane.v1.FlowRunFilter\x12\x17\n\x0finclude_current\x18\x02 \x01(\x08\"b\n\x15WatchFlowRunsResponse\x12&\n\x08\x66low_run\x18\x01 \x01(\x0b\x32\x14.runplane.v1.FlowRun\x12!\n\x05state\x18\x02 \x01(\x0b\x32\x12.runplane.v1.State2\x80\x05\n\x0e\x46lowRunService\x12V\n\rCreateFlowRun\x12!.runplane.v1.CreateFlowRunRequest\x1a\".runplane.v1.CreateFlowRunResponse\x12M\n\nGetFlowRun\x12\x1e.runplane.v1.GetFlowRunRequest\x1a\x1f.runplane.v1.GetFlowRunResponse\x12S\n\x0cListFlowRuns\x12 .runplane.v1.ListFlowRunsRequest\x1a!.runplane.v1.ListFlowRunsResponse\x12V\n\rDeleteFlowRun\x12!.runplane.v1.DeleteFlowRunRequest\x1a\".runplane.v1.DeleteFlowRunResponse\x12\\\n\x0fSetFlowRunState\x12#.runplane.v1.SetFlowRunStateRequest\x1a$.runplane.v1.SetFlowRunStateResponse\x12\x62\n\x11ListFlowRunStates\x12%.runplane.v1.ListFlowRunStatesRequest\x1a&.runplane.v1.ListFlowRunStatesResponse\x12X\n\rWatchFlowRuns\x12!.runplane.v1.WatchFlowRunsRequest\x1a\".runplane.v1.WatchFlowRunsResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1brunplane/v1/flow_runs.proto\x12\x0brunplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18runplane/v1/states.proto\"\xeb\x06\n\x07\x46lowRun\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x66low_id\x18\x03 \x01(\t\x12\x11\n\tflow_name\x18\x04 \x01(\t\x12\x15\n\rdeployment_id\x18\x05 \x01(\t\x12!\n\x05state\x18\x06 \x01(\x0b\x32\x12.runplane.v1.State\x12\x0c\n\x04tags\x18\x08 \x03(\t\x12\x11\n\trun_count\x18\t \x01(\x05\x12.\n\nstart_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x0etotal_run_time\x18\x0c \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x37\n\x13\x65xpected_start_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12=\n\x19next_scheduled_start_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fidempotency_key\x18\x0f \x01(\t\x12\x1a\n\x12parent_task_run_id\x18\x10 \x01(\t\x12.\n\x0cretry_policy\x18\x11 \x01(\x0b\x32\x18.runplane.v1.RetryPolicy\x12\x16\n\x0ework_pool_name\x18\x13 \x01(\t\x12\x17\n\x0fwork_queue_name\x18\x14 \x01(\t\x12\x14\n\x0c\x66low_version\x18\x15 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x16 \x01(\x05\x12\x32\n\x0eheartbeat_time\x18\x17 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\x18 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x19 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07runtime\x18\x1a \x01(\t\x12\x17\n\x0fparameters_json\x18\x1b \x01(\t\x12\x1a\n\x12job_variables_json\x18\x1c \x01(\tJ\x04\x08\x07\x10\x08J\x04\x08\x12\x10\x13R\nparametersR\rjob_variables\"\xd2\x02\n\rFlowRunFilter\x12\x14\n\x0c\x66low_run_ids\x18\x01 \x03(\t\x12\x10\n\x08\x66low_ids\x18\x02 \x03(\t\x12\x16\n\x0e\x64\x65ployment_ids\x18\x03 \x03(\t\x12+\n\x0bstate_types\x18\x04 \x03(\x0e\x32\x16.runplane.v1.StateType\x12\x13\n\x0bstate_names\x18\x05 \x03(\t\x12\x0c\n\x04tags\x18\x06 \x03(\t\x12\x1a\n\x12parent_task_run_id\x18\x07 \x01(\t\x12\x16\n\x0ework_pool_name\x18\x08 \x01(\t\x12>\n\x1a\x65xpected_start_time_before\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12=\n\x19\x65xpected_start_time_after\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb5\x03\n\x14\x43reateFlowRunRequest\x12\x0f\n\x07\x66low_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12!\n\x05state\x18\x05 \x01(\x0b\x32\x12.runplane.v1.State\x12\x15\n\rdeployment_id\x18\x06 \x01(\t\x12\x1a\n\x12parent_task_run_id\x18\x07 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x08 \x01(\t\x12.\n\x0cretry_policy\x18\t \x01(\x0b\x32\x18.runplane.v1.RetryPolicy\x12\x16\n\x0ework_pool_name\x18\x0b \x01(\t\x12\x17\n\x0fwork_queue_name\x18\x0c \x01(\t\x12\x14\n\x0c\x66low_version\x18\r \x01(\t\x12\x13\n\x0b\x66low_run_id\x18\x0e \x01(\t\x12\x19\n\x11\x65xpect_heartbeats\x18\x0f \x01(\x08\x12\x17\n\x0fparameters_json\x18\x10 \x01(\t\x12\x1a\n\x12job_variables_json\x18\x11 \x01(\tJ\x04\x08\x03\x10\x04J\x04\x08\n\x10\x0bR\nparametersR\rjob_variables\"P\n\x15\x43reateFlowRunResponse\x12&\n\x08\x66low_run\x18\x01 \x01(\x0b\x32\x14.runplane.v1.FlowRun\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"(\n\x11GetFlowRunRequest\x12\x13\n\x0b\x66low_run_id\x18\x01 \x01(\t\"<\n\x12GetFlowRunResponse\x12&\n\x08\x66low_run\x18\x01 \x01(\x0b\x32\x14.runplane.v1.FlowRun\"h\n\x13ListFlowRunsRequest\x12*\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1a.runplane.v1.FlowRunFilter\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"X\n\x14ListFlowRunsResponse\x12\'\n\tflow_runs\x18\x01 \x03(\x0b\x32\x14.runplane.v1.FlowRun\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"+\n\x14\x44\x65leteFlowRunRequest\x12\x13\n\x0b\x66low_run_id\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteFlowRunResponse\"\x88\x01\n\x16SetFlowRunStateRequest\x12\x13\n\x0b\x66low_run_id\x18\x01 \x01(\t\x12!\n\x05state\x18\x02 \x01(\x0b\x32\x12.runplane.v1.State\x12\r\n\x05\x66orce\x18\x03 \x01(\x08\x12\x15\n\rtransition_id\x18\x04 \x01(\t\x12\x10\n\x08lease_id\x18\x05 \x01(\t\"K\n\x17SetFlowRunStateResponse\x12\x30\n\x06result\x18\x01 \x01(\x0b\x32 .runplane.v1.OrchestrationResult\"V\n\x18ListFlowRunStatesRequest\x12\x13\n\x0b\x66low_run_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"X\n\x19ListFlowRunStatesResponse\x12\"\n\x06states\x18\x01 \x03(\x0b\x32\x12.runplane.v1.State\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"[\n\x14WatchFlowRunsRequest\x12*\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1a.runplane.v1.FlowRunFilter\x12\x17\n\x0finclude_current\x18\x02 \x01(\x08\"b\n\x15WatchFlowRunsResponse\x12&\n\x08\x66low_run\x18\x01 \x01(\x0b\x32\x14.runplane.v1.FlowRun\x12!\n\x05state\x18\x02 \x01(\x0b\x32\x12.runplane.v1.State2\x80\x05\n\x0e\x46lowRunService\x12V\n\rCreateFlowRun\x12!.runplane.v1.CreateFlowRunRequest\x1a\".runplane.v1.CreateFlowRunResponse\x12M\n\nGetFlowRun\x12\x1e.runplane.v1.GetFlowRunRequest\x1a\x1f.runplane.v1.GetFlowRunResponse\x12S\n\x0cListFlowRuns\x12 .runplane.v1.ListFlowRunsRequest\x1a!.runplane.v1.ListFlowRunsResponse\x12V\n\rDeleteFlowRun\x12!.runplane.v1.DeleteFlowRunRequest\x1a\".runplane.v1.DeleteFlowRunResponse\x12\\\n\x0fSetFlowRunState\x12#.runplane.v1.SetFlowRunStateRequest\x1a$.runplane.v1.SetFlowRunStateResponse\x12\x62\n\x11ListFlowRunStates\x12%.runplane.v1.ListFlowRunStatesRequest\x1a&.runplane.v1.ListFlowRunStatesResponse\x12X\n\rWatchFlowRuns\x12!.runplane.v1.WatchFlowRunsRequest\x1a\".runplane.v1.WatchFlowRunsResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'runplane.v1.flow_runs_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FLOWRUN']._serialized_start=166
-  _globals['_FLOWRUN']._serialized_end=1042
-  _globals['_FLOWRUNFILTER']._serialized_start=1045
-  _globals['_FLOWRUNFILTER']._serialized_end=1383
-  _globals['_CREATEFLOWRUNREQUEST']._serialized_start=1386
-  _globals['_CREATEFLOWRUNREQUEST']._serialized_end=1824
-  _globals['_CREATEFLOWRUNRESPONSE']._serialized_start=1826
-  _globals['_CREATEFLOWRUNRESPONSE']._serialized_end=1906
-  _globals['_GETFLOWRUNREQUEST']._serialized_start=1908
-  _globals['_GETFLOWRUNREQUEST']._serialized_end=1948
-  _globals['_GETFLOWRUNRESPONSE']._serialized_start=1950
-  _globals['_GETFLOWRUNRESPONSE']._serialized_end=2010
-  _globals['_LISTFLOWRUNSREQUEST']._serialized_start=2012
-  _globals['_LISTFLOWRUNSREQUEST']._serialized_end=2116
-  _globals['_LISTFLOWRUNSRESPONSE']._serialized_start=2118
-  _globals['_LISTFLOWRUNSRESPONSE']._serialized_end=2206
-  _globals['_DELETEFLOWRUNREQUEST']._serialized_start=2208
-  _globals['_DELETEFLOWRUNREQUEST']._serialized_end=2251
-  _globals['_DELETEFLOWRUNRESPONSE']._serialized_start=2253
-  _globals['_DELETEFLOWRUNRESPONSE']._serialized_end=2276
-  _globals['_SETFLOWRUNSTATEREQUEST']._serialized_start=2279
-  _globals['_SETFLOWRUNSTATEREQUEST']._serialized_end=2415
-  _globals['_SETFLOWRUNSTATERESPONSE']._serialized_start=2417
-  _globals['_SETFLOWRUNSTATERESPONSE']._serialized_end=2492
-  _globals['_LISTFLOWRUNSTATESREQUEST']._serialized_start=2494
-  _globals['_LISTFLOWRUNSTATESREQUEST']._serialized_end=2580
-  _globals['_LISTFLOWRUNSTATESRESPONSE']._serialized_start=2582
-  _globals['_LISTFLOWRUNSTATESRESPONSE']._serialized_end=2670
-  _globals['_WATCHFLOWRUNSREQUEST']._serialized_start=2672
-  _globals['_WATCHFLOWRUNSREQUEST']._serialized_end=2763
-  _globals['_WATCHFLOWRUNSRESPONSE']._serialized_start=2765
-  _globals['_WATCHFLOWRUNSRESPONSE']._serialized_end=2863
-  _globals['_FLOWRUNSERVICE']._serialized_start=2866
-  _globals['_FLOWRUNSERVICE']._serialized_end=3506
+  _globals['_FLOWRUN']._serialized_start=136
+  _globals['_FLOWRUN']._serialized_end=1011
+  _globals['_FLOWRUNFILTER']._serialized_start=1014
+  _globals['_FLOWRUNFILTER']._serialized_end=1352
+  _globals['_CREATEFLOWRUNREQUEST']._serialized_start=1355
+  _globals['_CREATEFLOWRUNREQUEST']._serialized_end=1792
+  _globals['_CREATEFLOWRUNRESPONSE']._serialized_start=1794
+  _globals['_CREATEFLOWRUNRESPONSE']._serialized_end=1874
+  _globals['_GETFLOWRUNREQUEST']._serialized_start=1876
+  _globals['_GETFLOWRUNREQUEST']._serialized_end=1916
+  _globals['_GETFLOWRUNRESPONSE']._serialized_start=1918
+  _globals['_GETFLOWRUNRESPONSE']._serialized_end=1978
+  _globals['_LISTFLOWRUNSREQUEST']._serialized_start=1980
+  _globals['_LISTFLOWRUNSREQUEST']._serialized_end=2084
+  _globals['_LISTFLOWRUNSRESPONSE']._serialized_start=2086
+  _globals['_LISTFLOWRUNSRESPONSE']._serialized_end=2174
+  _globals['_DELETEFLOWRUNREQUEST']._serialized_start=2176
+  _globals['_DELETEFLOWRUNREQUEST']._serialized_end=2219
+  _globals['_DELETEFLOWRUNRESPONSE']._serialized_start=2221
+  _globals['_DELETEFLOWRUNRESPONSE']._serialized_end=2244
+  _globals['_SETFLOWRUNSTATEREQUEST']._serialized_start=2247
+  _globals['_SETFLOWRUNSTATEREQUEST']._serialized_end=2383
+  _globals['_SETFLOWRUNSTATERESPONSE']._serialized_start=2385
+  _globals['_SETFLOWRUNSTATERESPONSE']._serialized_end=2460
+  _globals['_LISTFLOWRUNSTATESREQUEST']._serialized_start=2462
+  _globals['_LISTFLOWRUNSTATESREQUEST']._serialized_end=2548
+  _globals['_LISTFLOWRUNSTATESRESPONSE']._serialized_start=2550
+  _globals['_LISTFLOWRUNSTATESRESPONSE']._serialized_end=2638
+  _globals['_WATCHFLOWRUNSREQUEST']._serialized_start=2640
+  _globals['_WATCHFLOWRUNSREQUEST']._serialized_end=2731
+  _globals['_WATCHFLOWRUNSRESPONSE']._serialized_start=2733
+  _globals['_WATCHFLOWRUNSRESPONSE']._serialized_end=2831
+  _globals['_FLOWRUNSERVICE']._serialized_start=2834
+  _globals['_FLOWRUNSERVICE']._serialized_end=3474
 # @@protoc_insertion_point(module_scope)

@@ -7,7 +7,6 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
-from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from runplane.v1 import states_pb2 as _states_pb2
@@ -34,7 +33,6 @@ class FlowRun(_message.Message):
     FLOW_NAME_FIELD_NUMBER: _builtins.int
     DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
-    PARAMETERS_FIELD_NUMBER: _builtins.int
     TAGS_FIELD_NUMBER: _builtins.int
     RUN_COUNT_FIELD_NUMBER: _builtins.int
     START_TIME_FIELD_NUMBER: _builtins.int
@@ -45,7 +43,6 @@ class FlowRun(_message.Message):
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     PARENT_TASK_RUN_ID_FIELD_NUMBER: _builtins.int
     RETRY_POLICY_FIELD_NUMBER: _builtins.int
-    JOB_VARIABLES_FIELD_NUMBER: _builtins.int
     WORK_POOL_NAME_FIELD_NUMBER: _builtins.int
     WORK_QUEUE_NAME_FIELD_NUMBER: _builtins.int
     FLOW_VERSION_FIELD_NUMBER: _builtins.int
@@ -54,6 +51,8 @@ class FlowRun(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     RUNTIME_FIELD_NUMBER: _builtins.int
+    PARAMETERS_JSON_FIELD_NUMBER: _builtins.int
+    JOB_VARIABLES_JSON_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned UUID."""
     name: _builtins.str
@@ -82,13 +81,15 @@ class FlowRun(_message.Message):
     """Which runtime runs the run's code, copied from its deployment ("python" without one);
     read-only.
     """
+    parameters_json: _builtins.str
+    """The run's parameters: a JSON object as text (RFC 8259), at most 1 MiB of JSON text."""
+    job_variables_json: _builtins.str
+    """Environment and settings for the run's process, from the deployment: a JSON object as
+    text, at most 1 MiB of JSON text.
+    """
     @_builtins.property
     def state(self) -> _states_pb2.State:
         """The current state."""
-
-    @_builtins.property
-    def parameters(self) -> _struct_pb2.Struct:
-        """The run's parameters as JSON."""
 
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -119,10 +120,6 @@ class FlowRun(_message.Message):
         """How the run retries after a failure."""
 
     @_builtins.property
-    def job_variables(self) -> _struct_pb2.Struct:
-        """Environment and settings for the run's process, from the deployment."""
-
-    @_builtins.property
     def heartbeat_time(self) -> _timestamp_pb2.Timestamp:
         """The last heartbeat received while RUNNING."""
 
@@ -143,7 +140,6 @@ class FlowRun(_message.Message):
         flow_name: _builtins.str = ...,
         deployment_id: _builtins.str = ...,
         state: _states_pb2.State | None = ...,
-        parameters: _struct_pb2.Struct | None = ...,
         tags: _abc.Iterable[_builtins.str] | None = ...,
         run_count: _builtins.int = ...,
         start_time: _timestamp_pb2.Timestamp | None = ...,
@@ -154,7 +150,6 @@ class FlowRun(_message.Message):
         idempotency_key: _builtins.str = ...,
         parent_task_run_id: _builtins.str = ...,
         retry_policy: _states_pb2.RetryPolicy | None = ...,
-        job_variables: _struct_pb2.Struct | None = ...,
         work_pool_name: _builtins.str = ...,
         work_queue_name: _builtins.str = ...,
         flow_version: _builtins.str = ...,
@@ -163,10 +158,12 @@ class FlowRun(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         runtime: _builtins.str = ...,
+        parameters_json: _builtins.str = ...,
+        job_variables_json: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "expected_start_time", b"expected_start_time", "heartbeat_time", b"heartbeat_time", "job_variables", b"job_variables", "next_scheduled_start_time", b"next_scheduled_start_time", "parameters", b"parameters", "retry_policy", b"retry_policy", "start_time", b"start_time", "state", b"state", "total_run_time", b"total_run_time", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "expected_start_time", b"expected_start_time", "heartbeat_time", b"heartbeat_time", "next_scheduled_start_time", b"next_scheduled_start_time", "retry_policy", b"retry_policy", "start_time", b"start_time", "state", b"state", "total_run_time", b"total_run_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "create_time", b"create_time", "deployment_id", b"deployment_id", "end_time", b"end_time", "expected_start_time", b"expected_start_time", "flow_id", b"flow_id", "flow_name", b"flow_name", "flow_version", b"flow_version", "heartbeat_time", b"heartbeat_time", "id", b"id", "idempotency_key", b"idempotency_key", "job_variables", b"job_variables", "name", b"name", "next_scheduled_start_time", b"next_scheduled_start_time", "parameters", b"parameters", "parent_task_run_id", b"parent_task_run_id", "retry_policy", b"retry_policy", "run_count", b"run_count", "runtime", b"runtime", "start_time", b"start_time", "state", b"state", "tags", b"tags", "total_run_time", b"total_run_time", "update_time", b"update_time", "work_pool_name", b"work_pool_name", "work_queue_name", b"work_queue_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "create_time", b"create_time", "deployment_id", b"deployment_id", "end_time", b"end_time", "expected_start_time", b"expected_start_time", "flow_id", b"flow_id", "flow_name", b"flow_name", "flow_version", b"flow_version", "heartbeat_time", b"heartbeat_time", "id", b"id", "idempotency_key", b"idempotency_key", "job_variables_json", b"job_variables_json", "name", b"name", "next_scheduled_start_time", b"next_scheduled_start_time", "parameters_json", b"parameters_json", "parent_task_run_id", b"parent_task_run_id", "retry_policy", b"retry_policy", "run_count", b"run_count", "runtime", b"runtime", "start_time", b"start_time", "state", b"state", "tags", b"tags", "total_run_time", b"total_run_time", "update_time", b"update_time", "work_pool_name", b"work_pool_name", "work_queue_name", b"work_queue_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -254,19 +251,19 @@ class CreateFlowRunRequest(_message.Message):
 
     FLOW_ID_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
-    PARAMETERS_FIELD_NUMBER: _builtins.int
     TAGS_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
     DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
     PARENT_TASK_RUN_ID_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     RETRY_POLICY_FIELD_NUMBER: _builtins.int
-    JOB_VARIABLES_FIELD_NUMBER: _builtins.int
     WORK_POOL_NAME_FIELD_NUMBER: _builtins.int
     WORK_QUEUE_NAME_FIELD_NUMBER: _builtins.int
     FLOW_VERSION_FIELD_NUMBER: _builtins.int
     FLOW_RUN_ID_FIELD_NUMBER: _builtins.int
     EXPECT_HEARTBEATS_FIELD_NUMBER: _builtins.int
+    PARAMETERS_JSON_FIELD_NUMBER: _builtins.int
+    JOB_VARIABLES_JSON_FIELD_NUMBER: _builtins.int
     flow_id: _builtins.str
     """The flow to run; required."""
     name: _builtins.str
@@ -291,10 +288,12 @@ class CreateFlowRunRequest(_message.Message):
     run with no heartbeat for the heartbeat timeout is marked CRASHED, even before its first
     heartbeat. Without it, a run no runner claimed is watched from its first heartbeat.
     """
-    @_builtins.property
-    def parameters(self) -> _struct_pb2.Struct:
-        """Parameters as JSON."""
-
+    parameters_json: _builtins.str
+    """Parameters: a JSON object as text (RFC 8259), at most 1 MiB of JSON text; empty means {}."""
+    job_variables_json: _builtins.str
+    """Environment and settings for the run's process: a JSON object as text, at most 1 MiB of
+    JSON text; empty means {}.
+    """
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Free-form labels."""
@@ -309,32 +308,28 @@ class CreateFlowRunRequest(_message.Message):
     def retry_policy(self) -> _states_pb2.RetryPolicy:
         """How the run retries after a failure."""
 
-    @_builtins.property
-    def job_variables(self) -> _struct_pb2.Struct:
-        """Environment and settings for the run's process."""
-
     def __init__(
         self,
         *,
         flow_id: _builtins.str = ...,
         name: _builtins.str = ...,
-        parameters: _struct_pb2.Struct | None = ...,
         tags: _abc.Iterable[_builtins.str] | None = ...,
         state: _states_pb2.State | None = ...,
         deployment_id: _builtins.str = ...,
         parent_task_run_id: _builtins.str = ...,
         idempotency_key: _builtins.str = ...,
         retry_policy: _states_pb2.RetryPolicy | None = ...,
-        job_variables: _struct_pb2.Struct | None = ...,
         work_pool_name: _builtins.str = ...,
         work_queue_name: _builtins.str = ...,
         flow_version: _builtins.str = ...,
         flow_run_id: _builtins.str = ...,
         expect_heartbeats: _builtins.bool = ...,
+        parameters_json: _builtins.str = ...,
+        job_variables_json: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["job_variables", b"job_variables", "parameters", b"parameters", "retry_policy", b"retry_policy", "state", b"state"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["retry_policy", b"retry_policy", "state", b"state"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_id", b"deployment_id", "expect_heartbeats", b"expect_heartbeats", "flow_id", b"flow_id", "flow_run_id", b"flow_run_id", "flow_version", b"flow_version", "idempotency_key", b"idempotency_key", "job_variables", b"job_variables", "name", b"name", "parameters", b"parameters", "parent_task_run_id", b"parent_task_run_id", "retry_policy", b"retry_policy", "state", b"state", "tags", b"tags", "work_pool_name", b"work_pool_name", "work_queue_name", b"work_queue_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_id", b"deployment_id", "expect_heartbeats", b"expect_heartbeats", "flow_id", b"flow_id", "flow_run_id", b"flow_run_id", "flow_version", b"flow_version", "idempotency_key", b"idempotency_key", "job_variables_json", b"job_variables_json", "name", b"name", "parameters_json", b"parameters_json", "parent_task_run_id", b"parent_task_run_id", "retry_policy", b"retry_policy", "state", b"state", "tags", b"tags", "work_pool_name", b"work_pool_name", "work_queue_name", b"work_queue_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -7,7 +7,6 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
-from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -115,28 +114,29 @@ class ResultRef(_message.Message):
     STORAGE_FIELD_NUMBER: _builtins.int
     KEY_FIELD_NUMBER: _builtins.int
     SERIALIZER_FIELD_NUMBER: _builtins.int
-    INLINE_VALUE_FIELD_NUMBER: _builtins.int
+    INLINE_VALUE_JSON_FIELD_NUMBER: _builtins.int
     storage: _builtins.str
     """The result storage that holds the result, e.g. "local-file:/home/me/.runplane/results"."""
     key: _builtins.str
     """The key of the result within the storage."""
     serializer: _builtins.str
     """The serializer used to write the result: "cloudpickle" or "json"."""
-    @_builtins.property
-    def inline_value(self) -> _struct_pb2.Value:
-        """A small JSON result carried in the state itself; set instead of storage and key."""
-
+    inline_value_json: _builtins.str
+    """A small result carried in the state itself, set instead of storage and key: any JSON
+    value as text (RFC 8259; "null" is a value), at most 64 KiB of JSON text. Empty means
+    no inline result.
+    """
     def __init__(
         self,
         *,
         storage: _builtins.str = ...,
         key: _builtins.str = ...,
         serializer: _builtins.str = ...,
-        inline_value: _struct_pb2.Value | None = ...,
+        inline_value_json: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["inline_value", b"inline_value"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["inline_value", b"inline_value", "key", b"key", "serializer", b"serializer", "storage", b"storage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["inline_value_json", b"inline_value_json", "key", b"key", "serializer", b"serializer", "storage", b"storage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -22,35 +22,34 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1brunplane/v1/variables.proto\x12\x0brunplane.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbb\x01\n\x08Variable\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12%\n\x05value\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"j\n\x12SetVariableRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x0c\n\x04tags\x18\x03 \x03(\t\x12\x11\n\toverwrite\x18\x04 \x01(\x08\"O\n\x13SetVariableResponse\x12\'\n\x08variable\x18\x01 \x01(\x0b\x32\x15.runplane.v1.Variable\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"\"\n\x12GetVariableRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\">\n\x13GetVariableResponse\x12\'\n\x08variable\x18\x01 \x01(\x0b\x32\x15.runplane.v1.Variable\"R\n\x14ListVariablesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x13\n\x0bname_prefix\x18\x03 \x01(\t\"Z\n\x15ListVariablesResponse\x12(\n\tvariables\x18\x01 \x03(\x0b\x32\x15.runplane.v1.Variable\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"%\n\x15\x44\x65leteVariableRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteVariableResponse2\xe8\x02\n\x0fVariableService\x12P\n\x0bSetVariable\x12\x1f.runplane.v1.SetVariableRequest\x1a .runplane.v1.SetVariableResponse\x12P\n\x0bGetVariable\x12\x1f.runplane.v1.GetVariableRequest\x1a .runplane.v1.GetVariableResponse\x12V\n\rListVariables\x12!.runplane.v1.ListVariablesRequest\x1a\".runplane.v1.ListVariablesResponse\x12Y\n\x0e\x44\x65leteVariable\x12\".runplane.v1.DeleteVariableRequest\x1a#.runplane.v1.DeleteVariableResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1brunplane/v1/variables.proto\x12\x0brunplane.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb5\x01\n\x08Variable\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nvalue_json\x18\x07 \x01(\tJ\x04\x08\x03\x10\x04R\x05value\"d\n\x12SetVariableRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04tags\x18\x03 \x03(\t\x12\x11\n\toverwrite\x18\x04 \x01(\x08\x12\x12\n\nvalue_json\x18\x05 \x01(\tJ\x04\x08\x02\x10\x03R\x05value\"O\n\x13SetVariableResponse\x12\'\n\x08variable\x18\x01 \x01(\x0b\x32\x15.runplane.v1.Variable\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"\"\n\x12GetVariableRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\">\n\x13GetVariableResponse\x12\'\n\x08variable\x18\x01 \x01(\x0b\x32\x15.runplane.v1.Variable\"R\n\x14ListVariablesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x13\n\x0bname_prefix\x18\x03 \x01(\t\"Z\n\x15ListVariablesResponse\x12(\n\tvariables\x18\x01 \x03(\x0b\x32\x15.runplane.v1.Variable\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"%\n\x15\x44\x65leteVariableRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteVariableResponse2\xe8\x02\n\x0fVariableService\x12P\n\x0bSetVariable\x12\x1f.runplane.v1.SetVariableRequest\x1a .runplane.v1.SetVariableResponse\x12P\n\x0bGetVariable\x12\x1f.runplane.v1.GetVariableRequest\x1a .runplane.v1.GetVariableResponse\x12V\n\rListVariables\x12!.runplane.v1.ListVariablesRequest\x1a\".runplane.v1.ListVariablesResponse\x12Y\n\x0e\x44\x65leteVariable\x12\".runplane.v1.DeleteVariableRequest\x1a#.runplane.v1.DeleteVariableResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'runplane.v1.variables_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_VARIABLE']._serialized_start=108
-  _globals['_VARIABLE']._serialized_end=295
-  _globals['_SETVARIABLEREQUEST']._serialized_start=297
-  _globals['_SETVARIABLEREQUEST']._serialized_end=403
-  _globals['_SETVARIABLERESPONSE']._serialized_start=405
-  _globals['_SETVARIABLERESPONSE']._serialized_end=484
-  _globals['_GETVARIABLEREQUEST']._serialized_start=486
-  _globals['_GETVARIABLEREQUEST']._serialized_end=520
-  _globals['_GETVARIABLERESPONSE']._serialized_start=522
-  _globals['_GETVARIABLERESPONSE']._serialized_end=584
-  _globals['_LISTVARIABLESREQUEST']._serialized_start=586
-  _globals['_LISTVARIABLESREQUEST']._serialized_end=668
-  _globals['_LISTVARIABLESRESPONSE']._serialized_start=670
-  _globals['_LISTVARIABLESRESPONSE']._serialized_end=760
-  _globals['_DELETEVARIABLEREQUEST']._serialized_start=762
-  _globals['_DELETEVARIABLEREQUEST']._serialized_end=799
-  _globals['_DELETEVARIABLERESPONSE']._serialized_start=801
-  _globals['_DELETEVARIABLERESPONSE']._serialized_end=825
-  _globals['_VARIABLESERVICE']._serialized_start=828
-  _globals['_VARIABLESERVICE']._serialized_end=1188
+  _globals['_VARIABLE']._serialized_start=78
+  _globals['_VARIABLE']._serialized_end=259
+  _globals['_SETVARIABLEREQUEST']._serialized_start=261
+  _globals['_SETVARIABLEREQUEST']._serialized_end=361
+  _globals['_SETVARIABLERESPONSE']._serialized_start=363
+  _globals['_SETVARIABLERESPONSE']._serialized_end=442
+  _globals['_GETVARIABLEREQUEST']._serialized_start=444
+  _globals['_GETVARIABLEREQUEST']._serialized_end=478
+  _globals['_GETVARIABLERESPONSE']._serialized_start=480
+  _globals['_GETVARIABLERESPONSE']._serialized_end=542
+  _globals['_LISTVARIABLESREQUEST']._serialized_start=544
+  _globals['_LISTVARIABLESREQUEST']._serialized_end=626
+  _globals['_LISTVARIABLESRESPONSE']._serialized_start=628
+  _globals['_LISTVARIABLESRESPONSE']._serialized_end=718
+  _globals['_DELETEVARIABLEREQUEST']._serialized_start=720
+  _globals['_DELETEVARIABLEREQUEST']._serialized_end=757
+  _globals['_DELETEVARIABLERESPONSE']._serialized_start=759
+  _globals['_DELETEVARIABLERESPONSE']._serialized_end=783
+  _globals['_VARIABLESERVICE']._serialized_start=786
+  _globals['_VARIABLESERVICE']._serialized_end=1146
 # @@protoc_insertion_point(module_scope)

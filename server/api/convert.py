@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from google.protobuf import duration_pb2, json_format, struct_pb2, timestamp_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
 
+from runplane import _json_text as json_text_module
 from runplane.server.db.records import FlowRecord
 from runplane.v1 import flows_pb2
 
@@ -29,15 +30,14 @@ def to_datetime(message: timestamp_pb2.Timestamp) -> datetime:
     return message.ToDatetime(tzinfo=UTC)
 
 
-def struct(value: dict[str, Any] | None) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    if value:
-        message.update(value)
-    return message
+def json_text(value: Any, field: str) -> str:
+    """A stored JSON value as the text of a ``*_json`` field."""
+    return json_text_module.dumps(value, field)
 
 
-def from_struct(message: struct_pb2.Struct) -> dict[str, Any]:
-    return json_format.MessageToDict(message)
+def json_object_text(value: dict[str, Any] | None, field: str) -> str:
+    """A stored JSON object as text; a missing one is ``{}``."""
+    return json_text_module.dumps_object(value, field)
 
 
 def flow(record: FlowRecord) -> flows_pb2.Flow:

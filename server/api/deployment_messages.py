@@ -8,6 +8,7 @@ from typing import Any
 from google.protobuf import json_format, timestamp_pb2
 
 from runplane.server.api import convert
+from runplane.server.api.states import result_ref_message
 from runplane.server.db.deployments import DeploymentRecord, ScheduleRecord
 from runplane.server.db.scheduled_runs import ScheduledRunRecord
 from runplane.v1 import deployments_pb2, flow_runs_pb2, states_pb2
@@ -36,7 +37,7 @@ def schedule(record: ScheduleRecord) -> deployments_pb2.DeploymentSchedule:
     message = deployments_pb2.DeploymentSchedule(
         id=str(record.id),
         active=record.active,
-        parameters=convert.struct(record.parameters),
+        parameters_json=convert.json_object_text(record.parameters, "parameters_json"),
         catchup=record.catchup,  # type: ignore[arg-type]
     )
     spec = record.spec
@@ -71,15 +72,17 @@ def deployment(record: DeploymentRecord) -> deployments_pb2.Deployment:
         description=record.description,
         version=record.version,
         tags=record.tags,
-        parameters=convert.struct(record.parameters),
-        parameter_schema=convert.struct(record.parameter_schema),
+        parameters_json=convert.json_object_text(record.parameters, "parameters_json"),
+        parameter_schema_json=convert.json_object_text(
+            record.parameter_schema, "parameter_schema_json"
+        ),
         enforce_parameter_schema=record.enforce_parameter_schema,
         schedules=[schedule(s) for s in record.schedules],
         paused=record.paused,
         collision_strategy=record.collision_strategy,  # type: ignore[arg-type]
         work_pool_name=record.work_pool_name,
         work_queue_name=record.work_queue_name,
-        job_variables=convert.struct(record.job_variables),
+        job_variables_json=convert.json_object_text(record.job_variables, "job_variables_json"),
         create_time=convert.timestamp(record.create_time),
         update_time=convert.timestamp(record.update_time),
         retry_policy=states_pb2.RetryPolicy(
@@ -103,7 +106,7 @@ def _state(record: ScheduledRunRecord) -> states_pb2.State | None:
         message=record.state_message,
     )
     if record.state_result is not None:
-        json_format.ParseDict(record.state_result, message.result, ignore_unknown_fields=True)
+        message.result.CopyFrom(result_ref_message(record.state_result))
     if record.state_details:
         json_format.ParseDict(record.state_details, message.details, ignore_unknown_fields=True)
     return message
@@ -117,7 +120,7 @@ def flow_run(record: ScheduledRunRecord) -> flow_runs_pb2.FlowRun:
         flow_name=record.flow_name,
         deployment_id=str(record.deployment_id) if record.deployment_id else "",
         state=_state(record),
-        parameters=convert.struct(record.parameters),
+        parameters_json=convert.json_object_text(record.parameters, "parameters_json"),
         tags=record.tags,
         run_count=record.run_count,
         start_time=convert.timestamp(record.start_time),
@@ -130,7 +133,7 @@ def flow_run(record: ScheduledRunRecord) -> flow_runs_pb2.FlowRun:
         retry_policy=states_pb2.RetryPolicy(
             retries=record.retries, retry_delay_seconds=record.retry_delays
         ),
-        job_variables=convert.struct(record.job_variables),
+        job_variables_json=convert.json_object_text(record.job_variables, "job_variables_json"),
         work_pool_name=record.work_pool_name or "",
         work_queue_name=record.work_queue_name or "",
         flow_version=record.flow_version or "",

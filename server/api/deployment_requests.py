@@ -12,14 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from google.protobuf import field_mask_pb2, struct_pb2, timestamp_pb2
+from google.protobuf import field_mask_pb2, timestamp_pb2
 
 from runplane.server.api import convert
 from runplane.server.api.errors import invalid_argument
 from runplane.server.api.flow_run_messages import retry_policy
 from runplane.server.api.validation import (
+    MAX_OBJECT_JSON_BYTES,
     check_tags,
     enum_value,
+    json_object,
     optional_name,
     optional_text,
     parse_optional_uuid,
@@ -44,7 +46,6 @@ from runplane.server.orchestration.parameter_schemas import (
 )
 from runplane.v1 import deployments_pb2
 
-MAX_STRUCT_BYTES = 1024 * 1024
 MAX_DESCRIPTION_LENGTH = 100_000
 MAX_ENTRYPOINT_LENGTH = 1024
 MAX_VERSION_LENGTH = 256
@@ -52,6 +53,9 @@ MAX_SCHEDULES = 100
 MAX_IDEMPOTENCY_KEY_LENGTH = 512
 _COLLISION_STRATEGIES = frozenset(deployments_pb2.CollisionStrategy.values())
 _CATCHUP_POLICIES = frozenset(deployments_pb2.CatchupPolicy.values())
+# Update mask paths of the JSON-text fields, and the columns they change.
+_JSON_COLUMNS = {"parameters_json": "parameters", "job_variables_json": "job_variables"}
+_MASK_PATHS = (UPDATABLE_FIELDS - set(_JSON_COLUMNS.values())) | set(_JSON_COLUMNS)
 # Timestamps a datetime can hold: years 1 to 9999.
 _MIN_SECONDS = -62135596800
 _MAX_SECONDS = 253402300799
@@ -83,10 +87,9 @@ def parse_timestamp(field: str, message: timestamp_pb2.Timestamp) -> datetime:
     return convert.to_datetime(message)
 
 
-def parse_struct(field: str, message: struct_pb2.Struct) -> dict[str, Any]:
-    if message.ByteSize() > MAX_STRUCT_BYTES:
-        raise invalid_argument(field, f"must be at most {MAX_STRUCT_BYTES} bytes")
-    return convert.from_struct(message)
+def parse_object(field: str, text: str) -> dict[str, Any]:
+    """A ``*_json`` field holding a JSON object: parameters, job variables, a schema."""
+    return json_object(field, text, MAX_OBJECT_JSON_BYTES)
 
 
 def resource_name(field: str, value: str) -> str:
@@ -139,7 +142,7 @@ def parse_schedules(
         except schedule_rules.ScheduleError as error:
             raise invalid_argument(f"{where}.{error.field}", error.message) from None
         catchup = enum_value(f"{where}.catchup", message.catchup, _CATCHUP_POLICIES, required=False)
-        parameters = parse_struct(f"{where}.parameters", message.parameters)
+        parameters = parse_object(f"{where}.parameters_json", message.parameters_json)
         parsed.append(ScheduleValues(message.active, parameters, catchup, kind, spec))
     return parsed
 
@@ -160,9 +163,9 @@ def work_queue_name(field: str, value: str) -> str:
     return resource_name(field, value) if value else DEFAULT_WORK_QUEUE
 
 
-def parameter_schema(field: str, value: struct_pb2.Struct) -> dict[str, Any]:
+def parameter_schema(field: str, value: str) -> dict[str, Any]:
     """A valid JSON schema (an empty one accepts any parameters)."""
-    schema = parse_struct(field, value)
+    schema = parse_object(field, value)
     problem = schema_problem(schema)
     if problem is not None:
         raise invalid_argument(field, problem)
@@ -199,8 +202,10 @@ def parse_create(message: deployments_pb2.Deployment) -> DeploymentInput:
         description=optional_text(f"{p}.description", message.description, MAX_DESCRIPTION_LENGTH),
         version=optional_text(f"{p}.version", message.version, MAX_VERSION_LENGTH),
         tags=check_tags(f"{p}.tags", message.tags),
-        parameters=parse_struct(f"{p}.parameters", message.parameters),
-        parameter_schema=parameter_schema(f"{p}.parameter_schema", message.parameter_schema),
+        parameters=parse_object(f"{p}.parameters_json", message.parameters_json),
+        parameter_schema=parameter_schema(
+            f"{p}.parameter_schema_json", message.parameter_schema_json
+        ),
         enforce_parameter_schema=message.enforce_parameter_schema,
         paused=message.paused,
         concurrency_limit=concurrency_limit(f"{p}.concurrency_limit", message),
@@ -213,7 +218,7 @@ def parse_create(message: deployments_pb2.Deployment) -> DeploymentInput:
             else DEFAULT_WORK_POOL
         ),
         work_queue_name=work_queue_name(f"{p}.work_queue_name", message.work_queue_name),
-        job_variables=parse_struct(f"{p}.job_variables", message.job_variables),
+        job_variables=parse_object(f"{p}.job_variables_json", message.job_variables_json),
         retries=retries,
         retry_delays=retry_delays,
         runtime=runtime_name(f"{p}.runtime", message.runtime),
@@ -228,8 +233,6 @@ def _changed_value(path: str, message: deployments_pb2.Deployment) -> Any:
         return concurrency_limit(field, message)
     if path == "collision_strategy":
         return collision_strategy(field, message.collision_strategy)
-    if path in ("parameters", "job_variables"):
-        return parse_struct(field, getattr(message, path))
     if path == "tags":
         return check_tags(field, message.tags)
     if path == "work_queue_name":
@@ -245,7 +248,7 @@ def parse_update(
     message: deployments_pb2.Deployment, mask: field_mask_pb2.FieldMask
 ) -> DeploymentUpdate:
     deployment_id = parse_uuid("deployment.id", message.id)
-    paths = update_paths(mask, UPDATABLE_FIELDS)
+    paths = update_paths(mask, _MASK_PATHS)
     changes: dict[str, Any] = {}
     schedules = None
     for path in paths:
@@ -254,6 +257,9 @@ def parse_update(
         elif path == "retry_policy":
             policy = retry_policy("deployment.retry_policy", message.retry_policy)
             changes["retries"], changes["retry_delays"] = policy
+        elif path in _JSON_COLUMNS:
+            text = getattr(message, path)
+            changes[_JSON_COLUMNS[path]] = parse_object(f"deployment.{path}", text)
         else:
             changes[path] = _changed_value(path, message)
     return DeploymentUpdate(deployment_id, changes, schedules)

@@ -13,7 +13,7 @@ from runplane.server.api import deployment_messages as messages
 from runplane.server.api.deployment_requests import (
     idempotency_key,
     parse_create,
-    parse_struct,
+    parse_object,
     parse_timestamp,
     parse_update,
     run_parameters,
@@ -156,8 +156,8 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
         self, request: deployments_pb2.RunDeploymentRequest, context: Context
     ) -> deployments_pb2.RunDeploymentResponse:
         deployment_id = parse_uuid("deployment_id", request.deployment_id)
-        parameters = parse_struct("parameters", request.parameters)
-        job_variables = parse_struct("job_variables", request.job_variables)
+        parameters = parse_object("parameters_json", request.parameters_json)
+        job_variables = parse_object("job_variables_json", request.job_variables_json)
         tags = check_tags("tags", request.tags)
         key = idempotency_key("idempotency_key", request.idempotency_key)
         name = optional_name("name", request.name)

@@ -110,7 +110,7 @@ def flow_run_message(record: FlowRunRecord) -> flow_runs_pb2.FlowRun:
         flow_id=str(record.flow_id),
         flow_name=record.flow_name,
         deployment_id=str(record.deployment_id) if record.deployment_id else "",
-        parameters=convert.struct(record.parameters),
+        parameters_json=convert.json_object_text(record.parameters, "parameters_json"),
         tags=record.tags,
         run_count=times.run_count,
         start_time=convert.timestamp(times.start_time),
@@ -123,7 +123,7 @@ def flow_run_message(record: FlowRunRecord) -> flow_runs_pb2.FlowRun:
         retry_policy=states_pb2.RetryPolicy(
             retries=record.retries, retry_delay_seconds=record.retry_delays
         ),
-        job_variables=convert.struct(record.job_variables),
+        job_variables_json=convert.json_object_text(record.job_variables, "job_variables_json"),
         work_pool_name=record.work_pool_name or "",
         work_queue_name=record.work_queue_name or "",
         flow_version=record.flow_version or "",

@@ -9,9 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import grpc
-from google.protobuf import struct_pb2
 
-from runplane.server.api import convert
 from runplane.server.api.batching import WriteBatcher
 from runplane.server.api.deployment_requests import run_parameters
 from runplane.server.api.errors import (
@@ -50,7 +48,9 @@ from runplane.server.api.pagination import (
 )
 from runplane.server.api.states import ProposedState, parse_state, state_message
 from runplane.server.api.validation import (
+    MAX_OBJECT_JSON_BYTES,
     check_tags,
+    json_object,
     optional_name,
     page_size,
     parse_optional_uuid,
@@ -68,7 +68,6 @@ from runplane.v1 import flow_runs_pb2, flow_runs_pb2_grpc, states_pb2
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
-MAX_STRUCT_BYTES = 1_000_000
 MAX_KEY_LENGTH = 512
 MAX_CURRENT_RUNS = 1000
 _INITIAL_TYPES = (StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING)
@@ -76,14 +75,6 @@ _INITIAL_TYPES = (StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING)
 # CPU per run for the same throughput, since the event loop, not the commit, is the limit.
 WRITE_WORKERS = 1
 MAX_WRITE_BATCH = 256
-
-
-def parse_struct(name: str, message: struct_pb2.Struct) -> dict[str, Any]:
-    if not message.fields:
-        return {}  # the common case, without json_format's cost
-    if message.ByteSize() > MAX_STRUCT_BYTES:
-        raise invalid_argument(name, f"must be at most {MAX_STRUCT_BYTES} bytes")
-    return convert.from_struct(message)
 
 
 def parse_uuid_text(name: str, value: str) -> str:
@@ -116,13 +107,15 @@ def _new_run(request: flow_runs_pb2.CreateFlowRunRequest, now: datetime) -> flow
         flow_id=parse_uuid("flow_id", request.flow_id),
         name=optional_name("name", request.name) or "",
         deployment_id=parse_optional_uuid("deployment_id", request.deployment_id),
-        parameters=parse_struct("parameters", request.parameters),
+        parameters=json_object("parameters_json", request.parameters_json, MAX_OBJECT_JSON_BYTES),
         tags=check_tags("tags", request.tags),
         idempotency_key=_bounded_text("idempotency_key", request.idempotency_key, MAX_KEY_LENGTH),
         parent_task_run_id=parse_optional_uuid("parent_task_run_id", request.parent_task_run_id),
         retries=retries,
         retry_delays=delays,
-        job_variables=parse_struct("job_variables", request.job_variables),
+        job_variables=json_object(
+            "job_variables_json", request.job_variables_json, MAX_OBJECT_JSON_BYTES
+        ),
         work_pool_name=optional_name("work_pool_name", request.work_pool_name),
         work_queue_name=optional_name("work_queue_name", request.work_queue_name),
         flow_version=_bounded_text("flow_version", request.flow_version),

@@ -2,7 +2,9 @@
 
 A stored state keeps its result reference and details as the JSON forms of ``ResultRef``
 and ``StateDetails`` (field names as in the proto), so that what a client sent comes back
-unchanged, including the details the rules do not look at.
+unchanged, including the details the rules do not look at. An inline result is the one
+exception: it is stored as the JSON value itself, under ``inline_value``, and travels as the
+text of ``inline_value_json``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ MAX_STATE_MESSAGE_LENGTH = 1_000_000
 MAX_REFERENCE_LENGTH = 2000
 # Inline results ride in every read of the run's state: larger ones belong in result storage.
 MAX_INLINE_RESULT_BYTES = 64 * 1024
+# The key of a stored reference's inline value, kept as JSON data rather than text.
+_INLINE = "inline_value"
 _STATE_TYPES = frozenset(int(t) for t in StateType)
 # Timestamps a datetime can hold: years 1 to 9999.
 _MIN_SECONDS = -62135596800
@@ -103,13 +107,27 @@ def _parse_result(name: str, message: states_pb2.State) -> dict[str, Any] | None
     for field_name in ("storage", "key", "serializer"):
         if len(getattr(ref, field_name)) > MAX_REFERENCE_LENGTH:
             raise invalid_argument(f"{name}.{field_name}", "is too long")
-    inline = ref.HasField("inline_value")
+    inline = bool(ref.inline_value_json)
     if not ref.key and not inline:
         return None  # an empty reference points at nothing
-    if inline:
-        json_value(f"{name}.inline_value", ref.inline_value, MAX_INLINE_RESULT_BYTES)
     stored: dict[str, Any] = json_format.MessageToDict(ref, preserving_proto_field_name=True)
+    if inline:
+        field_name = f"{name}.inline_value_json"
+        del stored["inline_value_json"]
+        stored[_INLINE] = json_value(field_name, ref.inline_value_json, MAX_INLINE_RESULT_BYTES)
     return stored
+
+
+def result_ref_message(stored: dict[str, Any]) -> states_pb2.ResultRef:
+    """A stored result reference as its message, the inline value as JSON text."""
+    message = states_pb2.ResultRef()
+    if _INLINE not in stored:
+        json_format.ParseDict(stored, message, ignore_unknown_fields=True)
+        return message
+    rest = {key: value for key, value in stored.items() if key != _INLINE}
+    json_format.ParseDict(rest, message, ignore_unknown_fields=True)
+    message.inline_value_json = convert.json_text(stored[_INLINE], "inline_value_json")
+    return message
 
 
 def _timestamp_json(value: datetime) -> str:
@@ -225,7 +243,7 @@ def state_message(record: StateRecord) -> states_pb2.State:
         message=record.message,
     )
     if record.result is not None:
-        json_format.ParseDict(record.result, message.result)
+        message.result.CopyFrom(result_ref_message(record.result))
     if record.details:
         message.details.CopyFrom(_details(record))
     return message

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from google.protobuf import field_mask_pb2, json_format, struct_pb2
+from google.protobuf import field_mask_pb2
 
+from runplane import _json_text as json_text
 from runplane.server.api.errors import invalid_argument
 from runplane.server.db.tables import DEFAULT_RUNTIME
 
@@ -17,6 +17,8 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 MAX_NAME_LENGTH = 256
 MAX_TAGS = 100
+# Parameters, job variables and parameter schemas: objects that ride in every read of a run.
+MAX_OBJECT_JSON_BYTES = 1024 * 1024
 
 
 def parse_uuid(field: str, value: str) -> uuid.UUID:
@@ -84,20 +86,24 @@ def check_tags(field: str, tags: Sequence[str]) -> list[str]:
     return list(tags)
 
 
-def json_value(field: str, message: struct_pb2.Value, max_bytes: int) -> Any:
-    """A ``Value`` as JSON data of at most ``max_bytes`` once encoded.
+def json_value(field: str, text: str, max_bytes: int) -> Any:
+    """The value of a ``*_json`` field: JSON text of at most ``max_bytes``, parsed strictly.
 
-    JSON has no NaN or Infinity, so a number that is neither finite nor storable is refused
-    here, naming the field, before anything is written.
+    Malformed text, NaN, Infinity and lone surrogates are refused before anything is written,
+    naming the value's path (``parameters.rows[3].score``); integers keep every digit.
     """
     try:
-        value = json_format.MessageToDict(message)
-    except (json_format.Error, ValueError):
-        reason = "holds NaN or Infinity, which JSON cannot represent"
-        raise invalid_argument(field, reason) from None
-    if len(json.dumps(value).encode()) > max_bytes:
-        raise invalid_argument(field, f"must be at most {max_bytes} bytes as JSON")
-    return value
+        return json_text.loads(text, field, max_bytes)
+    except json_text.JSONTextError as error:
+        raise invalid_argument(error.path, error.problem) from None
+
+
+def json_object(field: str, text: str, max_bytes: int) -> dict[str, Any]:
+    """A ``*_json`` field that holds a JSON object; the empty string is ``{}``."""
+    try:
+        return json_text.loads_object(text, field, max_bytes)
+    except json_text.JSONTextError as error:
+        raise invalid_argument(error.path, error.problem) from None
 
 
 def page_size(field: str, value: int) -> int:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2
-
 from runplane.server.api import convert
 from runplane.server.api.errors import invalid_argument
 from runplane.server.api.validation import identifier, json_value
@@ -20,12 +18,10 @@ _NAME = re.compile(r"[a-z0-9_-]+")
 
 
 def variable(record: VariableRecord) -> variables_pb2.Variable:
-    value = struct_pb2.Value()
-    json_format.ParseDict(record.value, value)
     return variables_pb2.Variable(
         id=str(record.id),
         name=record.name,
-        value=value,
+        value_json=convert.json_text(record.value, "value_json"),
         tags=record.tags,
         create_time=convert.timestamp(record.create_time),
         update_time=convert.timestamp(record.update_time),
@@ -38,7 +34,7 @@ def variable_name(field: str, name: str) -> str:
 
 
 def variable_value(field: str, message: variables_pb2.SetVariableRequest) -> Any:
-    """The request's value as JSON data: required, and at most 64 KiB once encoded."""
-    if not message.HasField("value") or message.value.WhichOneof("kind") is None:
-        raise invalid_argument(field, "is required (a JSON null is a value)")
-    return json_value(field, message.value, MAX_VALUE_BYTES)
+    """The request's value as JSON data: required, and at most 64 KiB of JSON text."""
+    if not message.value_json:
+        raise invalid_argument(field, "is required (a JSON null is the text null)")
+    return json_value(field, message.value_json, MAX_VALUE_BYTES)

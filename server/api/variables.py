@@ -27,7 +27,7 @@ class VariableServicer(variables_pb2_grpc.VariableServiceServicer):
         self, request: variables_pb2.SetVariableRequest, context: Context
     ) -> variables_pb2.SetVariableResponse:
         name = messages.variable_name("name", request.name)
-        value = messages.variable_value("value", request)
+        value = messages.variable_value("value_json", request)
         tags = check_tags("tags", request.tags)
         async with self._db.write() as conn:
             stored = await variables.put(

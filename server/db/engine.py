@@ -16,6 +16,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from runplane.server.db import json_storage
+
 _IMMEDIATE = "runplane_sqlite_immediate"
 # How long a SQLite connection waits for another process's lock before "database is locked".
 _SQLITE_BUSY_SECONDS = 30
@@ -36,7 +38,9 @@ class Database:
         if self.dialect not in ("postgresql", "sqlite"):
             raise ValueError(f"unsupported database {self.dialect!r}: use postgresql or sqlite")
         options = _engine_options(url, pool or PoolSize())
-        self.engine: AsyncEngine = create_async_engine(url, echo=echo, **options)
+        self.engine: AsyncEngine = create_async_engine(
+            url, echo=echo, json_serializer=json_storage.dumps, **options
+        )
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)

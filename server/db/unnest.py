@@ -7,7 +7,6 @@ encoder instead of the driver converting every cell of an array in Python.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -15,6 +14,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+
+from runplane.server.db import json_storage
 
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]  # untyped in SQLAlchemy
 
@@ -38,4 +39,4 @@ def unnest_params(rows: Sequence[Mapping[str, Any]], parameter: str = "rows") ->
 
     A JSON column's None arrives as JSON null, as SQLAlchemy's JSON type stores it.
     """
-    return {parameter: json.dumps(rows, default=_plain)}
+    return {parameter: json_storage.dumps(rows, default=_plain)}

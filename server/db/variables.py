@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from runplane.server.db import json_storage
 from runplane.server.db.records import _FromRow
 from runplane.server.db.tables import variable
 from runplane.server.db.upsert import insert_ignoring_conflict
@@ -42,14 +43,15 @@ async def put(
 ) -> tuple[VariableRecord, bool] | None:
     """The variable stored and True when created; None when it exists and ``overwrite`` is off."""
     created = VariableRecord(uuid.uuid4(), name, value, tags, now, now)
-    if await insert_ignoring_conflict(conn, variable, dataclasses.asdict(created), ["name"]):
+    values = dataclasses.asdict(created) | {"value": _storable(conn, value)}
+    if await insert_ignoring_conflict(conn, variable, values, ["name"]):
         return created, True
     if not overwrite:
         return None
     replaced = (
         sa.update(variable)
         .where(variable.c.name == name)
-        .values(value=value, tags=tags, update_time=now)
+        .values(value=_storable(conn, value), tags=tags, update_time=now)
         .returning(*variable.c)
     )
     row = (await conn.execute(replaced)).first()
@@ -72,3 +74,13 @@ async def list_page(
 async def delete(conn: AsyncConnection, name: str) -> bool:
     result = await conn.execute(sa.delete(variable).where(variable.c.name == name))
     return result.rowcount > 0
+
+
+def _storable(conn: AsyncConnection, value: Any) -> Any:
+    """The value as the column should receive it. SQLite gives a column declared JSON numeric
+    affinity, so the text of a bare number would be stored as a SQLite number: ``1.0`` would
+    come back as ``1`` and ``10**30`` rounded. The JSON text bound as a BLOB is stored as
+    written (affinity converts only TEXT), and reads back as JSON like any other."""
+    if conn.dialect.name != "sqlite":
+        return value
+    return sa.literal(json_storage.dumps(value).encode(), sa.LargeBinary)

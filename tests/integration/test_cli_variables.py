@@ -49,3 +49,22 @@ async def test_an_invalid_name_is_refused_with_the_reason(server: RunplaneServer
     code, output = await invoke(server, "variable", "set", "Not Valid", "1")
     assert code == 1
     assert output.strip() == "error: name: may hold only lowercase letters, digits, '_' and '-'"
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [("1.0", 1.0), ("9007199254740993", 2**53 + 1), ("1e30", 1e30), ("NaN", "NaN")],
+)
+async def test_values_keep_their_json_types_and_non_json_is_text(
+    server: RunplaneServer, typed: str, stored: object
+) -> None:
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    code, output = await invoke(server, "variable", "set", name, typed)
+    assert code == 0, output
+    async with RunplaneClient(Settings(api_url=server.address)) as client:
+        value = (await client.get_variable(name)).value
+    assert type(value) is type(stored)
+    assert value == stored
+    code, output = await invoke(server, "variable", "get", name)
+    assert code == 0, output
+    assert output.strip() == json.dumps(stored)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,7 +12,6 @@ import grpc
 import pytest
 from cli_support import invoke
 from delivery_support import unique
-from google.protobuf import struct_pb2
 from grpc_support import bad_field
 
 from runplane import flow
@@ -30,10 +30,8 @@ def nightly(batch: int, label: str = "all") -> None:
     """The flow whose signature the schema comes from."""
 
 
-def _struct(values: dict[str, Any]) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    message.update(values)
-    return message
+def _json(values: dict[str, Any]) -> str:
+    return json.dumps(values)
 
 
 @pytest.fixture
@@ -53,8 +51,8 @@ async def _deploy(
         name=unique("deployment"),
         flow_name=unique("flow"),
         entrypoint="flows.py:nightly",
-        parameters=_struct(defaults or {}),
-        parameter_schema=_struct(parameter_schema(nightly) if schema is None else schema),
+        parameters_json=_json(defaults or {}),
+        parameter_schema_json=_json(parameter_schema(nightly) if schema is None else schema),
         enforce_parameter_schema=enforce,
     )
     request = deployments_pb2.CreateDeploymentRequest(deployment=deployment)
@@ -66,7 +64,7 @@ async def _run(
 ) -> flow_runs_pb2.FlowRun:
     stub = deployments_pb2_grpc.DeploymentServiceStub(channel)
     request = deployments_pb2.RunDeploymentRequest(
-        deployment_id=deployment_id, parameters=_struct(parameters)
+        deployment_id=deployment_id, parameters_json=_json(parameters)
     )
     return (await stub.RunDeployment(request)).flow_run
 
@@ -76,7 +74,7 @@ async def _create(
 ) -> flow_runs_pb2.FlowRun:
     stub = flow_runs_pb2_grpc.FlowRunServiceStub(channel)
     request = flow_runs_pb2.CreateFlowRunRequest(
-        flow_id=deployment.flow_id, deployment_id=deployment.id, parameters=_struct(parameters)
+        flow_id=deployment.flow_id, deployment_id=deployment.id, parameters_json=_json(parameters)
     )
     return (await stub.CreateFlowRun(request)).flow_run
 
@@ -93,7 +91,9 @@ async def test_run_deployment_refuses_parameters_the_schema_does_not_allow(
         await _run(channel, deployment.id, parameters)
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert bad_field(caught.value) == field
-    assert (await _run(channel, deployment.id, {"batch": 3})).parameters["batch"] == 3
+    assert (
+        json.loads((await _run(channel, deployment.id, {"batch": 3})).parameters_json)["batch"] == 3
+    )
 
 
 @pytest.mark.parametrize(("parameters", "field"), BAD)
@@ -110,7 +110,7 @@ async def test_create_flow_run_for_a_deployment_refuses_them_too(
 async def test_the_merged_parameters_are_checked_and_stored(channel: grpc.aio.Channel) -> None:
     deployment = await _deploy(channel, defaults={"batch": 5})
     created = await _create(channel, deployment, {"label": "eu"})
-    assert dict(created.parameters) == {"batch": 5, "label": "eu"}
+    assert json.loads(created.parameters_json) == {"batch": 5, "label": "eu"}
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await _create(channel, deployment, {"batch": "five"})
     assert bad_field(caught.value) == "parameters.batch"
@@ -119,7 +119,7 @@ async def test_the_merged_parameters_are_checked_and_stored(channel: grpc.aio.Ch
 async def test_without_enforcement_anything_goes(channel: grpc.aio.Channel) -> None:
     deployment = await _deploy(channel, enforce=False)
     run = await _run(channel, deployment.id, {"batch": "abc", "bogus": 1})
-    assert set(run.parameters) == {"batch", "bogus"}
+    assert set(json.loads(run.parameters_json)) == {"batch", "bogus"}
 
 
 async def test_an_invalid_schema_is_refused_at_create_deployment(
@@ -128,7 +128,7 @@ async def test_an_invalid_schema_is_refused_at_create_deployment(
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await _deploy(channel, schema={"type": "object", "properties": {"batch": {"type": 7}}})
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert bad_field(caught.value) == "deployment.parameter_schema"
+    assert bad_field(caught.value) == "deployment.parameter_schema_json"
 
 
 async def test_the_sdk_and_the_cli_show_the_servers_message(

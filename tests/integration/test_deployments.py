@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,7 @@ from typing import Any
 import grpc
 import pytest
 import sqlalchemy as sa
-from google.protobuf import duration_pb2, field_mask_pb2, struct_pb2, timestamp_pb2
+from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
 
 from runplane.server import RunplaneServer
 from runplane.server.db.tables import flow_run, flow_run_state
@@ -35,10 +36,9 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def struct(value: dict[str, Any]) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    message.update(value)
-    return message
+def as_json(value: dict[str, Any]) -> str:
+    """Compact JSON text, as the server writes it out, so that messages compare equal."""
+    return json.dumps(value, separators=(",", ":"))
 
 
 def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
@@ -166,7 +166,7 @@ def schedules() -> list[deployments_pb2.DeploymentSchedule]:
     return [
         deployments_pb2.DeploymentSchedule(
             active=True,
-            parameters=struct({"region": "eu"}),
+            parameters_json=as_json({"region": "eu"}),
             catchup=deployments_pb2.CATCHUP_POLICY_LATEST_ONLY,
             cron=deployments_pb2.CronSchedule(
                 expression="0 9 * * MON-FRI", timezone="Europe/Paris", day_or=True
@@ -174,7 +174,7 @@ def schedules() -> list[deployments_pb2.DeploymentSchedule]:
         ),
         deployments_pb2.DeploymentSchedule(
             active=False,
-            parameters=struct({}),
+            parameters_json=as_json({}),
             catchup=deployments_pb2.CATCHUP_POLICY_SKIP_MISSED,
             interval=deployments_pb2.IntervalSchedule(
                 interval=duration_pb2.Duration(seconds=90, nanos=500_000_000),
@@ -184,7 +184,7 @@ def schedules() -> list[deployments_pb2.DeploymentSchedule]:
         ),
         deployments_pb2.DeploymentSchedule(
             active=True,
-            parameters=struct({}),
+            parameters_json=as_json({}),
             rrule=deployments_pb2.RRuleSchedule(
                 rrule="DTSTART:20240101T090000\nRRULE:FREQ=WEEKLY;BYDAY=MO,WE", timezone="UTC"
             ),
@@ -456,7 +456,7 @@ async def test_update_changes_only_the_masked_fields(stub: Stub, channel: grpc.a
         stub,
         description="keep",
         tags=["a"],
-        parameters=struct({"x": 1}),
+        parameters_json=as_json({"x": 1}),
         work_pool_name=pool,
         concurrency_limit=3,
         schedules=schedules(),
@@ -464,18 +464,18 @@ async def test_update_changes_only_the_masked_fields(stub: Stub, channel: grpc.a
     changed = await update(
         stub,
         stored.id,
-        ["paused", "tags", "parameters", "job_variables", "version"],
+        ["paused", "tags", "parameters_json", "job_variables_json", "version"],
         paused=True,
         tags=["b", "c"],
-        parameters=struct({"y": 2}),
-        job_variables=struct({"env": {"A": "1"}}),
+        parameters_json=as_json({"y": 2}),
+        job_variables_json=as_json({"env": {"A": "1"}}),
         version="2.0",
         description="ignored: not in the mask",
     )
     assert changed.paused
     assert list(changed.tags) == ["b", "c"]
-    assert dict(changed.parameters) == {"y": 2}
-    assert changed.job_variables == struct({"env": {"A": "1"}})
+    assert json.loads(changed.parameters_json) == {"y": 2}
+    assert json.loads(changed.job_variables_json) == {"env": {"A": "1"}}
     assert changed.version == "2.0"
     assert changed.description == "keep"
     assert changed.concurrency_limit == 3
@@ -584,9 +584,9 @@ async def test_run_merges_the_request_over_the_deployment(stub: Stub) -> None:
     pool = unique("pool")
     stored = await create(
         stub,
-        parameters=struct({"x": 1, "y": "keep"}),
+        parameters_json=as_json({"x": 1, "y": "keep"}),
         tags=["etl", "nightly"],
-        job_variables=struct({"env": {"A": "1", "B": "2"}, "image": "base"}),
+        job_variables_json=as_json({"env": {"A": "1", "B": "2"}, "image": "base"}),
         work_pool_name=pool,
         work_queue_name="q1",
         version="7",
@@ -595,9 +595,9 @@ async def test_run_merges_the_request_over_the_deployment(stub: Stub) -> None:
     created = await run(
         stub,
         stored.id,
-        parameters=struct({"x": 10, "z": [1, 2]}),
+        parameters_json=as_json({"x": 10, "z": [1, 2]}),
         tags=["nightly", "manual"],
-        job_variables=struct({"env": {"B": "3"}}),
+        job_variables_json=as_json({"env": {"B": "3"}}),
         scheduled_start_time=timestamp(due),
         name="by-hand",
     )
@@ -605,9 +605,9 @@ async def test_run_merges_the_request_over_the_deployment(stub: Stub) -> None:
     assert created.deployment_id == stored.id
     assert created.flow_id == stored.flow_id
     assert created.flow_name == stored.flow_name
-    assert created.parameters == struct({"x": 10, "y": "keep", "z": [1, 2]})
+    assert json.loads(created.parameters_json) == {"x": 10, "y": "keep", "z": [1, 2]}
     assert list(created.tags) == ["etl", "nightly", "manual"]
-    assert created.job_variables == struct({"env": {"A": "1", "B": "3"}, "image": "base"})
+    assert json.loads(created.job_variables_json) == {"env": {"A": "1", "B": "3"}, "image": "base"}
     assert (created.work_pool_name, created.work_queue_name) == (pool, "q1")
     assert created.flow_version == "7"
     assert created.attempt == 0
@@ -642,7 +642,7 @@ async def test_run_is_due_now_by_default_and_named(stub: Stub, server: RunplaneS
 async def test_run_reads_back_the_same_through_the_flow_run_service(
     stub: Stub, channel: grpc.aio.Channel
 ) -> None:
-    stored = await create(stub, tags=["t"], parameters=struct({"x": 1}), version="3")
+    stored = await create(stub, tags=["t"], parameters_json=as_json({"x": 1}), version="3")
     created = await run(
         stub, stored.id, scheduled_start_time=timestamp(datetime(2031, 5, 6, tzinfo=UTC))
     )
@@ -655,7 +655,7 @@ async def test_run_with_an_idempotency_key_returns_the_first_run(stub: Stub) -> 
     stored = await create(stub)
     key = unique("key")
     first = await run(stub, stored.id, idempotency_key=key)
-    again = await run(stub, stored.id, idempotency_key=key, parameters=struct({"other": 1}))
+    again = await run(stub, stored.id, idempotency_key=key, parameters_json=as_json({"other": 1}))
     other = await run(stub, stored.id, idempotency_key=unique("key"))
     assert again == first
     assert other.id != first.id
@@ -669,29 +669,34 @@ async def test_run_enforces_the_parameter_schema(stub: Stub) -> None:
         "required": ["x"],
         "additionalProperties": False,
     }
-    strict = await create(stub, parameter_schema=struct(schema), enforce_parameter_schema=True)
+    strict = await create(
+        stub, parameter_schema_json=as_json(schema), enforce_parameter_schema=True
+    )
     await expect_error(
-        run(stub, strict.id, parameters=struct({"y": "a"})),
+        run(stub, strict.id, parameters_json=as_json({"y": "a"})),
         grpc.StatusCode.INVALID_ARGUMENT,
         "parameters.x",
     )
     await expect_error(
-        run(stub, strict.id, parameters=struct({"x": 1, "w": 2})),
+        run(stub, strict.id, parameters_json=as_json({"x": 1, "w": 2})),
         grpc.StatusCode.INVALID_ARGUMENT,
         "parameters.w",
     )
-    accepted = await run(stub, strict.id, parameters=struct({"x": 1}))
-    assert accepted.parameters == struct({"x": 1})
+    accepted = await run(stub, strict.id, parameters_json=as_json({"x": 1}))
+    assert json.loads(accepted.parameters_json) == {"x": 1}
 
     defaults = await create(
         stub,
-        parameter_schema=struct(schema),
+        parameter_schema_json=as_json(schema),
         enforce_parameter_schema=True,
-        parameters=struct({"x": 5}),
+        parameters_json=as_json({"x": 5}),
     )
-    assert (await run(stub, defaults.id)).parameters == struct({"x": 5})
-    loose = await create(stub, parameter_schema=struct(schema), enforce_parameter_schema=False)
-    assert (await run(stub, loose.id, parameters=struct({"w": 1}))).parameters == struct({"w": 1})
+    assert json.loads((await run(stub, defaults.id)).parameters_json) == {"x": 5}
+    loose = await create(
+        stub, parameter_schema_json=as_json(schema), enforce_parameter_schema=False
+    )
+    loose_run = await run(stub, loose.id, parameters_json=as_json({"w": 1}))
+    assert json.loads(loose_run.parameters_json) == {"w": 1}
 
 
 async def test_run_rejects_bad_input(stub: Stub) -> None:

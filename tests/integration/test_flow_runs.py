@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -106,7 +107,7 @@ async def test_create_defaults_to_pending_with_a_generated_name(api: Api) -> Non
         flow_runs_pb2.CreateFlowRunRequest(
             flow_id=flows.flow.id,
             tags=["x"],
-            parameters={"n": 3},
+            parameters_json='{"n": 3}',
             retry_policy=states_pb2.RetryPolicy(retries=2, retry_delay_seconds=[1.5]),
         )
     )
@@ -116,7 +117,7 @@ async def test_create_defaults_to_pending_with_a_generated_name(api: Api) -> Non
     assert run.state.name == "Pending"
     assert run.name.startswith(f"{flows.flow.name}-")
     assert run.flow_name == flows.flow.name
-    assert run.parameters["n"] == 3
+    assert json.loads(run.parameters_json) == {"n": 3}
     assert run.retry_policy.retries == 2
     assert list(run.retry_policy.retry_delay_seconds) == [1.5]
     fetched = await api.get(run.id)

@@ -196,12 +196,13 @@ async def _pool_resumed(run: Run) -> None:
 
 async def _variable_set(run: Run) -> None:
     variable = run.outcome.json()["variable"]
-    assert (variable["name"], variable["value"], variable["tags"]) == ("batch_size", 1000, ["etl"])
+    stored = (variable["name"], variable["value_json"], variable["tags"])
+    assert stored == ("batch_size", "1000", ["etl"])
     assert (await run.client.get_variable("batch_size")).value == 1000
 
 
 async def _variable_read(run: Run) -> None:
-    assert run.outcome.json()["variable"]["value"] == 1000
+    assert run.outcome.json()["variable"]["value_json"] == "1000"
 
 
 async def _variables_listed(run: Run) -> None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import math
+import json
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 from engine_support import engine_api
-from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 from grpc_support import invalid_argument_details
 
@@ -105,30 +104,16 @@ async def test_delete_removes_and_then_is_not_found(client: RunplaneClient) -> N
 @pytest.mark.parametrize(
     ("request_message", "field"),
     [
-        (variables_pb2.SetVariableRequest(name="", value=struct_pb2.Value(number_value=1)), "name"),
+        (variables_pb2.SetVariableRequest(name="", value_json="1"), "name"),
+        (variables_pb2.SetVariableRequest(name="Upper", value_json="1"), "name"),
+        (variables_pb2.SetVariableRequest(name="no-value"), "value_json"),
         (
-            variables_pb2.SetVariableRequest(name="Upper", value=struct_pb2.Value(number_value=1)),
-            "name",
+            variables_pb2.SetVariableRequest(name="huge", value_json=json.dumps("x" * 70_000)),
+            "value_json",
         ),
-        (variables_pb2.SetVariableRequest(name="no-value"), "value"),
-        (
-            variables_pb2.SetVariableRequest(
-                name="huge", value=struct_pb2.Value(string_value="x" * 70_000)
-            ),
-            "value",
-        ),
-        (
-            variables_pb2.SetVariableRequest(
-                name="not-a-number", value=struct_pb2.Value(number_value=math.nan)
-            ),
-            "value",
-        ),
-        (
-            variables_pb2.SetVariableRequest(
-                name="tagged", value=struct_pb2.Value(bool_value=True), tags=[""]
-            ),
-            "tags",
-        ),
+        (variables_pb2.SetVariableRequest(name="not-a-number", value_json="NaN"), "value"),
+        (variables_pb2.SetVariableRequest(name="broken", value_json="{1: 2}"), "value_json"),
+        (variables_pb2.SetVariableRequest(name="tagged", value_json="true", tags=[""]), "tags"),
         (variables_pb2.GetVariableRequest(name="a" * 256), "name"),
         (variables_pb2.ListVariablesRequest(page_size=-1), "page_size"),
         (variables_pb2.ListVariablesRequest(page_token="garbage!"), "page_token"),

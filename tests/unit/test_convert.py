@@ -447,8 +447,8 @@ def test_every_work_item_survives_a_round_trip(item: BaseModel) -> None:
 
 
 def test_nested_parameters_keep_their_json_types() -> None:
-    struct = convert.struct_to_pb(PARAMETERS)
-    back = convert.struct_from_pb(struct)
+    text = convert.json_object_to_pb(PARAMETERS, "parameters_json")
+    back = convert.json_object_from_pb(text)
     assert back == PARAMETERS
     assert isinstance(back["count"], int)
     assert isinstance(back["ratio"], float)
@@ -457,8 +457,8 @@ def test_nested_parameters_keep_their_json_types() -> None:
 
 def test_parameters_with_python_values_become_json() -> None:
     run_id = uuid4()
-    struct = convert.struct_to_pb({"id": run_id, "when": NOW, "items": (1, 2)})
-    assert convert.struct_from_pb(struct) == {
+    text = convert.json_object_to_pb({"id": run_id, "when": NOW, "items": (1, 2)}, "parameters")
+    assert convert.json_object_from_pb(text) == {
         "id": str(run_id),
         "when": NOW.isoformat().replace("+00:00", "Z"),
         "items": [1, 2],
@@ -469,13 +469,13 @@ def test_parameters_with_python_values_become_json() -> None:
 def test_inline_results_round_trip_including_none(value: Any) -> None:
     ref = ResultRef(serializer="json", inline_value=value)
     message = convert.result_ref_to_pb(ref)
-    assert message.HasField("inline_value")
+    assert message.inline_value_json
     assert convert.result_ref_from_pb(message) == ref
 
 
 def test_stored_result_carries_no_inline_value() -> None:
     ref = ResultRef(storage="local-file:/r", key="k", serializer="cloudpickle")
-    assert not convert.result_ref_to_pb(ref).HasField("inline_value")
+    assert convert.result_ref_to_pb(ref).inline_value_json == ""
 
 
 def test_timestamps_come_back_aware_in_utc() -> None:

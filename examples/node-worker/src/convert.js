@@ -1,6 +1,4 @@
-// Conversions between the contract's well-known types and plain JavaScript values.
-
-import pbUtil from 'pb-util';
+// Conversions between the contract's well-known types and JSON text and plain JavaScript values.
 
 /** A google.protobuf.Timestamp for a time in milliseconds since the epoch. */
 export function timestamp(ms = Date.now()) {
@@ -20,12 +18,10 @@ export function timestampMs(value) {
   return Number(value.seconds) * 1000 + value.nanos / 1e6;
 }
 
-/** A google.protobuf.Struct as a plain object; an unset struct is `{}`. */
-export function structToObject(struct) {
-  return struct ? pbUtil.struct.decode(struct) : {};
-}
-
-/** A JSON-native value as a google.protobuf.Value. */
-export function toValue(json) {
-  return pbUtil.value.encode(json);
+/**
+ * The object in one of the contract's `*_json` fields (JSON text); empty text is `{}`.
+ * JSON.parse reads every number as a double: integers beyond 2**53 lose digits here.
+ */
+export function parseJsonObject(text) {
+  return text ? JSON.parse(text) : {};
 }

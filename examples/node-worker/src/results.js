@@ -1,13 +1,12 @@
 // A handler's return value as the contract's inline JSON result.
 //
 // The Python engine keeps small JSON results in the state itself: a ResultRef with
-// serializer "json", no storage or key, and the value in `inline_value`; `state.result()`
-// reads that back in any process. This worker has no result storage of its own, so every
-// result travels that way, up to INLINE_LIMIT_BYTES of JSON text.
+// serializer "json", no storage or key, and the value as JSON text in `inline_value_json`;
+// `state.result()` reads that back in any process. This worker has no result storage of its
+// own, so every result travels that way, up to INLINE_LIMIT_BYTES of JSON text (the server's
+// limit for inline results).
 
-import { toValue } from './convert.js';
-
-export const INLINE_LIMIT_BYTES = 1024 * 1024;
+export const INLINE_LIMIT_BYTES = 64 * 1024;
 
 export class ResultError extends Error {}
 
@@ -33,5 +32,5 @@ export function inlineResult(value) {
       `the result is ${size} bytes of JSON, over the ${INLINE_LIMIT_BYTES}-byte limit of inline results`,
     );
   }
-  return { storage: '', key: '', serializer: 'json', inline_value: toValue(JSON.parse(text)) };
+  return { storage: '', key: '', serializer: 'json', inline_value_json: text };
 }

@@ -3,7 +3,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { durationSeconds, structToObject, timestampMs } from './convert.js';
+import { durationSeconds, parseJsonObject, timestampMs } from './convert.js';
 import { loadHandler } from './handlers.js';
 import { inlineResult } from './results.js';
 import { say } from './say.js';
@@ -104,11 +104,14 @@ export class RunExecution {
       logger: this.logs.loggerFor(this.id),
       flowRun: { id: run.id, name: run.name, attempt: run.attempt, tags: run.tags },
       deployment: { id: deployment.id, name: deployment.name, entrypoint },
-      jobVariables: { ...structToObject(deployment.job_variables), ...structToObject(run.job_variables) },
+      jobVariables: {
+        ...parseJsonObject(deployment.job_variables_json),
+        ...parseJsonObject(run.job_variables_json),
+      },
     };
     this.log.info(`running ${entrypoint} on node worker ${this.workerName}`);
     const call = Promise.resolve()
-      .then(() => handler(structToObject(run.parameters), context))
+      .then(() => handler(parseJsonObject(run.parameters_json), context))
       .then(
         (value) => ({ value }),
         (error) => ({ error }),
