@@ -3,6 +3,7 @@ delete or change what operators own, and a key without a role keeps full access.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
@@ -12,7 +13,6 @@ from typing import Any
 import grpc
 import pytest
 from cli_support import invoke
-from google.protobuf import struct_pb2
 from google.rpc import error_details_pb2
 from grpc_support import status_detail
 from pydantic import SecretStr
@@ -96,9 +96,7 @@ async def _create_owned(stubs: Stubs) -> Owned:
         concurrency_pb2.CreateConcurrencyLimitRequest(name=limit, limit=3)
     )
     await stubs.variables.SetVariable(
-        variables_pb2.SetVariableRequest(
-            name=variable, value=struct_pb2.Value(string_value="the owner's")
-        )
+        variables_pb2.SetVariableRequest(name=variable, value_json=json.dumps("the owner's"))
     )
     return Owned(created.deployment, run.flow_run, pool, limit, variable)
 
@@ -124,7 +122,7 @@ async def _assert_untouched(stubs: Stubs, owned: Owned) -> None:
     variable = await stubs.variables.GetVariable(
         variables_pb2.GetVariableRequest(name=owned.variable)
     )
-    assert variable.variable.value.string_value == "the owner's"
+    assert json.loads(variable.variable.value_json) == "the owner's"
     await stubs.work.GetWorkPool(work_pb2.GetWorkPoolRequest(name=owned.pool))
     await stubs.limits.GetConcurrencyLimit(
         concurrency_pb2.GetConcurrencyLimitRequest(name=owned.limit)
@@ -160,7 +158,7 @@ async def test_a_read_key_reads_but_cannot_cancel_overwrite_or_delete(
                 read.variables.SetVariable(
                     variables_pb2.SetVariableRequest(
                         name=owned.variable,
-                        value=struct_pb2.Value(string_value="x"),
+                        value_json='"x"',
                         overwrite=True,
                     )
                 )
