@@ -16,6 +16,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from runplane.server.db.types import postgres_json_dumps, postgres_json_loads
+
 _IMMEDIATE = "runplane_sqlite_immediate"
 # How long a SQLite connection waits for another process's lock before "database is locked".
 _SQLITE_BUSY_SECONDS = 30
@@ -86,7 +88,12 @@ def _engine_options(url: str, pool: PoolSize) -> dict[str, Any]:
     if make_url(url).get_backend_name() == "sqlite":
         # sqlite3's timeout is the connection's busy timeout.
         return {"connect_args": {"timeout": _SQLITE_BUSY_SECONDS}, **sizes}
-    return {**sizes, "pool_recycle": 1800}
+    # PostgreSQL cannot store NUL in JSONB: every JSON value goes through these, on any path.
+    json_functions = {
+        "json_serializer": postgres_json_dumps,
+        "json_deserializer": postgres_json_loads,
+    }
+    return {**sizes, "pool_recycle": 1800, **json_functions}
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
