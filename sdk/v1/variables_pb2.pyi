@@ -81,7 +81,9 @@ class SetVariableRequest(_message.Message):
     TAGS_FIELD_NUMBER: _builtins.int
     OVERWRITE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """The variable's name; required."""
+    """The variable's name; required.
+    At most 255 characters: lowercase letters, digits, "_" and "-".
+    """
     overwrite: _builtins.bool
     """Replace an existing variable; without it, an existing name is ALREADY_EXISTS."""
     @_builtins.property
@@ -90,7 +92,7 @@ class SetVariableRequest(_message.Message):
 
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Free-form labels; at most 50, each 1 to 255 characters."""
+        """Free-form labels; at most 100, each at most 256 characters without control characters."""
 
     def __init__(
         self,
@@ -144,7 +146,9 @@ class GetVariableRequest(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """The variable's name."""
+    """The variable's name.
+    At most 255 characters.
+    """
     def __init__(
         self,
         *,
@@ -194,9 +198,13 @@ class ListVariablesRequest(_message.Message):
     page_size: _builtins.int
     """Maximum number of variables to return: 0 means 50, larger than 200 means 200."""
     page_token: _builtins.str
-    """The next_page_token of a previous call; empty for the first page."""
+    """The next_page_token of a previous call; empty for the first page.
+    At most 2,048 characters.
+    """
     name_prefix: _builtins.str
-    """Only variables whose names start with this prefix; empty for all."""
+    """Only variables whose names start with this prefix; empty for all.
+    At most 256 characters; "%" and "_" match only themselves.
+    """
     def __init__(
         self,
         *,
@@ -248,7 +256,9 @@ class DeleteVariableRequest(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """The variable's name."""
+    """The variable's name.
+    At most 255 characters.
+    """
     def __init__(
         self,
         *,
