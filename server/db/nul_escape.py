@@ -45,7 +45,7 @@ def escape_json(value: Any) -> Any:
         return escape_text(value)
     if isinstance(value, dict):
         return {escape_text(key): escape_json(item) for key, item in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [escape_json(item) for item in value]
     return value
 
