@@ -14,6 +14,7 @@ from google.protobuf.message import Message
 from grpc_support import bad_field
 
 from runplane.server import RunplaneServer
+from runplane.server.api.pagination import encode_token, filter_fingerprint
 from runplane.v1 import (
     artifacts_pb2,
     artifacts_pb2_grpc,
@@ -405,3 +406,49 @@ async def test_log_lines_artifacts_and_variables_come_back_as_sent(
             variables_pb2.ListVariablesRequest(name_prefix="text-")
         )
         assert _json(page.variables[0].value) == JSON_DATA
+
+
+async def test_deployment_and_work_pool_texts_come_back_as_sent(server: RunplaneServer) -> None:
+    parameters = struct_pb2.Struct()
+    json_format.ParseDict(JSON_DATA, parameters)
+    schedule = deployments_pb2.DeploymentSchedule(
+        interval=deployments_pb2.IntervalSchedule(interval={"seconds": 3600}),
+        parameters=parameters,
+        active=False,
+    )
+    given = deployments_pb2.Deployment(
+        flow_name="text-deployed",
+        name="d",
+        entrypoint="flows.py:f",
+        description=TEXTS[-1],
+        parameters=parameters,
+        job_variables=parameters,
+        schedules=[schedule],
+    )
+    async with grpc.aio.insecure_channel(server.address) as channel:
+        deployments = deployments_pb2_grpc.DeploymentServiceStub(channel)
+        created = await deployments.CreateDeployment(
+            deployments_pb2.CreateDeploymentRequest(deployment=given)
+        )
+        got = await deployments.GetDeployment(
+            deployments_pb2.GetDeploymentRequest(deployment_id=created.deployment.id)
+        )
+        stored = got.deployment
+        assert stored.description == TEXTS[-1]
+        assert json_format.MessageToDict(stored.parameters) == JSON_DATA
+        assert json_format.MessageToDict(stored.job_variables) == JSON_DATA
+        assert json_format.MessageToDict(stored.schedules[0].parameters) == JSON_DATA
+
+        work = work_pb2_grpc.WorkServiceStub(channel)
+        pool = work_pb2.WorkPool(name="text-pool", description=TEXTS[0])
+        await work.CreateWorkPool(work_pb2.CreateWorkPoolRequest(work_pool=pool))
+        got_pool = await work.GetWorkPool(work_pb2.GetWorkPoolRequest(name="text-pool"))
+        assert got_pool.work_pool.description == TEXTS[0]
+
+
+async def test_a_page_token_holding_a_control_character_is_refused(
+    server: RunplaneServer,
+) -> None:
+    token = encode_token(["a\x00b"], filter_fingerprint(""))
+    request = flows_pb2.ListFlowsRequest(page_token=token)
+    assert await refused_field(server.address, request) == "page_token"
