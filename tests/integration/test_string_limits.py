@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import pytest
 from google.protobuf.message import Message
+from grpc_support import refused_field
 from proto_support import documented_maximum
-from test_text import ANY_ID, refused_field
 
 from runplane.server import RunplaneServer
 from runplane.v1 import (
@@ -30,6 +30,7 @@ from runplane.v1 import (
 pytestmark = pytest.mark.anyio
 
 Build = Callable[[str], Message]
+ANY_ID = "6f1f7f0e-0000-4000-8000-000000000000"
 
 
 def _state(**fields: object) -> Build:

@@ -11,7 +11,7 @@ import grpc
 import pytest
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.message import Message
-from grpc_support import bad_field
+from grpc_support import refused_field
 
 from runplane.server import RunplaneServer
 from runplane.server.api.pagination import encode_token, filter_fingerprint
@@ -19,7 +19,6 @@ from runplane.v1 import (
     artifacts_pb2,
     artifacts_pb2_grpc,
     concurrency_pb2,
-    concurrency_pb2_grpc,
     deployments_pb2,
     deployments_pb2_grpc,
     flow_runs_pb2,
@@ -43,42 +42,6 @@ NUL_NAME = "a\x00b"
 ANY_ID = "6f1f7f0e-0000-4000-8000-000000000000"
 # NUL, the escape PostgreSQL storage uses for it, and what the escaped forms look like.
 TEXTS = ["a\x00b", "\x00", "\x10", "\x100", "\x10\x00\x10", "\\u0000", "x\x00\x10\x00\x10\x10y"]
-STUBS: dict[str, Any] = {
-    "flows": flows_pb2_grpc.FlowServiceStub,
-    "runs": flow_runs_pb2_grpc.FlowRunServiceStub,
-    "tasks": task_runs_pb2_grpc.TaskRunServiceStub,
-    "deployments": deployments_pb2_grpc.DeploymentServiceStub,
-    "work": work_pb2_grpc.WorkServiceStub,
-    "concurrency": concurrency_pb2_grpc.ConcurrencyServiceStub,
-    "variables": variables_pb2_grpc.VariableServiceStub,
-    "artifacts": artifacts_pb2_grpc.ArtifactServiceStub,
-    "logs": logs_pb2_grpc.LogServiceStub,
-}
-_STUB_OF_MESSAGE_FILE = {
-    "flows": "flows",
-    "flow_runs": "runs",
-    "task_runs": "tasks",
-    "deployments": "deployments",
-    "work": "work",
-    "concurrency": "concurrency",
-    "variables": "variables",
-    "artifacts": "artifacts",
-    "logs": "logs",
-}
-
-
-async def refused_field(address: str, request: Message) -> str:
-    """Sends ``request`` to its method (``GetFooRequest`` goes to ``GetFoo``), streaming
-    methods included, and returns the field its INVALID_ARGUMENT names."""
-    module = request.DESCRIPTOR.file.name.rsplit("/", 1)[-1].removesuffix(".proto")
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = STUBS[_STUB_OF_MESSAGE_FILE[module]](channel)
-        method = getattr(stub, type(request).__name__.removesuffix("Request"))
-        call = method(request)
-        with pytest.raises(grpc.aio.AioRpcError) as error:
-            await (call.read() if isinstance(call, grpc.aio.UnaryStreamCall) else call)
-    assert error.value.code() is grpc.StatusCode.INVALID_ARGUMENT, error.value.details()
-    return bad_field(error.value)
 
 
 def _state(**fields: Any) -> states_pb2.State:
