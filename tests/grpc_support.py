@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, TypeVar
 
 import grpc
@@ -55,3 +56,22 @@ def contract_methods() -> dict[str, MethodDescriptor]:
         for service in contract_services()
         for method in pool.FindServiceByName(service).methods
     }
+
+
+async def refused_field(address: str, request: Message) -> str:
+    """Sends ``request`` to the method that takes it, streaming methods included, and returns
+    the field that the INVALID_ARGUMENT it must be answered with names."""
+    file = request.DESCRIPTOR.file
+    service, method = next(
+        (service, method)
+        for service in file.services_by_name.values()
+        for method in service.methods
+        if method.input_type is request.DESCRIPTOR
+    )
+    stubs = importlib.import_module(f"runplane.v1.{file.name.rsplit('/', 1)[-1][:-6]}_pb2_grpc")
+    async with grpc.aio.insecure_channel(address) as channel:
+        call = getattr(getattr(stubs, f"{service.name}Stub")(channel), method.name)(request)
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await (call.read() if isinstance(call, grpc.aio.UnaryStreamCall) else call)
+    assert error.value.code() is grpc.StatusCode.INVALID_ARGUMENT, error.value.details()
+    return bad_field(error.value)

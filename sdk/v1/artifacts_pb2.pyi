@@ -117,14 +117,21 @@ class CreateArtifactRequest(_message.Message):
     type: Global___ArtifactType.ValueType
     """What the data holds; required."""
     data: _builtins.str
-    """The content; required, at most 1 MiB (a table must be JSON)."""
+    """The content; required, at most 1 MiB (a table must be JSON).
+    At most 1,048,576 bytes as UTF-8; any character is kept, NUL included.
+    """
     description: _builtins.str
-    """Free-form description, at most 10,000 characters."""
+    """Free-form description, at most 10,000 characters.
+    Any character is kept, NUL included.
+    """
     flow_run_id: _builtins.str
-    """The flow run that publishes it; optional, must exist (its deletion deletes the artifact)."""
+    """The flow run that publishes it; optional, must exist (its deletion deletes the artifact).
+    A UUID: at most 36 characters.
+    """
     task_run_id: _builtins.str
     """The task run that publishes it; optional (task runs are reported in batches, so it may
     not be stored yet).
+    A UUID: at most 36 characters.
     """
     def __init__(
         self,
@@ -176,7 +183,9 @@ class GetArtifactRequest(_message.Message):
 
     ARTIFACT_ID_FIELD_NUMBER: _builtins.int
     artifact_id: _builtins.str
-    """The artifact's id."""
+    """The artifact's id.
+    A UUID: at most 36 characters.
+    """
     def __init__(
         self,
         *,
@@ -225,13 +234,19 @@ class ListArtifactsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     key: _builtins.str
-    """Only the versions of this key; empty for all."""
+    """Only the versions of this key; empty for all.
+    At most 255 characters.
+    """
     flow_run_id: _builtins.str
-    """Only those of this flow run; empty for all."""
+    """Only those of this flow run; empty for all.
+    A UUID: at most 36 characters.
+    """
     page_size: _builtins.int
     """Maximum number of artifacts to return: 0 means 50, larger than 200 means 200."""
     page_token: _builtins.str
-    """The next_page_token of a previous call; empty for the first page."""
+    """The next_page_token of a previous call; empty for the first page.
+    At most 2,048 characters.
+    """
     def __init__(
         self,
         *,
@@ -284,7 +299,9 @@ class DeleteArtifactRequest(_message.Message):
 
     ARTIFACT_ID_FIELD_NUMBER: _builtins.int
     artifact_id: _builtins.str
-    """The artifact's id."""
+    """The artifact's id.
+    A UUID: at most 36 characters.
+    """
     def __init__(
         self,
         *,

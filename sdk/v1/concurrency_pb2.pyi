@@ -69,7 +69,9 @@ class CreateConcurrencyLimitRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """Unique name; required."""
+    """Unique name; required.
+    At most 256 characters, without control characters.
+    """
     limit: _builtins.int
     """Maximum number of slots; zero or more."""
     def __init__(
@@ -122,7 +124,9 @@ class GetConcurrencyLimitRequest(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """The limit's name."""
+    """The limit's name.
+    At most 256 characters, without control characters.
+    """
     def __init__(
         self,
         *,
@@ -171,7 +175,9 @@ class ListConcurrencyLimitsRequest(_message.Message):
     page_size: _builtins.int
     """Maximum number of limits to return: 0 means 50, larger than 200 means 200."""
     page_token: _builtins.str
-    """The next_page_token of a previous call; empty for the first page."""
+    """The next_page_token of a previous call; empty for the first page.
+    At most 2,048 characters.
+    """
     def __init__(
         self,
         *,
@@ -222,7 +228,9 @@ class DeleteConcurrencyLimitRequest(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """The limit's name."""
+    """The limit's name.
+    At most 256 characters, without control characters.
+    """
     def __init__(
         self,
         *,
@@ -264,12 +272,18 @@ class AcquireConcurrencySlotsRequest(_message.Message):
     LEASE_DURATION_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     holder_id: _builtins.str
-    """Who holds the slots, e.g. a task run id."""
+    """Who holds the slots, e.g. a task run id.
+    At most 256 characters, without control characters.
+    """
     request_id: _builtins.str
-    """Client-generated UUID; a repeat returns the lease of the first call."""
+    """Client-generated UUID; a repeat returns the lease of the first call.
+    At most 36 characters.
+    """
     @_builtins.property
     def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """The limits to take a slot of; names without a limit are ignored."""
+        """The limits to take a slot of; names without a limit are ignored.
+        At most 100 names, each at most 256 characters.
+        """
 
     @_builtins.property
     def lease_duration(self) -> _duration_pb2.Duration:
@@ -338,7 +352,9 @@ class RenewConcurrencyLeaseRequest(_message.Message):
     LEASE_ID_FIELD_NUMBER: _builtins.int
     LEASE_DURATION_FIELD_NUMBER: _builtins.int
     lease_id: _builtins.str
-    """The lease to extend."""
+    """The lease to extend.
+    A UUID: at most 36 characters.
+    """
     @_builtins.property
     def lease_duration(self) -> _duration_pb2.Duration:
         """The new duration from now; 30 s when unset."""
@@ -389,7 +405,9 @@ class ReleaseConcurrencySlotsRequest(_message.Message):
 
     LEASE_ID_FIELD_NUMBER: _builtins.int
     lease_id: _builtins.str
-    """The lease to release; releasing twice is harmless."""
+    """The lease to release; releasing twice is harmless.
+    A UUID: at most 36 characters.
+    """
     def __init__(
         self,
         *,

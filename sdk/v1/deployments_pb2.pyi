@@ -86,9 +86,13 @@ class CronSchedule(_message.Message):
     TIMEZONE_FIELD_NUMBER: _builtins.int
     DAY_OR_FIELD_NUMBER: _builtins.int
     expression: _builtins.str
-    """A cron expression, e.g. "0 9 * * MON-FRI"."""
+    """A cron expression, e.g. "0 9 * * MON-FRI".
+    At most 256 characters.
+    """
     timezone: _builtins.str
-    """IANA time zone the expression is read in; UTC when empty."""
+    """IANA time zone the expression is read in; UTC when empty.
+    At most 64 characters.
+    """
     day_or: _builtins.bool
     """When both day-of-month and day-of-week are restricted: true matches either (cron's rule), false both."""
     def __init__(
@@ -116,7 +120,9 @@ class IntervalSchedule(_message.Message):
     ANCHOR_TIME_FIELD_NUMBER: _builtins.int
     TIMEZONE_FIELD_NUMBER: _builtins.int
     timezone: _builtins.str
-    """IANA time zone for DST-aware intervals of a day or more; UTC when empty."""
+    """IANA time zone for DST-aware intervals of a day or more; UTC when empty.
+    At most 64 characters.
+    """
     @_builtins.property
     def interval(self) -> _duration_pb2.Duration:
         """The interval between runs; at least one second."""
@@ -149,9 +155,13 @@ class RRuleSchedule(_message.Message):
     RRULE_FIELD_NUMBER: _builtins.int
     TIMEZONE_FIELD_NUMBER: _builtins.int
     rrule: _builtins.str
-    """The rule, e.g. "FREQ=WEEKLY;BYDAY=MO", optionally with DTSTART."""
+    """The rule, e.g. "FREQ=WEEKLY;BYDAY=MO", optionally with DTSTART.
+    At most 6,500 characters.
+    """
     timezone: _builtins.str
-    """IANA time zone the rule is read in; UTC when empty."""
+    """IANA time zone the rule is read in; UTC when empty.
+    At most 64 characters.
+    """
     def __init__(
         self,
         *,
@@ -180,7 +190,9 @@ class DeploymentSchedule(_message.Message):
     INTERVAL_FIELD_NUMBER: _builtins.int
     RRULE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
-    """Server-assigned UUID."""
+    """Server-assigned UUID.
+    Ignored in requests.
+    """
     active: _builtins.bool
     """Inactive schedules create no runs."""
     parameters_json: _builtins.str
@@ -251,19 +263,33 @@ class Deployment(_message.Message):
     RUNTIME_FIELD_NUMBER: _builtins.int
     JOB_VARIABLES_JSON_FIELD_NUMBER: _builtins.int
     id: _builtins.str
-    """Server-assigned UUID."""
+    """Server-assigned UUID.
+    A UUID of at most 36 characters; required by UpdateDeployment, ignored by CreateDeployment.
+    """
     name: _builtins.str
-    """Name, unique per flow."""
+    """Name, unique per flow.
+    At most 256 characters, without control characters or "/".
+    """
     flow_id: _builtins.str
-    """The flow it runs."""
+    """The flow it runs.
+    A UUID: at most 36 characters.
+    """
     flow_name: _builtins.str
-    """The flow's name, for display and lookup."""
+    """The flow's name, for display and lookup.
+    At most 256 characters, without control characters.
+    """
     entrypoint: _builtins.str
-    """Where runners import the flow from: "path/to/file.py:func" or "module:func"."""
+    """Where runners import the flow from: "path/to/file.py:func" or "module:func".
+    At most 1,024 characters, without control characters.
+    """
     description: _builtins.str
-    """Free-form description."""
+    """Free-form description.
+    At most 100,000 characters; any character is kept, NUL included.
+    """
     version: _builtins.str
-    """The version of the deployed code."""
+    """The version of the deployed code.
+    At most 256 characters, without control characters.
+    """
     parameters_json: _builtins.str
     """Default parameters of the runs: a JSON object as text (RFC 8259), at most 1 MiB of JSON
     text; empty means {}.
@@ -281,13 +307,17 @@ class Deployment(_message.Message):
     collision_strategy: Global___CollisionStrategy.ValueType
     """What happens to a new run when the limit is full."""
     work_pool_name: _builtins.str
-    """The work pool whose runners execute the runs."""
+    """The work pool whose runners execute the runs.
+    At most 256 characters, without control characters or "/".
+    """
     work_queue_name: _builtins.str
-    """The work queue within the pool."""
+    """The work queue within the pool.
+    At most 256 characters, without control characters or "/".
+    """
     runtime: _builtins.str
     """Which runtime runs the deployment's code, such as "python" or "node": only runners that
     declare it in SubscribeWorkRequest.runtimes receive its runs. Empty means "python".
-    Lowercase letters, digits, ".", "_" and "-", starting with a letter; at most 63.
+    Lowercase letters, digits, ".", "_" and "-", starting with a letter; at most 63 characters.
     """
     job_variables_json: _builtins.str
     """Environment and settings for each run's process: a JSON object as text (RFC 8259), at
@@ -295,7 +325,9 @@ class Deployment(_message.Message):
     """
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Tags given to every run."""
+        """Tags given to every run.
+        At most 100 tags, each at most 256 characters without control characters.
+        """
 
     @_builtins.property
     def schedules(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeploymentSchedule]:
@@ -410,9 +442,13 @@ class GetDeploymentRequest(_message.Message):
     DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
-    """The deployment's id."""
+    """The deployment's id.
+    A UUID: at most 36 characters.
+    """
     name: _builtins.str
-    """"flow-name/deployment-name"."""
+    """"flow-name/deployment-name".
+    At most 513 characters, without control characters.
+    """
     def __init__(
         self,
         *,
@@ -464,11 +500,17 @@ class ListDeploymentsRequest(_message.Message):
     page_size: _builtins.int
     """Maximum number of deployments to return: 0 means 50, larger than 200 means 200."""
     page_token: _builtins.str
-    """The next_page_token of a previous call; empty for the first page."""
+    """The next_page_token of a previous call; empty for the first page.
+    At most 2,048 characters.
+    """
     flow_name: _builtins.str
-    """Only deployments of this flow."""
+    """Only deployments of this flow.
+    At most 256 characters, without control characters.
+    """
     work_pool_name: _builtins.str
-    """Only deployments on this work pool."""
+    """Only deployments on this work pool.
+    At most 256 characters, without control characters.
+    """
     def __init__(
         self,
         *,
@@ -575,7 +617,9 @@ class DeleteDeploymentRequest(_message.Message):
 
     DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
-    """The deployment's id."""
+    """The deployment's id.
+    A UUID: at most 36 characters.
+    """
     def __init__(
         self,
         *,
@@ -620,11 +664,17 @@ class RunDeploymentRequest(_message.Message):
     PARAMETERS_JSON_FIELD_NUMBER: _builtins.int
     JOB_VARIABLES_JSON_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
-    """The deployment's id."""
+    """The deployment's id.
+    A UUID: at most 36 characters.
+    """
     idempotency_key: _builtins.str
-    """Makes the call idempotent: a repeat with the same key returns the first run."""
+    """Makes the call idempotent: a repeat with the same key returns the first run.
+    At most 512 characters, without control characters.
+    """
     name: _builtins.str
-    """Name of the run; generated when empty."""
+    """Name of the run; generated when empty.
+    At most 256 characters, without control characters.
+    """
     parameters_json: _builtins.str
     """Parameters over the deployment's defaults: a JSON object as text (RFC 8259), at most 1 MiB
     of JSON text; empty means {}.
@@ -639,7 +689,9 @@ class RunDeploymentRequest(_message.Message):
 
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Tags over the deployment's."""
+        """Tags over the deployment's.
+        At most 100 tags, each at most 256 characters without control characters.
+        """
 
     def __init__(
         self,

@@ -186,20 +186,30 @@ class FlowRunFilter(_message.Message):
     EXPECTED_START_TIME_BEFORE_FIELD_NUMBER: _builtins.int
     EXPECTED_START_TIME_AFTER_FIELD_NUMBER: _builtins.int
     parent_task_run_id: _builtins.str
-    """Only subflows of this task run."""
+    """Only subflows of this task run.
+    A UUID: at most 36 characters.
+    """
     work_pool_name: _builtins.str
-    """Only runs in this work pool."""
+    """Only runs in this work pool.
+    At most 256 characters, without control characters.
+    """
     @_builtins.property
     def flow_run_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Only these runs."""
+        """Only these runs.
+        At most 1,000 values, each a UUID of at most 36 characters.
+        """
 
     @_builtins.property
     def flow_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Only runs of these flows."""
+        """Only runs of these flows.
+        At most 1,000 values, each a UUID of at most 36 characters.
+        """
 
     @_builtins.property
     def deployment_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Only runs of these deployments."""
+        """Only runs of these deployments.
+        At most 1,000 values, each a UUID of at most 36 characters.
+        """
 
     @_builtins.property
     def state_types(self) -> _containers.RepeatedScalarFieldContainer[_states_pb2.StateType.ValueType]:
@@ -207,11 +217,15 @@ class FlowRunFilter(_message.Message):
 
     @_builtins.property
     def state_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Only runs whose current state has one of these names."""
+        """Only runs whose current state has one of these names.
+        At most 1,000 names, each at most 64 characters.
+        """
 
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Only runs that carry all of these tags."""
+        """Only runs that carry all of these tags.
+        At most 100 tags, each at most 256 characters without control characters.
+        """
 
     @_builtins.property
     def expected_start_time_before(self) -> _timestamp_pb2.Timestamp:
@@ -265,23 +279,41 @@ class CreateFlowRunRequest(_message.Message):
     PARAMETERS_JSON_FIELD_NUMBER: _builtins.int
     JOB_VARIABLES_JSON_FIELD_NUMBER: _builtins.int
     flow_id: _builtins.str
-    """The flow to run; required."""
+    """The flow to run; required.
+    A UUID: at most 36 characters.
+    """
     name: _builtins.str
-    """Name of the run; generated when empty."""
+    """Name of the run; generated when empty.
+    At most 256 characters, without control characters.
+    """
     deployment_id: _builtins.str
-    """The deployment that creates the run, if any."""
+    """The deployment that creates the run, if any.
+    A UUID: at most 36 characters.
+    """
     parent_task_run_id: _builtins.str
-    """For a subflow: the parent's task run that tracks it."""
+    """For a subflow: the parent's task run that tracks it.
+    A UUID: at most 36 characters.
+    """
     idempotency_key: _builtins.str
-    """Makes creation idempotent: a second create with the same flow and key returns the first run."""
+    """Makes creation idempotent: a second create with the same flow and key returns the first run.
+    At most 512 characters, without control characters.
+    """
     work_pool_name: _builtins.str
-    """The work pool whose runners may execute the run."""
+    """The work pool whose runners may execute the run.
+    At most 256 characters, without control characters.
+    """
     work_queue_name: _builtins.str
-    """The work queue within the pool."""
+    """The work queue within the pool.
+    At most 256 characters, without control characters.
+    """
     flow_version: _builtins.str
-    """The version of the flow's code."""
+    """The version of the flow's code.
+    At most 256 characters, without control characters.
+    """
     flow_run_id: _builtins.str
-    """Client-chosen UUID for the run; generated when empty."""
+    """Client-chosen UUID for the run; generated when empty.
+    A UUID: at most 36 characters.
+    """
     expect_heartbeats: _builtins.bool
     """The creator heartbeats the run (WorkService.Heartbeat) while it runs it. The server then
     watches the run from its creation, as it watches a claimed run from its claim: a RUNNING
@@ -296,7 +328,9 @@ class CreateFlowRunRequest(_message.Message):
     """
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Free-form labels."""
+        """Free-form labels.
+        At most 100 tags, each at most 256 characters without control characters.
+        """
 
     @_builtins.property
     def state(self) -> _states_pb2.State:
@@ -371,7 +405,9 @@ class GetFlowRunRequest(_message.Message):
 
     FLOW_RUN_ID_FIELD_NUMBER: _builtins.int
     flow_run_id: _builtins.str
-    """The run's id."""
+    """The run's id.
+    A UUID: at most 36 characters.
+    """
     def __init__(
         self,
         *,
@@ -421,7 +457,9 @@ class ListFlowRunsRequest(_message.Message):
     page_size: _builtins.int
     """Maximum number of runs to return: 0 means 50, larger than 200 means 200."""
     page_token: _builtins.str
-    """The next_page_token of a previous call with the same filter; empty for the first page."""
+    """The next_page_token of a previous call with the same filter; empty for the first page.
+    At most 2,048 characters.
+    """
     @_builtins.property
     def filter(self) -> Global___FlowRunFilter:
         """Which runs to list; all when unset."""
@@ -477,7 +515,9 @@ class DeleteFlowRunRequest(_message.Message):
 
     FLOW_RUN_ID_FIELD_NUMBER: _builtins.int
     flow_run_id: _builtins.str
-    """The run's id."""
+    """The run's id.
+    A UUID: at most 36 characters.
+    """
     def __init__(
         self,
         *,
@@ -520,14 +560,19 @@ class SetFlowRunStateRequest(_message.Message):
     TRANSITION_ID_FIELD_NUMBER: _builtins.int
     LEASE_ID_FIELD_NUMBER: _builtins.int
     flow_run_id: _builtins.str
-    """The run's id."""
+    """The run's id.
+    A UUID: at most 36 characters.
+    """
     force: _builtins.bool
     """Skip the policy rules (crash reports, operator overrides); bookkeeping, lease checks and final states still apply."""
     transition_id: _builtins.str
-    """Client-generated UUID; a repeat of an applied proposal is answered as before and changes nothing."""
+    """Client-generated UUID; a repeat of an applied proposal is answered as before and changes nothing.
+    A UUID: at most 36 characters.
+    """
     lease_id: _builtins.str
     """The work-stream lease under which the run was assigned, when it was: required on every
     proposal about such a run, forced ones included, until its attempt ends.
+    A UUID: at most 36 characters.
     """
     @_builtins.property
     def state(self) -> _states_pb2.State:
@@ -584,11 +629,15 @@ class ListFlowRunStatesRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     flow_run_id: _builtins.str
-    """The run's id."""
+    """The run's id.
+    A UUID: at most 36 characters.
+    """
     page_size: _builtins.int
     """Maximum number of states to return: 0 means 50, larger than 200 means 200."""
     page_token: _builtins.str
-    """The next_page_token of a previous call; empty for the first page."""
+    """The next_page_token of a previous call; empty for the first page.
+    At most 2,048 characters.
+    """
     def __init__(
         self,
         *,

@@ -66,10 +66,14 @@ class CreateFlowRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     TAGS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """Name of the flow; required, at most 256 characters."""
+    """Name of the flow; required, at most 256 characters.
+    Without control characters.
+    """
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Tags to store when the flow is created."""
+        """Tags to store when the flow is created.
+        At most 100 tags, each at most 256 characters without control characters.
+        """
 
     def __init__(
         self,
@@ -122,9 +126,13 @@ class GetFlowRequest(_message.Message):
     FLOW_ID_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     flow_id: _builtins.str
-    """The flow's id."""
+    """The flow's id.
+    A UUID: at most 36 characters.
+    """
     name: _builtins.str
-    """The flow's name."""
+    """The flow's name.
+    At most 256 characters, without control characters.
+    """
     def __init__(
         self,
         *,
@@ -175,9 +183,13 @@ class ListFlowsRequest(_message.Message):
     page_size: _builtins.int
     """Maximum number of flows to return: 0 means 50, larger than 200 means 200."""
     page_token: _builtins.str
-    """The next_page_token of a previous call; empty for the first page."""
+    """The next_page_token of a previous call; empty for the first page.
+    At most 2,048 characters.
+    """
     name_prefix: _builtins.str
-    """Only flows whose name starts with this prefix."""
+    """Only flows whose name starts with this prefix.
+    At most 256 characters; "%" and "_" match only themselves.
+    """
     def __init__(
         self,
         *,
@@ -229,7 +241,9 @@ class DeleteFlowRequest(_message.Message):
 
     FLOW_ID_FIELD_NUMBER: _builtins.int
     flow_id: _builtins.str
-    """The flow's id."""
+    """The flow's id.
+    A UUID: at most 36 characters.
+    """
     def __init__(
         self,
         *,

@@ -33,17 +33,27 @@ class LogRecord(_message.Message):
     MESSAGE_FIELD_NUMBER: _builtins.int
     TIMESTAMP_FIELD_NUMBER: _builtins.int
     id: _builtins.str
-    """Server-assigned id; empty when writing."""
+    """Server-assigned id; empty when writing.
+    Ignored in requests.
+    """
     flow_run_id: _builtins.str
-    """The flow run the line belongs to."""
+    """The flow run the line belongs to.
+    A UUID: at most 36 characters.
+    """
     task_run_id: _builtins.str
-    """The task run, when the line was logged inside a task."""
+    """The task run, when the line was logged inside a task.
+    A UUID: at most 36 characters.
+    """
     level: _builtins.int
     """Python logging level number: 10 DEBUG, 20 INFO, 30 WARNING, 40 ERROR, 50 CRITICAL."""
     logger_name: _builtins.str
-    """Name of the logger."""
+    """Name of the logger.
+    At most 256 characters, without control characters.
+    """
     message: _builtins.str
-    """The message; lines over 1 MB are truncated with a note."""
+    """The message; lines over 1 MB are truncated with a note.
+    At most 1,048,576 bytes as UTF-8 are kept; any character is kept, NUL included.
+    """
     @_builtins.property
     def timestamp(self) -> _timestamp_pb2.Timestamp:
         """When the line was logged."""
@@ -77,9 +87,13 @@ class LogFilter(_message.Message):
     TASK_RUN_ID_FIELD_NUMBER: _builtins.int
     MIN_LEVEL_FIELD_NUMBER: _builtins.int
     flow_run_id: _builtins.str
-    """Only lines of this flow run."""
+    """Only lines of this flow run.
+    A UUID: at most 36 characters.
+    """
     task_run_id: _builtins.str
-    """Only lines of this task run."""
+    """Only lines of this task run.
+    A UUID: at most 36 characters.
+    """
     min_level: _builtins.int
     """Only lines at or above this level."""
     def __init__(
@@ -110,6 +124,7 @@ class WriteLogsRequest(_message.Message):
     applies a batch id once, and a call with an id already applied writes nothing and answers
     the first call's written_count. Send the same id on every retry of one batch and a new id
     for each new batch. Empty: no such protection (a retry may store the records twice).
+    At most 36 characters.
     """
     @_builtins.property
     def records(self) -> _containers.RepeatedCompositeFieldContainer[Global___LogRecord]:
@@ -163,7 +178,9 @@ class ListLogsRequest(_message.Message):
     page_size: _builtins.int
     """Maximum number of records to return: 0 means 50, larger than 200 means 200."""
     page_token: _builtins.str
-    """The next_page_token of a previous call with the same filter; empty for the first page."""
+    """The next_page_token of a previous call with the same filter; empty for the first page.
+    At most 2,048 characters.
+    """
     @_builtins.property
     def filter(self) -> Global___LogFilter:
         """Which records to list."""

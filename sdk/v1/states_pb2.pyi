@@ -116,11 +116,17 @@ class ResultRef(_message.Message):
     SERIALIZER_FIELD_NUMBER: _builtins.int
     INLINE_VALUE_JSON_FIELD_NUMBER: _builtins.int
     storage: _builtins.str
-    """The result storage that holds the result, e.g. "local-file:/home/me/.runplane/results"."""
+    """The result storage that holds the result, e.g. "local-file:/home/me/.runplane/results".
+    At most 2,000 characters, without control characters.
+    """
     key: _builtins.str
-    """The key of the result within the storage."""
+    """The key of the result within the storage.
+    At most 2,000 characters, without control characters.
+    """
     serializer: _builtins.str
-    """The serializer used to write the result: "cloudpickle" or "json"."""
+    """The serializer used to write the result: "cloudpickle" or "json".
+    At most 2,000 characters, without control characters.
+    """
     inline_value_json: _builtins.str
     """A small result carried in the state itself, set instead of storage and key: any JSON
     value as text (RFC 8259; "null" is a value), at most 64 KiB of JSON text. Empty means
@@ -158,17 +164,27 @@ class StateDetails(_message.Message):
     CHILD_FLOW_RUN_ID_FIELD_NUMBER: _builtins.int
     UPSTREAM_TASK_RUN_ID_FIELD_NUMBER: _builtins.int
     cache_key: _builtins.str
-    """The cache key under which a COMPLETED task result may be reused."""
+    """The cache key under which a COMPLETED task result may be reused.
+    At most 2,000 characters, without control characters.
+    """
     retriable: _builtins.bool
     """Whether a failure may be retried."""
     transition_id: _builtins.str
-    """The client-generated id of the proposal that wrote this state."""
+    """The client-generated id of the proposal that wrote this state.
+    Ignored in requests: the request's transition_id counts.
+    """
     lease_id: _builtins.str
-    """The work-stream lease under which the state was proposed."""
+    """The work-stream lease under which the state was proposed.
+    Ignored in requests: the request's lease_id counts.
+    """
     child_flow_run_id: _builtins.str
-    """For a task run that tracks a subflow: the child flow run."""
+    """For a task run that tracks a subflow: the child flow run.
+    A UUID: at most 36 characters.
+    """
     upstream_task_run_id: _builtins.str
-    """The task run whose failure made this run NotReady."""
+    """The task run whose failure made this run NotReady.
+    A UUID: at most 36 characters.
+    """
     @_builtins.property
     def scheduled_time(self) -> _timestamp_pb2.Timestamp:
         """When a SCHEDULED run is due."""
@@ -216,13 +232,19 @@ class State(_message.Message):
     RESULT_FIELD_NUMBER: _builtins.int
     DETAILS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
-    """Server-assigned id of the state; empty in proposals."""
+    """Server-assigned id of the state; empty in proposals.
+    Ignored in requests.
+    """
     type: Global___StateType.ValueType
     """The state's type."""
     name: _builtins.str
-    """The state's name, e.g. "Late"; defaults to the type in title case."""
+    """The state's name, e.g. "Late"; defaults to the type in title case.
+    At most 64 characters, without control characters.
+    """
     message: _builtins.str
-    """A human-readable message, e.g. the error that failed a run."""
+    """A human-readable message, e.g. the error that failed a run.
+    At most 1,000,000 characters; any character is kept, NUL included.
+    """
     @_builtins.property
     def timestamp(self) -> _timestamp_pb2.Timestamp:
         """When the state was written; set by the server, strictly increasing per run."""

@@ -30,7 +30,9 @@ class TaskRunInputs(_message.Message):
     TASK_RUN_IDS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def task_run_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Ids of the upstream task runs."""
+        """Ids of the upstream task runs.
+        Each a UUID of at most 36 characters.
+        """
 
     def __init__(
         self,
@@ -221,22 +223,38 @@ class TaskRunSpec(_message.Message):
     CACHE_KEY_FIELD_NUMBER: _builtins.int
     CACHE_EXPIRATION_FIELD_NUMBER: _builtins.int
     task_run_id: _builtins.str
-    """Client-chosen UUID; generated when empty."""
+    """Client-chosen UUID; generated when empty.
+    A UUID: at most 36 characters.
+    """
     flow_run_id: _builtins.str
-    """The flow run the task runs in; required."""
+    """The flow run the task runs in; required.
+    A UUID: at most 36 characters.
+    """
     task_key: _builtins.str
-    """Identifies the task within its flow; required."""
+    """Identifies the task within its flow; required.
+    At most 512 characters, without control characters.
+    """
     dynamic_key: _builtins.str
-    """Tells apart several runs of the same task in one flow run."""
+    """Tells apart several runs of the same task in one flow run.
+    At most 512 characters, without control characters.
+    """
     name: _builtins.str
-    """Human-readable name; generated when empty."""
+    """Human-readable name; generated when empty.
+    At most 256 characters, without control characters.
+    """
     task_version: _builtins.str
-    """The version of the task's code."""
+    """The version of the task's code.
+    At most 256 characters, without control characters.
+    """
     cache_key: _builtins.str
-    """The cache key of the run's result."""
+    """The cache key of the run's result.
+    At most 2,000 characters, without control characters.
+    """
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Free-form labels."""
+        """Free-form labels.
+        At most 100 tags, each at most 256 characters without control characters.
+        """
 
     @_builtins.property
     def retry_policy(self) -> _states_pb2.RetryPolicy:
@@ -244,7 +262,9 @@ class TaskRunSpec(_message.Message):
 
     @_builtins.property
     def inputs(self) -> _containers.MessageMap[_builtins.str, Global___TaskRunInputs]:
-        """Upstream task runs per parameter name."""
+        """Upstream task runs per parameter name.
+        At most 1,000 parameters; names at most 256 characters, without control characters.
+        """
 
     @_builtins.property
     def cache_expiration(self) -> _timestamp_pb2.Timestamp:
@@ -285,16 +305,24 @@ class TaskRunFilter(_message.Message):
     TASK_KEY_FIELD_NUMBER: _builtins.int
     CACHE_KEY_FIELD_NUMBER: _builtins.int
     task_key: _builtins.str
-    """Only runs with this task key."""
+    """Only runs with this task key.
+    At most 512 characters.
+    """
     cache_key: _builtins.str
-    """Only runs with this cache key."""
+    """Only runs with this cache key.
+    At most 2,000 characters.
+    """
     @_builtins.property
     def task_run_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Only these runs."""
+        """Only these runs.
+        At most 1,000 values, each a UUID of at most 36 characters.
+        """
 
     @_builtins.property
     def flow_run_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Only task runs of these flow runs."""
+        """Only task runs of these flow runs.
+        At most 1,000 values, each a UUID of at most 36 characters.
+        """
 
     @_builtins.property
     def state_types(self) -> _containers.RepeatedScalarFieldContainer[_states_pb2.StateType.ValueType]:
@@ -330,7 +358,9 @@ class TaskRunUpdate(_message.Message):
     sequence: _builtins.int
     """Position of the update in its flow run's report stream, starting at 1; applied in order, once."""
     task_run_id: _builtins.str
-    """The task run the update is about."""
+    """The task run the update is about.
+    A UUID: at most 36 characters.
+    """
     @_builtins.property
     def create(self) -> Global___TaskRunSpec:
         """Set on the first update of a task run: creates it."""
@@ -421,7 +451,9 @@ class GetTaskRunRequest(_message.Message):
 
     TASK_RUN_ID_FIELD_NUMBER: _builtins.int
     task_run_id: _builtins.str
-    """The task run's id."""
+    """The task run's id.
+    A UUID: at most 36 characters.
+    """
     def __init__(
         self,
         *,
@@ -471,7 +503,9 @@ class ListTaskRunsRequest(_message.Message):
     page_size: _builtins.int
     """Maximum number of task runs to return: 0 means 50, larger than 200 means 200."""
     page_token: _builtins.str
-    """The next_page_token of a previous call with the same filter; empty for the first page."""
+    """The next_page_token of a previous call with the same filter; empty for the first page.
+    At most 2,048 characters.
+    """
     @_builtins.property
     def filter(self) -> Global___TaskRunFilter:
         """Which task runs to list; all when unset."""
@@ -530,11 +564,15 @@ class SetTaskRunStateRequest(_message.Message):
     FORCE_FIELD_NUMBER: _builtins.int
     TRANSITION_ID_FIELD_NUMBER: _builtins.int
     task_run_id: _builtins.str
-    """The task run's id."""
+    """The task run's id.
+    A UUID: at most 36 characters.
+    """
     force: _builtins.bool
     """Skip the policy rules; bookkeeping still applies."""
     transition_id: _builtins.str
-    """Client-generated UUID; a repeat of an applied proposal is answered as before and changes nothing."""
+    """Client-generated UUID; a repeat of an applied proposal is answered as before and changes nothing.
+    A UUID: at most 36 characters.
+    """
     @_builtins.property
     def state(self) -> _states_pb2.State:
         """The proposed state; id and timestamp are ignored."""
@@ -589,11 +627,15 @@ class ListTaskRunStatesRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     task_run_id: _builtins.str
-    """The task run's id."""
+    """The task run's id.
+    A UUID: at most 36 characters.
+    """
     page_size: _builtins.int
     """Maximum number of states to return: 0 means 50, larger than 200 means 200."""
     page_token: _builtins.str
-    """The next_page_token of a previous call; empty for the first page."""
+    """The next_page_token of a previous call; empty for the first page.
+    At most 2,048 characters.
+    """
     def __init__(
         self,
         *,
@@ -646,7 +688,9 @@ class ReportTaskRunsRequest(_message.Message):
     FLOW_RUN_ID_FIELD_NUMBER: _builtins.int
     UPDATES_FIELD_NUMBER: _builtins.int
     flow_run_id: _builtins.str
-    """The flow run whose task runs changed."""
+    """The flow run whose task runs changed.
+    A UUID: at most 36 characters.
+    """
     @_builtins.property
     def updates(self) -> _containers.RepeatedCompositeFieldContainer[Global___TaskRunUpdate]:
         """The changes, in ascending sequence order; already applied sequences are skipped."""
@@ -695,7 +739,9 @@ class LookupCachedStateRequest(_message.Message):
 
     CACHE_KEY_FIELD_NUMBER: _builtins.int
     cache_key: _builtins.str
-    """The cache key to look up; required."""
+    """The cache key to look up; required.
+    At most 2,000 characters, without control characters.
+    """
     def __init__(
         self,
         *,

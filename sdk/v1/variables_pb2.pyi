@@ -80,14 +80,16 @@ class SetVariableRequest(_message.Message):
     OVERWRITE_FIELD_NUMBER: _builtins.int
     VALUE_JSON_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """The variable's name; required."""
+    """The variable's name; required.
+    At most 255 characters: lowercase letters, digits, "_" and "-".
+    """
     overwrite: _builtins.bool
     """Replace an existing variable; without it, an existing name is ALREADY_EXISTS."""
     value_json: _builtins.str
     """The value as JSON text (RFC 8259), at most 64 KiB; required ("null" is a value)."""
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Free-form labels; at most 50, each 1 to 255 characters."""
+        """Free-form labels; at most 100, each at most 256 characters without control characters."""
 
     def __init__(
         self,
@@ -141,7 +143,9 @@ class GetVariableRequest(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """The variable's name."""
+    """The variable's name.
+    At most 255 characters.
+    """
     def __init__(
         self,
         *,
@@ -191,9 +195,13 @@ class ListVariablesRequest(_message.Message):
     page_size: _builtins.int
     """Maximum number of variables to return: 0 means 50, larger than 200 means 200."""
     page_token: _builtins.str
-    """The next_page_token of a previous call; empty for the first page."""
+    """The next_page_token of a previous call; empty for the first page.
+    At most 2,048 characters.
+    """
     name_prefix: _builtins.str
-    """Only variables whose names start with this prefix; empty for all."""
+    """Only variables whose names start with this prefix; empty for all.
+    At most 256 characters; "%" and "_" match only themselves.
+    """
     def __init__(
         self,
         *,
@@ -245,7 +253,9 @@ class DeleteVariableRequest(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """The variable's name."""
+    """The variable's name.
+    At most 255 characters.
+    """
     def __init__(
         self,
         *,

@@ -37,11 +37,17 @@ class WorkPool(_message.Message):
     SUBSCRIBER_COUNT_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
-    """Server-assigned UUID."""
+    """Server-assigned UUID.
+    Ignored in requests.
+    """
     name: _builtins.str
-    """Unique name."""
+    """Unique name.
+    At most 256 characters, without control characters or "/".
+    """
     description: _builtins.str
-    """Free-form description."""
+    """Free-form description.
+    At most 100,000 characters; any character is kept, NUL included.
+    """
     paused: _builtins.bool
     """A paused pool hands out no work."""
     concurrency_limit: _builtins.int
@@ -86,11 +92,17 @@ class WorkQueue(_message.Message):
     PAUSED_FIELD_NUMBER: _builtins.int
     CONCURRENCY_LIMIT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
-    """Server-assigned UUID."""
+    """Server-assigned UUID.
+    Ignored in requests.
+    """
     name: _builtins.str
-    """Name, unique within the pool."""
+    """Name, unique within the pool.
+    At most 256 characters, without control characters or "/".
+    """
     work_pool_name: _builtins.str
-    """The pool the queue belongs to."""
+    """The pool the queue belongs to.
+    At most 256 characters.
+    """
     priority: _builtins.int
     """Lower numbers are served first."""
     paused: _builtins.bool
@@ -330,7 +342,9 @@ class GetWorkPoolRequest(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """The pool's name."""
+    """The pool's name.
+    At most 256 characters.
+    """
     def __init__(
         self,
         *,
@@ -379,7 +393,9 @@ class ListWorkPoolsRequest(_message.Message):
     page_size: _builtins.int
     """Maximum number of pools to return: 0 means 50, larger than 200 means 200."""
     page_token: _builtins.str
-    """The next_page_token of a previous call; empty for the first page."""
+    """The next_page_token of a previous call; empty for the first page.
+    At most 2,048 characters.
+    """
     def __init__(
         self,
         *,
@@ -430,7 +446,9 @@ class DeleteWorkPoolRequest(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """The pool's name."""
+    """The pool's name.
+    At most 256 characters.
+    """
     def __init__(
         self,
         *,
@@ -573,7 +591,9 @@ class ListWorkQueuesRequest(_message.Message):
 
     WORK_POOL_NAME_FIELD_NUMBER: _builtins.int
     work_pool_name: _builtins.str
-    """The pool's name."""
+    """The pool's name.
+    At most 256 characters.
+    """
     def __init__(
         self,
         *,
@@ -682,9 +702,13 @@ class SubscribeWorkRequest(_message.Message):
     HELD_LEASE_IDS_FIELD_NUMBER: _builtins.int
     RUNTIMES_FIELD_NUMBER: _builtins.int
     work_pool_name: _builtins.str
-    """The pool to take work from; created when missing."""
+    """The pool to take work from; created when missing.
+    At most 256 characters, without control characters or "/".
+    """
     runner_name: _builtins.str
-    """Stable name of the runner, e.g. host and process."""
+    """Stable name of the runner, e.g. host and process.
+    At most 256 characters, without control characters.
+    """
     free_slots: _builtins.int
     """How many more runs the runner can take now, beyond the runs of held_lease_ids; 0 for a
     runner that is full. The subscription's slots are these plus the runs of held_lease_ids
@@ -694,18 +718,22 @@ class SubscribeWorkRequest(_message.Message):
     """
     @_builtins.property
     def work_queue_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Only these queues of the pool; all when empty."""
+        """Only these queues of the pool; all when empty.
+        Each at most 256 characters.
+        """
 
     @_builtins.property
     def held_lease_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Leases the runner still holds from a previous subscription, kept instead of expiring;
         their runs move to this subscription and count against its slots.
+        At most 10,000 values, each a UUID of at most 36 characters.
         """
 
     @_builtins.property
     def runtimes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The runtimes whose deployments the runner runs, such as "python" or "node"; only runs of
         deployments with one of these runtimes are pushed to it. Empty means ["python"].
+        At most 32, each at most 63 characters.
         """
 
     def __init__(
@@ -787,9 +815,13 @@ class HeartbeatRequest(_message.Message):
     RUNNING_FLOW_RUN_IDS_FIELD_NUMBER: _builtins.int
     FREE_SLOTS_FIELD_NUMBER: _builtins.int
     runner_id: _builtins.str
-    """The runner's id from SubscriptionStarted."""
+    """The runner's id from SubscriptionStarted.
+    A UUID: at most 36 characters.
+    """
     session_id: _builtins.str
-    """The subscription's session id."""
+    """The subscription's session id.
+    A UUID: at most 36 characters.
+    """
     free_slots: _builtins.int
     """How many runs the runner can start now. Informational: the server counts a
     subscription's slots itself (see SubscribeWorkRequest.free_slots); a heartbeat only makes
@@ -797,7 +829,9 @@ class HeartbeatRequest(_message.Message):
     """
     @_builtins.property
     def running_flow_run_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Runs the runner holds: assigned and not finished."""
+        """Runs the runner holds: assigned and not finished.
+        At most 10,000 values, each a UUID of at most 36 characters.
+        """
 
     def __init__(
         self,
@@ -872,11 +906,17 @@ class ReleaseAssignmentRequest(_message.Message):
     LEASE_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     flow_run_id: _builtins.str
-    """The run to give back."""
+    """The run to give back.
+    A UUID: at most 36 characters.
+    """
     lease_id: _builtins.str
-    """The lease it was assigned under."""
+    """The lease it was assigned under.
+    A UUID: at most 36 characters.
+    """
     reason: _builtins.str
-    """Why, recorded in the run's state message."""
+    """Why, recorded in the run's state message.
+    At most 10,000 characters; any character is kept, NUL included.
+    """
     def __init__(
         self,
         *,

@@ -19,6 +19,7 @@ from runplane.server.api.errors import invalid_argument
 from runplane.server.api.flow_run_messages import retry_policy
 from runplane.server.api.validation import (
     MAX_OBJECT_JSON_BYTES,
+    check_label,
     check_tags,
     enum_value,
     json_object,
@@ -200,7 +201,7 @@ def parse_create(message: deployments_pb2.Deployment) -> DeploymentInput:
     values = DeploymentValues(
         entrypoint=entrypoint,
         description=optional_text(f"{p}.description", message.description, MAX_DESCRIPTION_LENGTH),
-        version=optional_text(f"{p}.version", message.version, MAX_VERSION_LENGTH),
+        version=check_label(f"{p}.version", message.version, MAX_VERSION_LENGTH),
         tags=check_tags(f"{p}.tags", message.tags),
         parameters=parse_object(f"{p}.parameters_json", message.parameters_json),
         parameter_schema=parameter_schema(
@@ -240,7 +241,7 @@ def _changed_value(path: str, message: deployments_pb2.Deployment) -> Any:
     if path == "description":
         return optional_text(field, message.description, MAX_DESCRIPTION_LENGTH)
     if path == "version":
-        return optional_text(field, message.version, MAX_VERSION_LENGTH)
+        return check_label(field, message.version, MAX_VERSION_LENGTH)
     return message.paused
 
 
@@ -268,4 +269,4 @@ def parse_update(
 def idempotency_key(field: str, value: str) -> str | None:
     if not value:
         return None
-    return optional_text(field, value, MAX_IDEMPOTENCY_KEY_LENGTH)
+    return check_label(field, value, MAX_IDEMPOTENCY_KEY_LENGTH)

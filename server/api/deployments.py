@@ -20,7 +20,15 @@ from runplane.server.api.deployment_requests import (
 )
 from runplane.server.api.errors import invalid_argument, not_found
 from runplane.server.api.pagination import cut_page, decode_token, filter_fingerprint
-from runplane.server.api.validation import check_tags, optional_name, page_size, parse_uuid
+from runplane.server.api.validation import (
+    MAX_NAME_LENGTH,
+    check_label,
+    check_tags,
+    optional_name,
+    page_size,
+    parse_uuid,
+    require_name,
+)
 from runplane.server.clock import Clock
 from runplane.server.db import deployments, scheduled_runs, work_pools
 from runplane.server.db.deployments import DeploymentRecord
@@ -85,7 +93,8 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
                     conn, parse_uuid("deployment_id", request.deployment_id)
                 )
             else:
-                flow_name, _, name = request.name.rpartition("/")
+                full_name = require_name("name", request.name, 2 * MAX_NAME_LENGTH + 1)
+                flow_name, _, name = full_name.rpartition("/")
                 if not flow_name or not name:
                     raise invalid_argument("name", 'must look like "flow-name/deployment-name"')
                 record = await deployments.get_by_name(conn, flow_name, name)
@@ -97,7 +106,9 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
         self, request: deployments_pb2.ListDeploymentsRequest, context: Context
     ) -> deployments_pb2.ListDeploymentsResponse:
         limit = page_size("page_size", request.page_size)
-        fingerprint = filter_fingerprint(request.flow_name, request.work_pool_name)
+        flow_name = check_label("flow_name", request.flow_name, MAX_NAME_LENGTH)
+        work_pool_name = check_label("work_pool_name", request.work_pool_name, MAX_NAME_LENGTH)
+        fingerprint = filter_fingerprint(flow_name, work_pool_name)
         key = decode_token("page_token", request.page_token, fingerprint)
         after = None
         if key is not None:
@@ -107,8 +118,8 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
         async with self._db.read() as conn:
             records = await deployments.list_page(
                 conn,
-                flow_name=request.flow_name,
-                work_pool_name=request.work_pool_name,
+                flow_name=flow_name,
+                work_pool_name=work_pool_name,
                 after=after,
                 limit=limit + 1,
             )

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 
 from runplane.server.api import convert
 from runplane.server.api.errors import invalid_argument
-from runplane.server.api.states import parse_timestamp, state_message
+from runplane.server.api.states import MAX_STATE_NAME_LENGTH, parse_timestamp, state_message
 from runplane.server.api.validation import (
     check_tags,
     enum_value,
     optional_name,
     parse_optional_uuid,
     parse_uuids,
+    require_name,
 )
 from runplane.server.db.run_filters import FlowRunQuery
 from runplane.server.db.run_records import FlowRunRecord, StateRecord
@@ -57,6 +58,8 @@ def parse_filter(name: str, message: flow_runs_pb2.FlowRunFilter) -> FlowRunQuer
         _bounded(f"{name}.{field_name}", getattr(message, field_name))
     for index, value in enumerate(message.state_types):
         enum_value(f"{name}.state_types[{index}]", value, _STATE_TYPES)
+    for index, state_name in enumerate(message.state_names):
+        require_name(f"{name}.state_names[{index}]", state_name, MAX_STATE_NAME_LENGTH)
     before = after = None
     if message.HasField("expected_start_time_before"):
         before = parse_timestamp(

@@ -49,6 +49,7 @@ from runplane.server.api.pagination import (
 from runplane.server.api.states import ProposedState, parse_state, state_message
 from runplane.server.api.validation import (
     MAX_OBJECT_JSON_BYTES,
+    check_label,
     check_tags,
     json_object,
     optional_name,
@@ -84,9 +85,7 @@ def parse_uuid_text(name: str, value: str) -> str:
 
 
 def _bounded_text(name: str, value: str, max_length: int = 256) -> str | None:
-    if len(value) > max_length:
-        raise invalid_argument(name, f"must be at most {max_length} characters")
-    return value or None
+    return check_label(name, value, max_length) or None
 
 
 def _initial_state(request: flow_runs_pb2.CreateFlowRunRequest) -> ProposedState:

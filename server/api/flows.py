@@ -9,7 +9,13 @@ import grpc
 from runplane.server.api import convert
 from runplane.server.api.errors import invalid_argument, not_found
 from runplane.server.api.pagination import cut_page, decode_token, filter_fingerprint
-from runplane.server.api.validation import check_tags, page_size, parse_uuid, require_name
+from runplane.server.api.validation import (
+    check_tags,
+    name_prefix,
+    page_size,
+    parse_uuid,
+    require_name,
+)
 from runplane.server.clock import Clock
 from runplane.server.db import flows
 from runplane.server.db.engine import Database
@@ -41,7 +47,7 @@ class FlowServicer(flows_pb2_grpc.FlowServiceServicer):
             if request.flow_id:
                 record = await flows.get(conn, parse_uuid("flow_id", request.flow_id))
             else:
-                record = await flows.get_by_name(conn, request.name)
+                record = await flows.get_by_name(conn, require_name("name", request.name))
         if record is None:
             raise not_found("flow", request.flow_id or request.name)
         return flows_pb2.GetFlowResponse(flow=convert.flow(record))
@@ -50,12 +56,13 @@ class FlowServicer(flows_pb2_grpc.FlowServiceServicer):
         self, request: flows_pb2.ListFlowsRequest, context: Context
     ) -> flows_pb2.ListFlowsResponse:
         limit = page_size("page_size", request.page_size)
-        fingerprint = filter_fingerprint(request.name_prefix)
+        prefix = name_prefix("name_prefix", request.name_prefix)
+        fingerprint = filter_fingerprint(prefix)
         after = decode_token("page_token", request.page_token, fingerprint)
         async with self._db.read() as conn:
             records = await flows.list_page(
                 conn,
-                name_prefix=request.name_prefix,
+                name_prefix=prefix,
                 after_name=str(after[0]) if after else None,
                 limit=limit + 1,
             )

@@ -9,7 +9,7 @@ from google.protobuf import timestamp_pb2
 
 from runplane.server.api import convert
 from runplane.server.api.errors import invalid_argument
-from runplane.server.api.validation import parse_optional_uuid, parse_uuid
+from runplane.server.api.validation import check_label, parse_optional_uuid, parse_uuid
 from runplane.server.db.logs import LogCriteria, LogRecord, NewLog
 from runplane.server.orchestration.log_lines import truncate_message
 from runplane.v1 import logs_pb2
@@ -32,10 +32,7 @@ def log_record(record: LogRecord) -> logs_pb2.LogRecord:
 
 def new_log(field: str, message: logs_pb2.LogRecord, now: datetime) -> NewLog:
     """A record to store; ``field`` names it in errors (e.g. "records[3]")."""
-    if len(message.logger_name) > MAX_LOGGER_NAME_LENGTH:
-        raise invalid_argument(
-            f"{field}.logger_name", f"must be at most {MAX_LOGGER_NAME_LENGTH} characters"
-        )
+    check_label(f"{field}.logger_name", message.logger_name, MAX_LOGGER_NAME_LENGTH)
     return NewLog(
         flow_run_id=parse_uuid(f"{field}.flow_run_id", message.flow_run_id),
         task_run_id=parse_optional_uuid(f"{field}.task_run_id", message.task_run_id),

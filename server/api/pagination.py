@@ -17,6 +17,10 @@ from typing import Any, TypeVar
 from google.protobuf.message import Message
 
 from runplane.server.api.errors import invalid_argument
+from runplane.server.api.validation import CONTROL_CHARACTERS
+
+# Tokens hold at most a few sort keys (names of at most 256 characters), base64-encoded.
+MAX_PAGE_TOKEN_LENGTH = 2048
 
 
 def filter_fingerprint(*parts: Message | str | None) -> str:
@@ -52,6 +56,8 @@ def decode_token(field: str, token: str, fingerprint: str) -> list[Any] | None:
     """The sort key after which the page starts, or None for the first page."""
     if not token:
         return None
+    if len(token) > MAX_PAGE_TOKEN_LENGTH:
+        raise invalid_argument(field, f"must be at most {MAX_PAGE_TOKEN_LENGTH} characters")
     try:
         padded = token + "=" * (-len(token) % 4)
         payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
@@ -60,6 +66,9 @@ def decode_token(field: str, token: str, fingerprint: str) -> list[Any] | None:
         raise invalid_argument(field, "is not a token returned by this server") from None
     if token_fingerprint != fingerprint or not isinstance(key, list):
         raise invalid_argument(field, "belongs to a request with other parameters")
+    # The keys this server writes are names and times, never with control characters.
+    if any(isinstance(part, str) and CONTROL_CHARACTERS.search(part) for part in key):
+        raise invalid_argument(field, "is not a token returned by this server")
     return key
 
 

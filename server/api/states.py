@@ -19,9 +19,11 @@ from google.protobuf import json_format, timestamp_pb2
 from runplane.server.api import convert
 from runplane.server.api.errors import invalid_argument
 from runplane.server.api.validation import (
+    check_label,
     enum_value,
     json_value,
     optional_name,
+    optional_text,
     parse_optional_uuid,
 )
 from runplane.server.db.run_records import StateRecord
@@ -68,8 +70,7 @@ def parse_state(name: str, message: states_pb2.State) -> ProposedState:
     """Validates a proposed state; its id and timestamp are ignored."""
     state_type = StateType(enum_value(f"{name}.type", message.type, _STATE_TYPES))
     state_name = optional_name(f"{name}.name", message.name, MAX_STATE_NAME_LENGTH) or ""
-    if len(message.message) > MAX_STATE_MESSAGE_LENGTH:
-        raise invalid_argument(f"{name}.message", "is too long")
+    optional_text(f"{name}.message", message.message, MAX_STATE_MESSAGE_LENGTH)
     result = _parse_result(f"{name}.result", message) if message.HasField("result") else None
     details = message.details
     where = f"{name}.details"
@@ -79,8 +80,7 @@ def parse_state(name: str, message: states_pb2.State) -> ProposedState:
             return None
         return parse_timestamp(f"{where}.{field_name}", getattr(details, field_name))
 
-    if len(details.cache_key) > MAX_CACHE_KEY_LENGTH:
-        raise invalid_argument(f"{where}.cache_key", "is too long")
+    check_label(f"{where}.cache_key", details.cache_key, MAX_CACHE_KEY_LENGTH)
     extra: dict[str, Any] = {}
     for id_field in ("child_flow_run_id", "upstream_task_run_id"):
         value = parse_optional_uuid(f"{where}.{id_field}", getattr(details, id_field))
@@ -105,8 +105,7 @@ def parse_state(name: str, message: states_pb2.State) -> ProposedState:
 def _parse_result(name: str, message: states_pb2.State) -> dict[str, Any] | None:
     ref = message.result
     for field_name in ("storage", "key", "serializer"):
-        if len(getattr(ref, field_name)) > MAX_REFERENCE_LENGTH:
-            raise invalid_argument(f"{name}.{field_name}", "is too long")
+        check_label(f"{name}.{field_name}", getattr(ref, field_name), MAX_REFERENCE_LENGTH)
     inline = bool(ref.inline_value_json)
     if not ref.key and not inline:
         return None  # an empty reference points at nothing

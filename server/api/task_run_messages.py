@@ -9,6 +9,7 @@ from runplane.server.api.errors import invalid_argument
 from runplane.server.api.flow_run_messages import MAX_FILTER_VALUES, retry_policy
 from runplane.server.api.states import parse_timestamp, state_message
 from runplane.server.api.validation import (
+    check_label,
     check_tags,
     enum_value,
     optional_name,
@@ -26,12 +27,6 @@ from runplane.v1 import states_pb2, task_runs_pb2
 MAX_KEY_LENGTH = 512
 MAX_INPUTS = 1000
 _STATE_TYPES = frozenset(int(t) for t in StateType)
-
-
-def _bounded(name: str, value: str, max_length: int) -> str:
-    if len(value) > max_length:
-        raise invalid_argument(name, f"must be at most {max_length} characters")
-    return value
 
 
 def _inputs(name: str, spec: task_runs_pb2.TaskRunSpec) -> dict[str, list[str]]:
@@ -59,17 +54,17 @@ def parse_spec(
     expiration = None
     if spec.HasField("cache_expiration"):
         expiration = parse_timestamp(f"{name}.cache_expiration", spec.cache_expiration)
-    cache_key = _bounded(f"{name}.cache_key", spec.cache_key, MAX_CACHE_KEY_LENGTH)
+    cache_key = check_label(f"{name}.cache_key", spec.cache_key, MAX_CACHE_KEY_LENGTH)
     run_id = parse_optional_uuid(f"{name}.task_run_id", spec.task_run_id) or uuid.uuid4()
     return NewTaskRun(
         id=run_id,
         flow_run_id=flow_run_id,
         task_key=task_key,
-        dynamic_key=_bounded(f"{name}.dynamic_key", spec.dynamic_key, MAX_KEY_LENGTH),
+        dynamic_key=check_label(f"{name}.dynamic_key", spec.dynamic_key, MAX_KEY_LENGTH),
         name=optional_name(f"{name}.name", spec.name) or f"{task_key[:240]}-{run_id.hex[:6]}",
         cache_key=cache_key or None,
         cache_expiration=expiration,
-        task_version=_bounded(f"{name}.task_version", spec.task_version, 256) or None,
+        task_version=check_label(f"{name}.task_version", spec.task_version, 256) or None,
         tags=check_tags(f"{name}.tags", spec.tags),
         retries=retries,
         retry_delays=delays,
@@ -87,8 +82,8 @@ def parse_filter(name: str, message: task_runs_pb2.TaskRunFilter) -> TaskRunQuer
         ids=tuple(parse_uuids(f"{name}.task_run_ids", message.task_run_ids)),
         flow_run_ids=tuple(parse_uuids(f"{name}.flow_run_ids", message.flow_run_ids)),
         state_types=tuple(message.state_types),
-        task_key=_bounded(f"{name}.task_key", message.task_key, MAX_KEY_LENGTH) or None,
-        cache_key=_bounded(f"{name}.cache_key", message.cache_key, MAX_CACHE_KEY_LENGTH) or None,
+        task_key=check_label(f"{name}.task_key", message.task_key, MAX_KEY_LENGTH) or None,
+        cache_key=check_label(f"{name}.cache_key", message.cache_key, MAX_CACHE_KEY_LENGTH) or None,
     )
 
 

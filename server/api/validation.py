@@ -21,10 +21,15 @@ MAX_TAGS = 100
 MAX_OBJECT_JSON_BYTES = 1024 * 1024
 
 
+UUID_LENGTH = 36
+
+
 def parse_uuid(field: str, value: str) -> uuid.UUID:
-    """A required UUID."""
+    """A required UUID, in its 36-character form (or without the hyphens)."""
     if not value:
         raise invalid_argument(field, "is required")
+    if len(value) > UUID_LENGTH:
+        raise invalid_argument(field, f"is not a valid UUID: {value[:64]!r}")
     try:
         return uuid.UUID(value)
     except ValueError:
@@ -40,13 +45,33 @@ def parse_uuids(field: str, values: Iterable[str]) -> list[uuid.UUID]:
     return [parse_uuid(f"{field}[{index}]", value) for index, value in enumerate(values)]
 
 
-def require_name(field: str, value: str, max_length: int = MAX_NAME_LENGTH) -> str:
-    """A required, non-blank name of bounded length."""
-    if not value or not value.strip():
-        raise invalid_argument(field, "must not be empty")
+# C0 and C1 control characters and DEL: never part of a name. NUL cannot be stored by
+# PostgreSQL, and the others break the lines and tables that names are shown in.
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def check_label(field: str, value: str, max_length: int) -> str:
+    """A possibly empty single-line label (a name, a key, a version, a filter on one): at most
+    ``max_length`` characters and no control characters. Every identifier passes here."""
     if len(value) > max_length:
         raise invalid_argument(field, f"must be at most {max_length} characters")
+    control = CONTROL_CHARACTERS.search(value)
+    if control is not None:
+        found = f"U+{ord(control[0]):04X} at position {control.start()}"
+        raise invalid_argument(field, f"must not hold control characters (found {found})")
     return value
+
+
+def name_prefix(field: str, value: str) -> str:
+    """A filter on the start of names: empty (no filter) or a label no longer than a name."""
+    return check_label(field, value, MAX_NAME_LENGTH)
+
+
+def require_name(field: str, value: str, max_length: int = MAX_NAME_LENGTH) -> str:
+    """A required, non-blank name of bounded length, without control characters."""
+    if not value or not value.strip():
+        raise invalid_argument(field, "must not be empty")
+    return check_label(field, value, max_length)
 
 
 def optional_name(field: str, value: str, max_length: int = MAX_NAME_LENGTH) -> str | None:
@@ -138,7 +163,7 @@ def update_paths(mask: field_mask_pb2.FieldMask, allowed: Iterable[str]) -> list
 
 
 def optional_text(field: str, value: str, max_length: int) -> str:
-    """Text that may be empty, of bounded length."""
+    """Free text that may be empty, of bounded length; any character is kept, NUL included."""
     if len(value) > max_length:
         raise invalid_argument(field, f"must be at most {max_length} characters")
     return value
@@ -151,8 +176,7 @@ def identifier(
     ``alphabet`` says which, for the error."""
     if not value:
         raise invalid_argument(field, "must not be empty")
-    if len(value) > max_length:
-        raise invalid_argument(field, f"must be at most {max_length} characters")
+    check_label(field, value, max_length)
     if not pattern.fullmatch(value):
         raise invalid_argument(field, f"may hold only {alphabet}")
     return value

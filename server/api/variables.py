@@ -9,7 +9,7 @@ import grpc
 from runplane.server.api import variable_messages as messages
 from runplane.server.api.errors import already_exists, not_found
 from runplane.server.api.pagination import cut_page, filter_fingerprint, name_after
-from runplane.server.api.validation import check_tags, page_size
+from runplane.server.api.validation import check_tags, name_prefix, page_size
 from runplane.server.clock import Clock
 from runplane.server.db import variables
 from runplane.server.db.engine import Database
@@ -54,11 +54,12 @@ class VariableServicer(variables_pb2_grpc.VariableServiceServicer):
         self, request: variables_pb2.ListVariablesRequest, context: Context
     ) -> variables_pb2.ListVariablesResponse:
         limit = page_size("page_size", request.page_size)
-        fingerprint = filter_fingerprint(request.name_prefix)
+        prefix = name_prefix("name_prefix", request.name_prefix)
+        fingerprint = filter_fingerprint(prefix)
         after = name_after("page_token", request.page_token, fingerprint)
         async with self._db.read() as conn:
             records = await variables.list_page(
-                conn, prefix=request.name_prefix, after_name=after, limit=limit + 1
+                conn, prefix=prefix, after_name=after, limit=limit + 1
             )
         records, next_token = cut_page(records, limit, fingerprint, lambda last: [last.name])
         return variables_pb2.ListVariablesResponse(

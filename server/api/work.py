@@ -223,6 +223,8 @@ class WorkServicer(work_pb2_grpc.WorkServiceServicer):
         runner_name = optional_name("runner_name", request.runner_name) or ""
         if request.free_slots < 0:
             raise invalid_argument("free_slots", "must not be negative")
+        if len(request.held_lease_ids) > MAX_HELD_RUNS:
+            raise invalid_argument("held_lease_ids", f"at most {MAX_HELD_RUNS} leases")
         held = parse_uuids("held_lease_ids", request.held_lease_ids)
         runtimes = runtime_names("runtimes", request.runtimes)
         if self._subscriptions.closed:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from runplane.server.db import json_storage
+from runplane.server.db.types import postgres_json_dumps, postgres_json_loads
 
 _IMMEDIATE = "runplane_sqlite_immediate"
 # How long a SQLite connection waits for another process's lock before "database is locked".
@@ -38,9 +39,7 @@ class Database:
         if self.dialect not in ("postgresql", "sqlite"):
             raise ValueError(f"unsupported database {self.dialect!r}: use postgresql or sqlite")
         options = _engine_options(url, pool or PoolSize())
-        self.engine: AsyncEngine = create_async_engine(
-            url, echo=echo, json_serializer=json_storage.dumps, **options
-        )
+        self.engine: AsyncEngine = create_async_engine(url, echo=echo, **options)
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
@@ -89,8 +88,17 @@ def _engine_options(url: str, pool: PoolSize) -> dict[str, Any]:
     sizes = {"pool_size": pool.size, "max_overflow": pool.overflow, "pool_timeout": pool.timeout}
     if make_url(url).get_backend_name() == "sqlite":
         # sqlite3's timeout is the connection's busy timeout.
-        return {"connect_args": {"timeout": _SQLITE_BUSY_SECONDS}, **sizes}
-    return {**sizes, "pool_recycle": 1800}
+        return {
+            "connect_args": {"timeout": _SQLITE_BUSY_SECONDS},
+            "json_serializer": json_storage.dumps,
+            **sizes,
+        }
+    # PostgreSQL cannot store NUL in JSONB: every JSON value goes through these, on any path.
+    json_functions = {
+        "json_serializer": postgres_json_dumps,
+        "json_deserializer": postgres_json_loads,
+    }
+    return {**sizes, "pool_recycle": 1800, **json_functions}
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from runplane.server.db.types import JSON, UTCDateTime
+from runplane.server.db.types import JSON, FreeText, UTCDateTime
 
 DEFAULT_RUNTIME = "python"
 """The runtime of deployments that name none, and of runs without a deployment."""
@@ -28,13 +28,13 @@ def _state_columns() -> list[sa.Column[Any]]:
         sa.Column("state_type", sa.SmallInteger, nullable=True),
         sa.Column("state_name", sa.String(64), nullable=True),
         sa.Column("state_timestamp", UTCDateTime, nullable=True),
-        sa.Column("state_message", sa.Text, nullable=False, server_default=""),
+        sa.Column("state_message", FreeText, nullable=False, server_default=""),
         sa.Column("state_result", JSON, nullable=True),
         sa.Column("state_details", JSON, nullable=True),
         # The last applied proposal, so that a repeat is answered exactly as before.
         sa.Column("last_transition_id", sa.String(64), nullable=True),
         sa.Column("last_status", sa.SmallInteger, nullable=True),
-        sa.Column("last_reason", sa.Text, nullable=True),
+        sa.Column("last_reason", FreeText, nullable=True),
     ]
 
 
@@ -60,7 +60,7 @@ def _state_history_columns() -> list[sa.Column[Any]]:
         sa.Column("type", sa.SmallInteger, nullable=False),
         sa.Column("name", sa.String(64), nullable=False),
         sa.Column("timestamp", UTCDateTime, nullable=False),
-        sa.Column("message", sa.Text, nullable=False, server_default=""),
+        sa.Column("message", FreeText, nullable=False, server_default=""),
         sa.Column("result", JSON, nullable=True),
         sa.Column("details", JSON, nullable=True),
     ]
@@ -188,7 +188,7 @@ log = sa.Table(
     sa.Column("task_run_id", sa.Uuid, nullable=True),
     sa.Column("level", sa.SmallInteger, nullable=False),
     sa.Column("logger_name", sa.String(256), nullable=False),
-    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("message", FreeText, nullable=False),
     sa.Column("timestamp", UTCDateTime, nullable=False),
     sa.Index(None, "flow_run_id", "timestamp"),
     sa.Index(None, "timestamp"),  # for retention
@@ -216,7 +216,7 @@ deployment = sa.Table(
     sa.Column("flow_id", sa.Uuid, sa.ForeignKey("flow.id", ondelete="CASCADE"), nullable=False),
     sa.Column("name", sa.String(256), nullable=False),
     sa.Column("entrypoint", sa.String(1024), nullable=False),
-    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("description", FreeText, nullable=False, server_default=""),
     sa.Column("version", sa.String(256), nullable=False, server_default=""),
     sa.Column("tags", JSON, nullable=False),
     sa.Column("parameters", JSON, nullable=False),
@@ -263,7 +263,7 @@ work_pool = sa.Table(
     metadata,
     sa.Column("id", sa.Uuid, primary_key=True),
     sa.Column("name", sa.String(256), nullable=False, unique=True),
-    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("description", FreeText, nullable=False, server_default=""),
     sa.Column("paused", sa.Boolean, nullable=False),
     sa.Column("concurrency_limit", sa.Integer, nullable=True),
     sa.Column("create_time", UTCDateTime, nullable=False),
@@ -289,8 +289,8 @@ artifact = sa.Table(
     sa.Column("id", sa.Uuid, primary_key=True),
     sa.Column("key", sa.String(255), nullable=True),
     sa.Column("type", sa.SmallInteger, nullable=False),
-    sa.Column("data", sa.Text, nullable=False),
-    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("data", FreeText, nullable=False),
+    sa.Column("description", FreeText, nullable=False, server_default=""),
     sa.Column(
         "flow_run_id", sa.Uuid, sa.ForeignKey("flow_run.id", ondelete="CASCADE"), nullable=True
     ),

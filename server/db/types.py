@@ -1,13 +1,23 @@
-"""Column types that behave the same on PostgreSQL and SQLite."""
+"""Column types that behave the same on PostgreSQL and SQLite.
+
+PostgreSQL cannot store NUL in text or JSON, SQLite can: free text and JSON values are
+escaped on their way to PostgreSQL and unescaped on their way back (see `nul_escape`), so
+that every string reads back as it was written on both.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
+
+from runplane.server.db import json_storage
+from runplane.server.db.nul_escape import escape_json, escape_text, unescape_json, unescape_text
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -30,5 +40,54 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-# JSONB on PostgreSQL (indexable, compact), JSON text on SQLite.
+def _escape(value: str | None) -> str | None:
+    return None if value is None else escape_text(value)
+
+
+def _unescape(value: str | None) -> str | None:
+    return None if value is None else unescape_text(value)
+
+
+class FreeText(sa.TypeDecorator[str]):
+    """Text that may hold any character, NUL included (messages, log lines, artifact data).
+
+    Identifiers do not need it: the API refuses control characters in them.
+    """
+
+    impl = sa.Text
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[str | None], str | None] | None:
+        # No processing at all on SQLite, which stores NUL.
+        return _escape if dialect.name == "postgresql" else None
+
+    def result_processor(
+        self, dialect: Dialect, coltype: object
+    ) -> Callable[[str | None], str | None] | None:
+        return _unescape if dialect.name == "postgresql" else None
+
+
+# JSONB on PostgreSQL (indexable, compact), JSON text on SQLite. NUL inside JSONB strings is
+# handled by the PostgreSQL engine's JSON functions below, which every JSONB value goes through.
 JSON: sa.types.TypeEngine[Any] = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+# What a JSON string's NUL and escape character look like in JSON text (`json.dumps` and
+# PostgreSQL both write control characters as \\u escapes).
+NUL_IN_JSON = "\\u0000"
+ESCAPE_IN_JSON = "\\u0010"
+ESCAPE_IN_JSON_BYTES = ESCAPE_IN_JSON.encode()
+
+
+def postgres_json_dumps(value: Any) -> str:
+    """JSON text for a JSONB value, its strings escaped when they hold NUL or the escape."""
+    text = json_storage.dumps(value)
+    if NUL_IN_JSON in text or ESCAPE_IN_JSON in text:
+        return json_storage.dumps(escape_json(value))
+    return text
+
+
+def postgres_json_loads(text: str | bytes) -> Any:
+    """The JSON value that `postgres_json_dumps` stored as ``text``."""
+    value = json.loads(text)
+    escaped = ESCAPE_IN_JSON_BYTES in text if isinstance(text, bytes) else ESCAPE_IN_JSON in text
+    return unescape_json(value) if escaped else value

@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from runplane.server.db import json_storage
+from runplane.server.db.nul_escape import escape_json
+from runplane.server.db.types import ESCAPE_IN_JSON, NUL_IN_JSON
 
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]  # untyped in SQLAlchemy
 
@@ -37,6 +39,10 @@ def _plain(value: object) -> str:
 def unnest_params(rows: Sequence[Mapping[str, Any]], parameter: str = "rows") -> dict[str, str]:
     """The parameter of `unnest_rows` for `rows`, each keyed by the column names.
 
-    A JSON column's None arrives as JSON null, as SQLAlchemy's JSON type stores it.
+    A JSON column's None arrives as JSON null, as SQLAlchemy's JSON type stores it. Strings
+    holding NUL are escaped as the column types escape them (the rows bypass those types).
     """
-    return {parameter: json_storage.dumps(rows, default=_plain)}
+    text = json_storage.dumps(rows, default=_plain)
+    if NUL_IN_JSON in text or ESCAPE_IN_JSON in text:
+        text = json_storage.dumps(escape_json(rows), default=_plain)
+    return {parameter: text}

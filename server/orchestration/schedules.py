@@ -15,6 +15,7 @@ MIN_INTERVAL_SECONDS = 1.0
 MAX_INTERVAL_SECONDS = 315_576_000_000.0
 MAX_RRULE_LENGTH = 6500
 MAX_CRON_LENGTH = 256
+MAX_TIMEZONE_LENGTH = 64
 
 _CRON_MACROS = frozenset(
     {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
@@ -36,6 +37,8 @@ def check_timezone(field: str, name: str) -> None:
     """An IANA zone name; empty means UTC."""
     if not name:
         return
+    if len(name) > MAX_TIMEZONE_LENGTH:
+        raise ScheduleError(field, f"must be at most {MAX_TIMEZONE_LENGTH} characters")
     try:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
