@@ -4,12 +4,12 @@ unbounded."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import json_format, struct_pb2
 from google.protobuf.message import Message
 from grpc_support import refused_field
 
@@ -72,7 +72,7 @@ NUL_IN_IDENTIFIERS = [
         concurrency_pb2.AcquireConcurrencySlotsRequest(names=["ok"], holder_id=NUL_NAME),
         "holder_id",
     ),
-    (variables_pb2.SetVariableRequest(name=NUL_NAME, value=struct_pb2.Value()), "name"),
+    (variables_pb2.SetVariableRequest(name=NUL_NAME, value_json="null"), "name"),
     (variables_pb2.ListVariablesRequest(name_prefix=NUL_NAME), "name_prefix"),
     (
         artifacts_pb2.CreateArtifactRequest(
@@ -207,14 +207,12 @@ async def test_like_wildcards_in_a_name_prefix_match_only_themselves(
         assert sorted(await listed(f"{tag}a")) == sorted(names)
 
 
-def _value(data: Any) -> struct_pb2.Value:
-    value = struct_pb2.Value()
-    json_format.ParseDict(data, value)
-    return value
+def _value(data: Any) -> str:
+    return json.dumps(data)
 
 
-def _json(value: struct_pb2.Value) -> Any:
-    return json_format.MessageToDict(value)
+def _json(text: str) -> Any:
+    return json.loads(text)
 
 
 # Strings in values and keys, nested, next to plain ones.
@@ -231,11 +229,10 @@ async def test_free_text_and_json_values_come_back_exactly_as_sent(
         flows = flows_pb2_grpc.FlowServiceStub(channel)
         runs = flow_runs_pb2_grpc.FlowRunServiceStub(channel)
         flow = (await flows.CreateFlow(flows_pb2.CreateFlowRequest(name="text"))).flow
-        parameters = struct_pb2.Struct()
-        json_format.ParseDict(JSON_DATA, parameters)
+        parameters = _value(JSON_DATA)
         created = await runs.CreateFlowRun(
             flow_runs_pb2.CreateFlowRunRequest(
-                flow_id=flow.id, parameters=parameters, job_variables=parameters
+                flow_id=flow.id, parameters_json=parameters, job_variables_json=parameters
             )
         )
         run_id = created.flow_run.id
@@ -251,7 +248,7 @@ async def test_free_text_and_json_values_come_back_exactly_as_sent(
             assert answer.result.status == states_pb2.ORCHESTRATION_STATUS_ACCEPT
             assert answer.result.state.message == f"running {text}"
             messages.append(f"running {text}")
-        result = states_pb2.ResultRef(serializer="json", inline_value=_value(JSON_DATA))
+        result = states_pb2.ResultRef(serializer="json", inline_value_json=_value(JSON_DATA))
         done = await runs.SetFlowRunState(
             flow_runs_pb2.SetFlowRunStateRequest(
                 flow_run_id=run_id,
@@ -265,10 +262,10 @@ async def test_free_text_and_json_values_come_back_exactly_as_sent(
 
         stored = await runs.GetFlowRun(flow_runs_pb2.GetFlowRunRequest(flow_run_id=run_id))
         run = stored.flow_run
-        assert json_format.MessageToDict(run.parameters) == JSON_DATA
-        assert json_format.MessageToDict(run.job_variables) == JSON_DATA
+        assert _json(run.parameters_json) == JSON_DATA
+        assert _json(run.job_variables_json) == JSON_DATA
         assert run.state.message == TEXTS[0]
-        assert _json(run.state.result.inline_value) == JSON_DATA
+        assert _json(run.state.result.inline_value_json) == JSON_DATA
         history = await runs.ListFlowRunStates(
             flow_runs_pb2.ListFlowRunStatesRequest(flow_run_id=run_id, page_size=200)
         )
@@ -281,7 +278,7 @@ async def test_free_text_and_json_values_come_back_exactly_as_sent(
                 filter=flow_runs_pb2.FlowRunFilter(flow_ids=[flow.id])
             )
         )
-        assert json_format.MessageToDict(listed.flow_runs[0].parameters) == JSON_DATA
+        assert _json(listed.flow_runs[0].parameters_json) == JSON_DATA
 
 
 async def test_a_task_run_state_message_comes_back_as_sent(server: RunplaneServer) -> None:
@@ -361,22 +358,21 @@ async def test_log_lines_artifacts_and_variables_come_back_as_sent(
         for index, data in enumerate([JSON_DATA, TEXTS[0], [TEXTS[2], TEXTS[3]]]):
             name = f"text-{index}"
             await variables.SetVariable(
-                variables_pb2.SetVariableRequest(name=name, value=_value(data))
+                variables_pb2.SetVariableRequest(name=name, value_json=_value(data))
             )
             got_variable = await variables.GetVariable(variables_pb2.GetVariableRequest(name=name))
-            assert _json(got_variable.variable.value) == data
+            assert _json(got_variable.variable.value_json) == data
         page = await variables.ListVariables(
             variables_pb2.ListVariablesRequest(name_prefix="text-")
         )
-        assert _json(page.variables[0].value) == JSON_DATA
+        assert _json(page.variables[0].value_json) == JSON_DATA
 
 
 async def test_deployment_and_work_pool_texts_come_back_as_sent(server: RunplaneServer) -> None:
-    parameters = struct_pb2.Struct()
-    json_format.ParseDict(JSON_DATA, parameters)
+    parameters = _value(JSON_DATA)
     schedule = deployments_pb2.DeploymentSchedule(
         interval=deployments_pb2.IntervalSchedule(interval={"seconds": 3600}),
-        parameters=parameters,
+        parameters_json=parameters,
         active=False,
     )
     given = deployments_pb2.Deployment(
@@ -384,8 +380,8 @@ async def test_deployment_and_work_pool_texts_come_back_as_sent(server: Runplane
         name="d",
         entrypoint="flows.py:f",
         description=TEXTS[-1],
-        parameters=parameters,
-        job_variables=parameters,
+        parameters_json=parameters,
+        job_variables_json=parameters,
         schedules=[schedule],
     )
     async with grpc.aio.insecure_channel(server.address) as channel:
@@ -398,9 +394,9 @@ async def test_deployment_and_work_pool_texts_come_back_as_sent(server: Runplane
         )
         stored = got.deployment
         assert stored.description == TEXTS[-1]
-        assert json_format.MessageToDict(stored.parameters) == JSON_DATA
-        assert json_format.MessageToDict(stored.job_variables) == JSON_DATA
-        assert json_format.MessageToDict(stored.schedules[0].parameters) == JSON_DATA
+        assert _json(stored.parameters_json) == JSON_DATA
+        assert _json(stored.job_variables_json) == JSON_DATA
+        assert _json(stored.schedules[0].parameters_json) == JSON_DATA
 
         work = work_pb2_grpc.WorkServiceStub(channel)
         pool = work_pb2.WorkPool(name="text-pool", description=TEXTS[0])

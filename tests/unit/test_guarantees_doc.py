@@ -31,3 +31,10 @@ def test_every_test_a_guarantee_names_exists() -> None:
 def test_every_file_a_guarantee_names_exists() -> None:
     paths = re.findall(r"`(tests/[\w/]+\.py)`", _guarantees())
     assert [path for path in paths if not (ROOT / path).is_file()] == []
+
+
+def test_test_files_have_unique_names() -> None:
+    # pytest imports test modules by their basename: a second file of the same name in another
+    # tier fails the whole collection.
+    names = [path.name for path in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted({name for name in names if names.count(name) > 1}) == []
