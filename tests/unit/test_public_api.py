@@ -40,6 +40,7 @@ EXPECTED = [
     "LogFilter",
     "LogRecord",
     "NO_CACHE",
+    "MessageTooLarge",
     "NotFound",
     "OrchestrationResult",
     "OrchestrationStatus",
