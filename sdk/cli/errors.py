@@ -32,8 +32,8 @@ class ApiErrorsGroup(TyperGroup):
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(1) from None
         except BaseExceptionGroup as group:
-            error = _api_error_in(group)
-            if error is None:
+            found = _api_error_in(group)
+            if found is None:
                 raise
-            typer.echo(f"error: {error}", err=True)
+            typer.echo(f"error: {found}", err=True)
             raise typer.Exit(1) from None
