@@ -26,6 +26,8 @@ The client talks to the API with plain models; protobuf stays behind it::
 Settings come from ``RUNPLANE_*`` environment variables (see ``Settings``).
 """
 
+# First, so that the command line's choice of gRPC log level precedes gRPC's import.
+import runplane._grpc_logging  # noqa: F401  # isort: split
 from runplane._artifacts import (
     create_link_artifact,
     create_markdown_artifact,
@@ -56,6 +58,7 @@ from runplane._errors import (
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
+    MessageTooLarge,
     NotFound,
     PermissionDenied,
     PreconditionViolation,
@@ -153,6 +156,7 @@ __all__ = [
     "InvalidArgument",
     "LogFilter",
     "LogRecord",
+    "MessageTooLarge",
     "NotFound",
     "OrchestrationResult",
     "OrchestrationStatus",

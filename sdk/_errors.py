@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -96,6 +97,17 @@ class DeadlineExceeded(RunplaneError):
     """The call did not finish within its deadline."""
 
 
+class MessageTooLarge(RunplaneError):
+    """A request or response over a message size limit; the message says which limit.
+
+    ``size`` and ``limit`` are in bytes. gRPC checks the limit on the side that sends or
+    receives, so the call may have failed without reaching the server at all.
+    """
+
+    size: int = 0
+    limit: int = 0
+
+
 class ServerError(RunplaneError):
     """The server failed (INTERNAL, UNKNOWN or an unexpected status); this is a bug."""
 
@@ -142,10 +154,53 @@ def _unpack(status: status_pb2.Status | None) -> list[Any]:
     return unpacked
 
 
+# gRPC's own text for a message over a limit, e.g. "CLIENT: Sent message larger than max
+# (20971603 vs. 16777216)": which side, which direction, the size and the limit.
+_OVER_LIMIT = re.compile(
+    r"(?P<side>CLIENT|SERVER): (?P<direction>Sent|Received) message larger than max "
+    r"\((?P<size>\d+) vs\. (?P<limit>\d+)\)"
+)
+_LIMITS = {
+    ("CLIENT", "Sent"): (
+        "the request is {size} bytes, over this client's send limit of {limit} bytes; "
+        "pass large values by reference instead: a path, or a result kept in result storage "
+        "(persist_result=True)"
+    ),
+    ("SERVER", "Received"): (
+        "the request is {size} bytes, over the server's receive limit of {limit} bytes "
+        "(RUNPLANE_SERVER_MAX_MESSAGE_BYTES on the server); pass large values by reference "
+        "instead: a path, or a result kept in result storage (persist_result=True)"
+    ),
+    ("CLIENT", "Received"): (
+        "the response is {size} bytes, over this client's receive limit of {limit} bytes; "
+        "ask for less at a time (a smaller limit or page)"
+    ),
+    ("SERVER", "Sent"): (
+        "the response is {size} bytes, over the server's send limit of {limit} bytes "
+        "(RUNPLANE_SERVER_MAX_MESSAGE_BYTES on the server); ask for less at a time"
+    ),
+}
+
+
+def _message_too_large(code: grpc.StatusCode, message: str) -> MessageTooLarge | None:
+    """The error for a message over a limit, None for any other failure."""
+    found = _OVER_LIMIT.search(message) if code is grpc.StatusCode.RESOURCE_EXHAUSTED else None
+    if found is None:
+        return None
+    size, limit = int(found["size"]), int(found["limit"])
+    text = _LIMITS[found["side"], found["direction"]].format(size=f"{size:,}", limit=f"{limit:,}")
+    error = MessageTooLarge(text, code=code)
+    error.size, error.limit = size, limit
+    return error
+
+
 def error_from_rpc(err: grpc.RpcError) -> RunplaneError:
     """The SDK exception for a failed call (``grpc.RpcError`` or ``grpc.aio.AioRpcError``)."""
     code: grpc.StatusCode = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
     message: str = (err.details() if hasattr(err, "details") else None) or str(code.name)
+    too_large = _message_too_large(code, message)
+    if too_large is not None:
+        return too_large
     details = _unpack(_rich_status(err) if hasattr(err, "trailing_metadata") else None)
     info = next((d for d in details if isinstance(d, error_details_pb2.ErrorInfo)), None)
     error = _BY_CODE.get(code, ServerError)(
@@ -179,6 +234,7 @@ __all__ = [
     "FailedPrecondition",
     "FieldViolation",
     "InvalidArgument",
+    "MessageTooLarge",
     "NotFound",
     "PermissionDenied",
     "PreconditionViolation",

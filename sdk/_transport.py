@@ -11,6 +11,7 @@ import grpc
 from grpc import aio
 
 from runplane._channel import authorization_metadata, create_blocking_channel, create_channel
+from runplane._connection_errors import ApiAddress, explain
 from runplane._embedded import ensure_api_url
 from runplane._errors import error_from_rpc
 from runplane._settings import Settings, get_settings
@@ -81,6 +82,8 @@ class Transport:
         self._blocking: grpc.Channel | None = None
         self._metadata: tuple[tuple[str, str], ...] | None = None
         self._stubs: Stubs | None = None
+        # Where the channel goes, for errors that say so.
+        self._address: ApiAddress | None = None
 
     async def open(self) -> None:
         """Creates the channel in the running event loop; ``async with`` calls it."""
@@ -91,6 +94,7 @@ class Transport:
                 url = await asyncio.to_thread(resolve_api_url, self.settings)
             if self._channel is None:
                 self._channel = create_channel(self.settings, url)
+                self._address = ApiAddress.of(self.settings, url)
                 self._stubs = Stubs(self._channel)
 
     def _open_blocking(self) -> None:
@@ -104,6 +108,7 @@ class Transport:
         if self._blocking is None and self._channel is None:
             url = resolve_api_url(self.settings)
             self._blocking = create_blocking_channel(self.settings, url)
+            self._address = ApiAddress.of(self.settings, url)
             self._metadata = authorization_metadata(self.settings)
             # The generated stubs bind to either kind of channel.
             self._stubs = Stubs(cast(aio.Channel, self._blocking))
@@ -147,7 +152,7 @@ class Transport:
                 return call(request, timeout=self.settings.request_timeout, metadata=self._metadata)
             return await method(request, timeout=self.settings.request_timeout)
         except grpc.RpcError as err:
-            raise error_from_rpc(err) from err
+            raise explain(error_from_rpc(err), self._address) from err
 
     async def _stream(
         self,
@@ -164,6 +169,6 @@ class Transport:
                 if item is not None:
                     yield item
         except grpc.RpcError as err:
-            raise error_from_rpc(err) from err
+            raise explain(error_from_rpc(err), self._address) from err
         finally:
             call.cancel()

@@ -34,6 +34,7 @@ from runplane.server.listen import LISTEN_OPTIONS, bind
 from runplane.server.orchestration.subscriptions import SubscriptionRegistry
 from runplane.server.reflection import enable_documented_reflection
 from runplane.server.settings import ServerSettings
+from runplane.server.tls import server_credentials
 from runplane.v1 import (
     artifacts_pb2,
     artifacts_pb2_grpc,
@@ -234,25 +235,6 @@ def _interceptors(api_keys: list[ApiKey]) -> list[grpc.aio.ServerInterceptor]:
     return [ApiKeyInterceptor(api_keys), ErrorInterceptor()]
 
 
-def _server_credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:
-    """TLS from the certificate and key, with client certificates required when a client CA
-    is set; None for plaintext."""
-    if settings.tls_cert is None and settings.tls_key is None:
-        if settings.tls_client_ca is not None:
-            raise ValueError(
-                "RUNPLANE_SERVER_TLS_CLIENT_CA needs RUNPLANE_SERVER_TLS_CERT and _KEY as well"
-            )
-        return None
-    if settings.tls_cert is None or settings.tls_key is None:
-        raise ValueError("TLS needs both RUNPLANE_SERVER_TLS_CERT and RUNPLANE_SERVER_TLS_KEY")
-    client_ca = settings.tls_client_ca
-    return grpc.ssl_server_credentials(
-        [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())],
-        root_certificates=None if client_ca is None else client_ca.read_bytes(),
-        require_client_auth=client_ca is not None,
-    )
-
-
 async def create_server(
     settings: ServerSettings | None = None, *, clock: Clock | None = None
 ) -> RunplaneServer:
@@ -261,7 +243,7 @@ async def create_server(
     # Read first, so that a key file or TLS mistake stops the server before it touches the
     # database.
     api_keys = accepted_api_keys(settings)
-    credentials = _server_credentials(settings)
+    credentials = server_credentials(settings)
     url = settings.resolved_database_url()
     if url.startswith("sqlite"):
         settings.home.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,18 @@ from typer.core import TyperGroup
 from runplane._errors import RunplaneError
 
 
+def _api_error_in(group: BaseExceptionGroup[BaseException]) -> RunplaneError | None:
+    """The API error that ended a task group (the runner's, say), when API errors are all
+    that it holds; None when anything else failed too, which is a bug to show in full."""
+    errors, others = group.split(RunplaneError)
+    if errors is None or others is not None:
+        return None
+    first: BaseException = errors
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return first if isinstance(first, RunplaneError) else None
+
+
 class ApiErrorsGroup(TyperGroup):
     """The root command group: a ``RunplaneError`` from any command exits 1 with its message."""
 
@@ -18,4 +30,10 @@ class ApiErrorsGroup(TyperGroup):
             return super().invoke(ctx)
         except RunplaneError as error:
             typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(1) from None
+        except BaseExceptionGroup as group:
+            found = _api_error_in(group)
+            if found is None:
+                raise
+            typer.echo(f"error: {found}", err=True)
             raise typer.Exit(1) from None

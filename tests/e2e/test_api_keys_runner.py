@@ -3,9 +3,12 @@ key of the ``worker`` role is all that deploying, running and watching a deploym
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import pytest
 from e2e_support import deploy, executions, runner_process
 from pydantic import SecretStr
@@ -46,3 +49,28 @@ async def test_a_runner_with_a_worker_key_completes_a_run(
     assert finished.state is not None
     assert finished.state.type is StateType.COMPLETED
     assert [line[0] for line in executions(log)] == [str(finished.id)]
+
+
+async def test_a_runner_with_a_wrong_key_stops_with_one_line(
+    guarded: RunplaneServer, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "RUNPLANE_API_URL": guarded.address,
+        "RUNPLANE_API_KEY": "not-the-key",
+        "RUNPLANE_HOME": str(tmp_path),
+    }
+    command = [sys.executable, "-m", "runplane.cli", "runner", "start", "--pool", "keyed"]
+    with anyio.fail_after(60):
+        finished = await anyio.run_process(command, env=env, check=False)
+    stderr = finished.stderr.decode()
+    assert finished.returncode == 1
+    assert "Traceback" not in stderr
+    # The runner's own log lines come first; the error is the last line, and the only one.
+    assert stderr.splitlines()[-1] == (
+        f"error: the server at {guarded.address} refused the API key (RUNPLANE_API_KEY): "
+        "a valid API key is required: send the metadata 'authorization: Bearer <key>'"
+    )
+    assert [line for line in stderr.splitlines() if "error" in line.lower()] == [
+        stderr.splitlines()[-1]
+    ]

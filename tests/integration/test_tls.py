@@ -83,10 +83,44 @@ async def test_a_plaintext_client_cannot_reach_a_tls_server(
     tls_server: RunplaneServer, pki: Pki, tmp_path: Path
 ) -> None:
     async with RunplaneClient(_client_settings(tls_server, tmp_path)) as client:
-        with pytest.raises(Unavailable, match="failed to connect") as refused:
+        with pytest.raises(Unavailable) as refused:
             await client.create_flow("over-plaintext")
-    assert tls_server.address in str(refused.value)
+    assert str(refused.value) == (
+        f"the server at {tls_server.address} (RUNPLANE_API_URL) requires TLS: use an https:// "
+        "URL in RUNPLANE_API_URL, with RUNPLANE_TLS_CA_FILE for a private CA"
+    )
     assert await _flow_names(tls_server, tmp_path, pki) == []
+
+
+async def test_a_tls_client_is_told_that_a_plaintext_server_does_not_speak_tls(
+    tmp_path: Path, pki: Pki
+) -> None:
+    plaintext = _server_settings(tmp_path, pki, mutual=False).model_copy(
+        update={"tls_cert": None, "tls_key": None}
+    )
+    async with await create_server(plaintext) as server:
+        settings = Settings(api_url=f"https://{server.address}", home=tmp_path, tls_ca_file=pki.ca)
+        async with RunplaneClient(settings) as client:
+            with pytest.raises(Unavailable) as refused:
+                await client.list_flows()
+    assert str(refused.value) == (
+        f"the server at {server.address} (RUNPLANE_API_URL) does not speak TLS: use a plain "
+        "host:port URL without TLS files, or start the server with RUNPLANE_SERVER_TLS_CERT "
+        "and RUNPLANE_SERVER_TLS_KEY"
+    )
+
+
+async def test_a_client_is_told_when_it_does_not_trust_the_server_certificate(
+    tls_server: RunplaneServer, tmp_path: Path
+) -> None:
+    settings = Settings(api_url=f"https://{tls_server.address}", home=tmp_path)
+    async with RunplaneClient(settings) as client:
+        with pytest.raises(Unavailable) as refused:
+            await client.list_flows()
+    assert str(refused.value) == (
+        f"the server at {tls_server.address} (RUNPLANE_API_URL) presented a TLS certificate "
+        "this client does not trust: set RUNPLANE_TLS_CA_FILE to the CA that signed it"
+    )
 
 
 async def test_mutual_tls_refuses_a_client_without_a_certificate(
@@ -94,8 +128,15 @@ async def test_mutual_tls_refuses_a_client_without_a_certificate(
 ) -> None:
     anonymous = _client_settings(mtls_server, tmp_path, tls_ca_file=pki.ca)
     async with RunplaneClient(anonymous) as client:
-        with pytest.raises(Unavailable, match="failed to connect"):
+        with pytest.raises(Unavailable) as refused:
             await client.create_flow("without-certificate")
+    assert str(refused.value).startswith(
+        f"the TLS handshake with the server at {mtls_server.address} (RUNPLANE_API_URL) failed: "
+    )
+    assert str(refused.value).endswith(
+        "; a server that requires client certificates needs RUNPLANE_TLS_CERT_FILE and "
+        "RUNPLANE_TLS_KEY_FILE"
+    )
     assert await _flow_names(mtls_server, tmp_path, pki) == []
 
 

@@ -169,7 +169,6 @@ async def fail(service: FakeFlowService, name: str, **overrides: object) -> Runp
         ("missing", NotFound),
         ("exists", AlreadyExists),
         ("raced", Aborted),
-        ("anonymous", Unauthenticated),
         ("forbidden", PermissionDenied),
         ("bug", ServerError),
         ("unimplemented", ServerError),
@@ -185,6 +184,18 @@ async def test_status_codes_map_to_sdk_errors(
     assert error.message == message
     assert str(error) == message
     assert error.reason is None
+
+
+async def test_an_unauthenticated_call_names_the_server_and_the_key_variable(
+    service: FakeFlowService,
+) -> None:
+    error = await fail(service, "anonymous")
+    assert type(error) is Unauthenticated
+    assert error.code is grpc.StatusCode.UNAUTHENTICATED
+    assert str(error).startswith("the server at 127.0.0.1:")
+    assert str(error).endswith(
+        " requires an API key: set RUNPLANE_API_KEY (the server said: no key)"
+    )
 
 
 async def test_bad_request_details_name_the_fields(service: FakeFlowService) -> None:

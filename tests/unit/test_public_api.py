@@ -39,6 +39,7 @@ EXPECTED = [
     "InvalidArgument",
     "LogFilter",
     "LogRecord",
+    "MessageTooLarge",
     "NO_CACHE",
     "NotFound",
     "OrchestrationResult",
