@@ -24,6 +24,24 @@ from template_support import (
 
 from runplane.server import RunplaneServer, ServerSettings, create_server
 
+# The tests started and not finished, so that a run interrupted at a time limit says which.
+_unfinished: dict[str, None] = {}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[object]:
+    _unfinished[item.nodeid] = None
+    result = yield
+    del _unfinished[item.nodeid]  # not reached when the run is interrupted
+    return result
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:
+    if exitstatus == pytest.ExitCode.INTERRUPTED and _unfinished:
+        terminalreporter.section("interrupted while running")
+        for nodeid in _unfinished:
+            terminalreporter.line(nodeid)
+
 
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
