@@ -78,10 +78,16 @@ def postgres_url(postgres_databases: PostgresDatabases) -> Iterator[str]:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A migrated database: the test's own SQLite file, or the session's PostgreSQL one."""
     if request.param == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
-        return copy_sqlite_file(template, tmp_path / "runplane.db")
-    url: str = request.getfixturevalue("postgres_url")
+        url: str = request.getfixturevalue("sqlite_database_url")
+    else:
+        url = request.getfixturevalue("postgres_url")
     return url
+
+
+@pytest.fixture
+def sqlite_database_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """A migrated SQLite file of the test's own: for tests the database kind does not concern."""
+    return copy_sqlite_file(sqlite_template, tmp_path / "runplane.db")
 
 
 @pytest.fixture
