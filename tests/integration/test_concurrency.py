@@ -166,6 +166,8 @@ async def test_acquire_up_to_the_limit_then_release_frees_a_slot(stub: Stub) -> 
 
 
 async def test_an_expired_lease_frees_its_slot(server_settings: ServerSettings) -> None:
+    # The server's clock moves only when told: the lease holds through every call, however
+    # slow, until the test moves the clock past its expiry.
     clock = ManualClock()
     async with serving(server_settings, clock) as (_, channel):
         stub = concurrency_pb2_grpc.ConcurrencyServiceStub(channel)
