@@ -109,7 +109,11 @@ class PostgresDatabases:
         """A new database at head, copied from this session's template; its URL."""
         if self._template is None:
             template_url = self.create_empty()
-            migrate(template_url)  # disposes its engine: a template must have no connections
+            try:
+                migrate(template_url)  # disposes its engine: a template must have no connections
+            except BaseException:
+                self.drop(template_url)
+                raise
             self._template = make_url(template_url).database
         name = unique_database_name("test")
         self._admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self._template}"')
