@@ -35,9 +35,12 @@ $(NODE_WORKER_STAMP): $(NODE_WORKER)/package.json $(NODE_WORKER)/package-lock.js
 	touch $@
 
 # pytest exits with 5 when it collects nothing; say so, since an empty run must not pass.
+# An interrupt (Ctrl-C, or a time limit's SIGINT to the process group) reaches pytest, which
+# prints its summary; the shell waits for that instead of dying at once (the trap), so that
+# make waits too and the summary is printed before the caller moves on.
 test: venv $(NODE_WORKER_DEPS)
 	@echo '$(PY) -m pytest $(PYTEST_ARGS)'
-	@status=0; $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
+	@trap : INT TERM; status=0; $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then \
 		echo 'error: pytest collected no tests (exit code 5)' >&2; \
 	fi; \

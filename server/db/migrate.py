@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from runplane.server.db.engine import Database
@@ -23,8 +26,31 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+@functools.cache
+def head_revisions() -> frozenset[str]:
+    """The newest revisions of the migration scripts (read once: they do not change)."""
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+async def current_revisions(database: Database) -> frozenset[str]:
+    """The revisions the database is at; empty for a database never migrated."""
+
+    def _read(connection: Connection) -> frozenset[str]:
+        return frozenset(MigrationContext.configure(connection).get_current_heads())
+
+    async with database.read() as conn:
+        return await conn.run_sync(_read)
+
+
 async def upgrade(database: Database, revision: str = "head") -> None:
-    """Brings the schema to ``revision`` (the newest by default); safe to run concurrently."""
+    """Brings the schema to ``revision`` (the newest by default); safe to run concurrently.
+
+    A database already at the newest revision, as on every start but the first after an
+    upgrade, costs one read and no lock: revisions only move forward, so once at head it
+    stays there whoever else is starting.
+    """
+    if revision == "head" and await current_revisions(database) == head_revisions():
+        return
 
     def _run(connection: Connection) -> None:
         if connection.dialect.name == "postgresql":

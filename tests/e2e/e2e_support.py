@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 import anyio
+import pytest
 from anyio.abc import Process
 from anyio.streams.text import TextReceiveStream
 
@@ -41,7 +42,13 @@ async def deploy(client: RunplaneClient, flow: str, pool: str, **fields: Any) ->
 
 @asynccontextmanager
 async def runner_process(
-    api_url: str, home: Path, pool: str, name: str, *, limit: int = 4
+    api_url: str,
+    home: Path,
+    pool: str,
+    name: str,
+    *,
+    limit: int = 4,
+    heartbeat_interval: float = 0.5,
 ) -> AsyncIterator[Process]:
     """A ``runplane runner start`` process, yielded once it has subscribed."""
     env = {
@@ -52,7 +59,8 @@ async def runner_process(
         "PYTHONUNBUFFERED": "1",
     }
     command = [sys.executable, "-m", "runplane.cli", "runner", "start", "--pool", pool]
-    command += ["--limit", str(limit), "--name", name, "--heartbeat-interval", "0.5"]
+    command += ["--limit", str(limit), "--name", name]
+    command += ["--heartbeat-interval", str(heartbeat_interval)]
     command += ["--cancel-grace", "5", "--shutdown-grace", "5"]
     process = await anyio.open_process(command, env=env, cwd=ROOT, stderr=None)
     try:
@@ -130,6 +138,23 @@ def _by_state(runs: Iterable[FlowRun | None]) -> dict[str, int]:
             for run in runs
         )
     )
+
+
+class CallCounter:
+    """Counts the calls of an async method, which still does what it did."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, owner: type, name: str) -> None:
+        self.calls = 0
+        self.called = anyio.Event()
+        """Set by the first call."""
+        method = getattr(owner, name)
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            self.called.set()
+            return await method(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, counted)
 
 
 async def first_execution(path: Path, within: float = 10.0) -> list[str]:

@@ -22,9 +22,9 @@ KEY = "runner-s3cret"
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
+def database_url(sqlite_database_url: str) -> str:
     # API keys do not depend on the database: SQLite alone keeps this test quick.
-    return f"sqlite+aiosqlite:///{tmp_path / 'runplane.db'}"
+    return sqlite_database_url
 
 
 @pytest.fixture

@@ -70,8 +70,9 @@ async def subscribe(
     return stream, first.started
 
 
-async def next_item(stream: Any, within: float = 5.0) -> work_pb2.SubscribeWorkResponse:
-    """The next item that is not a ping."""
+async def next_item(stream: Any, within: float = 30.0) -> work_pb2.SubscribeWorkResponse:
+    """The next item that is not a ping; ``within`` bounds the wait for one that should come,
+    generously, since a loaded machine may take seconds to deliver it."""
     async with asyncio.timeout(within):
         while True:
             item: work_pb2.SubscribeWorkResponse = await stream.read()

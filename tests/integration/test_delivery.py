@@ -50,7 +50,7 @@ async def test_a_run_due_now_is_pushed_at_once(server_settings: ServerSettings) 
         deployment = await create_deployment(channel, pool)
         run = await run_deployment(channel, deployment.id)
         # With the sweep an hour away, only the push can deliver it (its speed: bench/).
-        item = await next_item(stream, within=10.0)
+        item = await next_item(stream)
         stream.cancel()
     assert item.assignment.flow_run.id == run.id
     assert item.assignment.flow_run.state.type == PENDING
@@ -65,7 +65,7 @@ async def test_a_future_run_is_pushed_when_due(server_settings: ServerSettings) 
         deployment = await create_deployment(channel, pool)
         due = server.context.clock.now() + timedelta(seconds=0.3)
         run = await run_deployment(channel, deployment.id, at=due)
-        item = await next_item(stream, within=5.0)
+        item = await next_item(stream)
         received = server.context.clock.now()
         stream.cancel()
     assert item.assignment.flow_run.id == run.id
@@ -80,7 +80,7 @@ async def _work_like_a_runner(
     stub = work_pb2_grpc.WorkServiceStub(channel)  # type: ignore[arg-type]
     most_held = 0
     while not done.is_set():
-        read = asyncio.ensure_future(next_item(stream, within=10.0))
+        read = asyncio.ensure_future(next_item(stream))
         finished = asyncio.ensure_future(done.wait())
         await asyncio.wait([read, finished], return_when=asyncio.FIRST_COMPLETED)
         finished.cancel()
@@ -258,7 +258,7 @@ async def test_a_run_waiting_for_a_concurrency_slot_is_pushed_when_the_slot_free
         stream, assignment, second, waiting = await _one_running_one_waiting(channel)
         freed = await propose(channel, assignment.flow_run.id, freeing, assignment.lease_id)
         assert freed.status == ACCEPT
-        pushed = (await next_item(stream, within=5.0)).assignment
+        pushed = (await next_item(stream)).assignment
         stream.cancel()
     assert waiting.type == states_pb2.STATE_TYPE_SCHEDULED
     assert pushed.flow_run.id == second
@@ -276,7 +276,7 @@ async def test_a_slot_freed_by_the_heartbeat_reaper_goes_to_the_waiting_run(
     async with serving(settings, clock) as (_, channel):
         stream, assignment, second, _ = await _one_running_one_waiting(channel)
         clock.advance(settings.heartbeat_timeout + 1)
-        pushed = (await next_item(stream, within=5.0)).assignment
+        pushed = (await next_item(stream)).assignment
         crashed = await get_run(channel, assignment.flow_run.id)
         stream.cancel()
     assert crashed.state.type == states_pb2.STATE_TYPE_CRASHED
@@ -521,6 +521,6 @@ async def test_a_run_due_between_a_timer_and_its_pass_is_still_claimed(
         assert dispatcher.next_due == due
         clock.fire_early(due)
         dispatcher.notify_slots_freed()  # a wake that marks no pool
-        item = await next_item(stream, within=5.0)
+        item = await next_item(stream)
         stream.cancel()
     assert item.assignment.flow_run.id == run.id

@@ -45,7 +45,7 @@ async def _collect(
 ) -> None:
     """Records ``(subscriber, run id)`` for each assignment until all runs arrived."""
     while True:
-        item = await next_item(stream, within=30.0)
+        item = await next_item(stream)
         received.append((index, item.assignment.flow_run.id))
         if len(received) >= TOTAL:
             everything.set()
@@ -158,7 +158,7 @@ async def test_a_run_ending_on_another_server_makes_room_under_a_pool_limit(
         await propose(on_second, held.flow_run.id, running, lease_id=held.lease_id)
         completed = states_pb2.STATE_TYPE_COMPLETED
         await propose(on_second, held.flow_run.id, completed, lease_id=held.lease_id)
-        following = (await next_item(stream, within=5.0)).assignment
+        following = (await next_item(stream)).assignment
         stream.cancel()
     assert sorted([held.flow_run.id, following.flow_run.id]) == sorted(runs)
 

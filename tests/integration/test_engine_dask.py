@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +28,35 @@ from runplane import (
 
 __all__ = ["engine_api"]
 
+# Where Dask puts its dashboard unless told otherwise; anything on the machine may hold it.
+DASK_DASHBOARD_PORT = 8787
+
+
+@pytest.fixture(autouse=True)
+def dashboard_port_taken() -> Iterator[None]:
+    """Holds Dask's default dashboard port, as another program might: the clusters here must
+    not need it."""
+    with socket.socket() as holder:
+        try:
+            holder.bind(("127.0.0.1", DASK_DASHBOARD_PORT))
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+            yield  # something else holds it already, which serves as well
+            return
+        holder.listen()
+        yield
+
+
+# The scheduler always serves HTTP; None does not turn that off but means port 8787. Any free
+# loopback port instead, so that a program holding 8787 cannot fail these tests.
+ANY_PORT_DASHBOARD = {"dashboard_address": "127.0.0.1:0"}
 # One worker thread pool in this process: starts in a fraction of a second.
 IN_PROCESS: dict[str, Any] = {
     "n_workers": 1,
     "threads_per_worker": 2,
     "processes": False,
-    "dashboard_address": None,
+    **ANY_PORT_DASHBOARD,
 }
 
 
@@ -166,7 +192,7 @@ def test_worker_processes_run_the_task_functions(engine_api: SyncRunplaneClient)
         "n_workers": 1,
         "threads_per_worker": 2,
         "processes": True,
-        "dashboard_address": None,
+        **ANY_PORT_DASHBOARD,
     }
 
     @flow(task_runner=DaskTaskRunner(cluster_kwargs=cluster))

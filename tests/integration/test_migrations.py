@@ -1,4 +1,5 @@
-"""The Alembic history produces exactly the schema the tables declare, on both databases."""
+"""The Alembic history produces exactly the schema the tables declare, on both databases,
+and a server starting on a database already at head skips the upgrade."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
+from runplane.server.db import migrate
 from runplane.server.db.engine import Database
-from runplane.server.db.migrate import upgrade
+from runplane.server.db.migrate import current_revisions, head_revisions, upgrade
 from runplane.server.db.tables import metadata
 
 pytestmark = pytest.mark.anyio
+
+FIRST_REVISION = "0001"
 
 
 def _differences(connection: Connection) -> list[object]:
@@ -19,13 +23,47 @@ def _differences(connection: Connection) -> list[object]:
     return list(compare_metadata(context, metadata))
 
 
-async def test_upgrade_head_matches_the_tables(database_url: str) -> None:
-    database = Database(database_url)
+async def _differences_from_the_tables(database: Database) -> list[object]:
+    async with database.read() as conn:
+        return await conn.run_sync(_differences)
+
+
+async def test_upgrade_head_matches_the_tables(unmigrated_database_url: str) -> None:
+    database = Database(unmigrated_database_url)
     try:
+        assert await current_revisions(database) == frozenset()
         await upgrade(database)
         await upgrade(database)  # a second run is a no-op
-        async with database.read() as conn:
-            differences = await conn.run_sync(_differences)
+        assert await current_revisions(database) == head_revisions()
+        differences = await _differences_from_the_tables(database)
     finally:
         await database.dispose()
     assert differences == []
+
+
+async def test_a_database_behind_head_is_upgraded(unmigrated_database_url: str) -> None:
+    database = Database(unmigrated_database_url)
+    try:
+        await upgrade(database, FIRST_REVISION)
+        assert await current_revisions(database) == {FIRST_REVISION}
+        await upgrade(database)
+        assert await current_revisions(database) == head_revisions()
+        differences = await _differences_from_the_tables(database)
+    finally:
+        await database.dispose()
+    assert differences == []
+
+
+async def test_a_database_at_head_is_not_upgraded_again(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_: object) -> None:
+        raise AssertionError("Alembic's upgrade ran on a database already at head")
+
+    monkeypatch.setattr(migrate.command, "upgrade", refuse)
+    database = Database(database_url)
+    try:
+        await upgrade(database)
+        assert await current_revisions(database) == head_revisions()
+    finally:
+        await database.dispose()

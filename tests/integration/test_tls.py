@@ -23,11 +23,13 @@ def pki(tmp_path: Path) -> Pki:
     return make_pki(tmp_path / "pki")
 
 
-def _server_settings(tmp_path: Path, pki: Pki, *, mutual: bool) -> ServerSettings:
+def _server_settings(
+    tmp_path: Path, database_url: str, pki: Pki, *, mutual: bool
+) -> ServerSettings:
     # TLS does not depend on the database: SQLite alone keeps these tests quick.
     return ServerSettings(
         home=tmp_path,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'runplane.db'}",
+        database_url=database_url,
         host="127.0.0.1",
         port=0,
         tls_cert=pki.server.cert,
@@ -38,14 +40,20 @@ def _server_settings(tmp_path: Path, pki: Pki, *, mutual: bool) -> ServerSetting
 
 
 @pytest.fixture
-async def tls_server(tmp_path: Path, pki: Pki) -> AsyncIterator[RunplaneServer]:
-    async with await create_server(_server_settings(tmp_path, pki, mutual=False)) as running:
+async def tls_server(
+    tmp_path: Path, sqlite_database_url: str, pki: Pki
+) -> AsyncIterator[RunplaneServer]:
+    settings = _server_settings(tmp_path, sqlite_database_url, pki, mutual=False)
+    async with await create_server(settings) as running:
         yield running
 
 
 @pytest.fixture
-async def mtls_server(tmp_path: Path, pki: Pki) -> AsyncIterator[RunplaneServer]:
-    async with await create_server(_server_settings(tmp_path, pki, mutual=True)) as running:
+async def mtls_server(
+    tmp_path: Path, sqlite_database_url: str, pki: Pki
+) -> AsyncIterator[RunplaneServer]:
+    settings = _server_settings(tmp_path, sqlite_database_url, pki, mutual=True)
+    async with await create_server(settings) as running:
         yield running
 
 
@@ -197,9 +205,11 @@ async def test_the_runner_subscribes_with_its_client_certificate(
     assert pool.name == "tls-pool"
 
 
-async def test_a_client_ca_without_a_server_certificate_is_refused(tmp_path: Path) -> None:
+async def test_a_client_ca_without_a_server_certificate_is_refused(
+    tmp_path: Path, sqlite_database_url: str
+) -> None:
     pki = make_pki(tmp_path / "pki")
-    settings = _server_settings(tmp_path, pki, mutual=True).model_copy(
+    settings = _server_settings(tmp_path, sqlite_database_url, pki, mutual=True).model_copy(
         update={"tls_cert": None, "tls_key": None}
     )
     with pytest.raises(ValueError, match="RUNPLANE_SERVER_TLS_CLIENT_CA"):

@@ -94,16 +94,27 @@ def test_rich_values_have_a_spelling_stable_across_processes() -> None:
         "'m': Model(name='n', size=3)}))"
     )
     folder = str(Path(__file__).parent)
-    for seed in ("1", "2"):
-        result = subprocess.run(
+    # Both interpreters start at once: the test waits for one start, not two in a row.
+    processes = [
+        subprocess.Popen(
             [sys.executable, "-c", code, folder],
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            check=True,
             env={"PYTHONHASHSEED": seed, "PATH": ""},
-            timeout=60,
         )
-        assert result.stdout.strip() == here
+        for seed in ("1", "2")
+    ]
+    try:
+        for process in processes:
+            stdout, stderr = process.communicate(timeout=60)
+            assert process.returncode == 0, stderr
+            assert stdout.strip() == here
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
 
 
 def test_other_objects_fall_back_to_their_pickle() -> None:

@@ -222,15 +222,11 @@ def test_only_the_environment_feeds_the_settings() -> None:
         assert cls.model_config.get("secrets_dir") is None
 
 
-def test_the_module_runs_it_without_loading_the_server_until_asked() -> None:
-    code = (
-        "import sys, runplane.cli; "
-        "print(sorted(m for m in ('sqlalchemy', 'runplane.server') if m in sys.modules))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert result.stdout.strip() == "[]"
+def test_the_module_runs_it_without_loading_the_server_until_asked(
+    modules_loaded_by: dict[str, frozenset[str]],
+) -> None:
+    loaded = modules_loaded_by["runplane.cli"]
+    assert [m for m in ("sqlalchemy", "runplane.server") if m in loaded] == []
     shown = subprocess.run(
         [sys.executable, "-m", "runplane.cli", "config", "show", "--json"],
         capture_output=True,

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import runplane
 
 EXPECTED = [
@@ -130,27 +127,16 @@ def test_no_protobuf_module_is_public() -> None:
     assert not any(getattr(obj, "__module__", "").startswith("runplane.v1") for obj in public)
 
 
-def test_import_does_not_load_the_server_stack() -> None:
-    code = (
-        "import runplane, sys; "
-        "print(sorted(m for m in ('sqlalchemy', 'alembic', 'runplane.server', 'psycopg', "
-        "'aiosqlite') if m in sys.modules))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert result.stdout.strip() == "[]"
+def test_import_does_not_load_the_server_stack(
+    modules_loaded_by: dict[str, frozenset[str]],
+) -> None:
+    server_stack = ("sqlalchemy", "alembic", "runplane.server", "psycopg", "aiosqlite")
+    assert [m for m in server_stack if m in modules_loaded_by["runplane"]] == []
 
 
-def test_import_does_not_load_dask() -> None:
-    code = (
-        "import runplane, sys; print(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('dask', 'distributed')))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert result.stdout.strip() == "[]"
+def test_import_does_not_load_dask(modules_loaded_by: dict[str, frozenset[str]]) -> None:
+    dask = [m for m in modules_loaded_by["runplane"] if m.split(".")[0] in ("dask", "distributed")]
+    assert dask == []
 
 
 def test_sync_client_has_every_call_of_the_async_client() -> None:
