@@ -67,13 +67,18 @@ async def run_flow_async(
     existing: FlowRun | None = None,
     lease_id: uuid.UUID | None = None,
 ) -> Any:
-    """Runs an async flow to its final state in the running event loop."""
+    """Runs an async flow to its final state in the running event loop.
+
+    The flow's code runs in the loop; each step around it that talks to the server (and
+    may wait: a WAIT answer, the task runs to finish, the reports to be acknowledged)
+    runs in a worker thread, so that the loop keeps running other coroutines meanwhile.
+    """
     call = FlowCall(flow, args, kwargs, existing, lease_id)
     with _signals(call) as interruptible:
         call.interruptible = interruptible
         try:
-            if call.start():
-                while call.begin_attempt():
+            if await asyncio.to_thread(call.start):
+                while await asyncio.to_thread(call.begin_attempt):
                     call_args, call_kwargs = call.call_arguments()
                     try:
                         with call.context():
@@ -81,18 +86,20 @@ async def run_flow_async(
                                 flow.fn(*call_args, **call_kwargs), flow.timeout_seconds
                             )
                     except Exception as error:
-                        wait = call.failed(error)
+                        wait = await asyncio.to_thread(call.failed, error)
                     else:
-                        wait = call.succeeded(value)
+                        wait = await asyncio.to_thread(call.succeeded, value)
                     if wait is None:
                         break
                     await asyncio.sleep(wait)
         except FlowSuspended:
-            call.suspended()
+            await asyncio.to_thread(call.suspended)
         except LeaseLost:
             call.lease_lost()
             raise
         except BaseException as error:
+            # Blocking, on purpose: the loop may be stopping (a cancelled task, an
+            # interrupt), and the crash must be reported all the same.
             call.crashed(error)
             raise
     return call.outcome(return_state)
