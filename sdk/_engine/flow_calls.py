@@ -77,21 +77,23 @@ async def run_flow_async(
     with _signals(call) as interruptible:
         call.interruptible = interruptible
         try:
-            if await asyncio.to_thread(call.start):
-                while await asyncio.to_thread(call.begin_attempt):
-                    call_args, call_kwargs = call.call_arguments()
-                    try:
-                        with call.context():
-                            value = await _awaited(
-                                flow.fn(*call_args, **call_kwargs), flow.timeout_seconds
-                            )
-                    except Exception as error:
-                        wait = await asyncio.to_thread(call.failed, error)
-                    else:
-                        wait = await asyncio.to_thread(call.succeeded, value)
-                    if wait is None:
-                        break
-                    await asyncio.sleep(wait)
+            # One hand-off for the start and the first attempt: each costs a thread switch.
+            running = await asyncio.to_thread(_start_first_attempt, call)
+            while running:
+                call_args, call_kwargs = call.call_arguments()
+                try:
+                    with call.context():
+                        value = await _awaited(
+                            flow.fn(*call_args, **call_kwargs), flow.timeout_seconds
+                        )
+                except Exception as error:
+                    wait = await asyncio.to_thread(call.failed, error)
+                else:
+                    wait = await asyncio.to_thread(call.succeeded, value)
+                if wait is None:
+                    break
+                await asyncio.sleep(wait)
+                running = await asyncio.to_thread(call.begin_attempt)
         except FlowSuspended:
             await asyncio.to_thread(call.suspended)
         except LeaseLost:
@@ -103,6 +105,10 @@ async def run_flow_async(
             call.crashed(error)
             raise
     return call.outcome(return_state)
+
+
+def _start_first_attempt(call: FlowCall) -> bool:
+    return call.start() and call.begin_attempt()
 
 
 async def _awaited(awaitable: Any, seconds: float | None) -> Any:
