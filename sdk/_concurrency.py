@@ -20,7 +20,7 @@ from types import TracebackType
 from runplane._context import current_run_ids
 from runplane._engine.client import engine_client
 from runplane._engine.errors import RunAborted
-from runplane._engine.task_slots import TagSlots, tag_slots
+from runplane._engine.task_slots import TagSlots
 
 
 class ConcurrencySlots:
@@ -72,7 +72,7 @@ class ConcurrencySlots:
         """The process's slots against the engine's API, the deadline, one request id."""
         if self.lease_id is not None:
             raise RuntimeError("these concurrency slots are held already")
-        slots = tag_slots(engine_client())
+        slots = engine_client().tag_slots()
         if self.strict:
             for name in self.names:
                 slots.client.get_concurrency_limit(name)  # NotFound names the missing one

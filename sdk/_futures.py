@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -98,3 +99,10 @@ def resolved(task_run_id: uuid.UUID, outcome: Outcome) -> RunplaneFuture[Any]:
     inner: concurrent.futures.Future[Outcome] = concurrent.futures.Future()
     inner.set_result(outcome)
     return RunplaneFuture(task_run_id, inner)
+
+
+async def wait_async(futures: Iterable[RunplaneFuture[Any]]) -> None:
+    """Waits until every future is done, leaving the running event loop free meanwhile."""
+    pending = [asyncio.wrap_future(future._future) for future in futures if not future.done()]
+    if pending:
+        await asyncio.wait(pending)

@@ -335,7 +335,7 @@ def install_log_shipping(
     Installs an ``APILogHandler`` on the flow-run and task-run loggers (replacing one
     installed before, whose shipper is flushed and closed) and, with ``console``, a
     stderr handler; the run loggers then stop propagating, so that a root handler
-    does not print every line twice. The shipper is closed at interpreter exit.
+    does not print every line twice. The installed shipper is closed at interpreter exit.
     """
     shipper = LogShipper(client)
     handler = APILogHandler(shipper)
@@ -352,18 +352,30 @@ def install_log_shipping(
             if console and not any(isinstance(h, _ConsoleHandler) for h in logger.handlers):
                 logger.addHandler(_ConsoleHandler())
                 logger.propagate = False
-    atexit.register(shipper.close, 5.0)
     return shipper
 
 
-def uninstall_log_shipping(shipper: LogShipper) -> None:
+def uninstall_log_shipping(shipper: LogShipper, timeout: float | None = None) -> None:
     """Removes the handler feeding ``shipper`` and closes it (flushing what is queued)."""
     with _install_lock:
         for handler, installed in list(_installed):
             if installed is shipper:
                 _detach(handler)
                 _installed.remove((handler, installed))
-    shipper.close()
+    shipper.close(timeout)
+
+
+def _close_installed() -> None:
+    """At interpreter exit: sends what the installed shipper still holds."""
+    with _install_lock:
+        shippers = [shipper for _, shipper in _installed]
+    for shipper in shippers:
+        shipper.close(5.0)
+
+
+# Registered once: a registration per install would keep every shipper, and the client it
+# sends through, alive until exit.
+atexit.register(_close_installed)
 
 
 def _detach(handler: logging.Handler) -> None:

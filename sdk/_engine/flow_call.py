@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from runplane._context import FlowRunContext, current_tags, flow_run_context
-from runplane._engine.client import engine_client
+from runplane._engine.client import EngineClient, engine_client
 from runplane._engine.errors import ParameterValidationError, RunAborted, TimedOut
 from runplane._engine.flow_run import FlowRunEngine
 from runplane._engine.hooks import run_hooks
@@ -32,20 +32,8 @@ from runplane._states import ResultRef, State, StateType
 
 if TYPE_CHECKING:
     from runplane._flows import Flow
-    from runplane._sync_client import SyncRunplaneClient
 
 logger = logging.getLogger("runplane.engine")
-
-_flow_ids: dict[tuple[int, str], uuid.UUID] = {}
-
-
-def flow_id(client: SyncRunplaneClient, name: str) -> uuid.UUID:
-    """The registered flow's id, asked of the server once per client and name."""
-    key = (id(client), name)
-    known = _flow_ids.get(key)
-    if known is None:
-        known = _flow_ids[key] = client.create_flow(name).id
-    return known
 
 
 def _describe(error: BaseException) -> str:
@@ -119,7 +107,7 @@ class FlowCall:
             return False
         return True
 
-    def _create(self, client: SyncRunplaneClient, name: str | None, *, running: bool) -> FlowRun:
+    def _create(self, client: EngineClient, name: str | None, *, running: bool) -> FlowRun:
         flow = self.flow
         extra = current_tags()
         tags = flow.tags if not extra else tuple(dict.fromkeys((*flow.tags, *extra)))
@@ -130,7 +118,7 @@ class FlowCall:
             parent_task_run_id = self.tracking.task_run_id
             idempotency_key = self.tracking.idempotency_key
         run = client.create_flow_run(
-            flow_id(client, flow.name),
+            client.flow_id(flow.name),
             name=name,
             parameters=jsonable(self.parameters),
             tags=tags,
@@ -351,7 +339,7 @@ class FlowCall:
         return engine.flow_run.model_copy(update={"state": engine.state})
 
 
-def _sequence(client: SyncRunplaneClient, run: FlowRun) -> int:
+def _sequence(client: EngineClient, run: FlowRun) -> int:
     """The last task-run report sequence the server holds for a run started before."""
     # An empty report changes nothing and answers the position to continue from.
     return int(client.report_task_runs(run.id, []))

@@ -67,35 +67,48 @@ async def run_flow_async(
     existing: FlowRun | None = None,
     lease_id: uuid.UUID | None = None,
 ) -> Any:
-    """Runs an async flow to its final state in the running event loop."""
+    """Runs an async flow to its final state in the running event loop.
+
+    The flow's code runs in the loop; each step around it that talks to the server (and
+    may wait: a WAIT answer, the task runs to finish, the reports to be acknowledged)
+    runs in a worker thread, so that the loop keeps running other coroutines meanwhile.
+    """
     call = FlowCall(flow, args, kwargs, existing, lease_id)
     with _signals(call) as interruptible:
         call.interruptible = interruptible
         try:
-            if call.start():
-                while call.begin_attempt():
-                    call_args, call_kwargs = call.call_arguments()
-                    try:
-                        with call.context():
-                            value = await _awaited(
-                                flow.fn(*call_args, **call_kwargs), flow.timeout_seconds
-                            )
-                    except Exception as error:
-                        wait = call.failed(error)
-                    else:
-                        wait = call.succeeded(value)
-                    if wait is None:
-                        break
-                    await asyncio.sleep(wait)
+            # One hand-off for the start and the first attempt: each costs a thread switch.
+            running = await asyncio.to_thread(_start_first_attempt, call)
+            while running:
+                call_args, call_kwargs = call.call_arguments()
+                try:
+                    with call.context():
+                        value = await _awaited(
+                            flow.fn(*call_args, **call_kwargs), flow.timeout_seconds
+                        )
+                except Exception as error:
+                    wait = await asyncio.to_thread(call.failed, error)
+                else:
+                    wait = await asyncio.to_thread(call.succeeded, value)
+                if wait is None:
+                    break
+                await asyncio.sleep(wait)
+                running = await asyncio.to_thread(call.begin_attempt)
         except FlowSuspended:
-            call.suspended()
+            await asyncio.to_thread(call.suspended)
         except LeaseLost:
             call.lease_lost()
             raise
         except BaseException as error:
+            # Blocking, on purpose: the loop may be stopping (a cancelled task, an
+            # interrupt), and the crash must be reported all the same.
             call.crashed(error)
             raise
     return call.outcome(return_state)
+
+
+def _start_first_attempt(call: FlowCall) -> bool:
+    return call.start() and call.begin_attempt()
 
 
 async def _awaited(awaitable: Any, seconds: float | None) -> Any:

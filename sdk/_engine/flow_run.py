@@ -16,9 +16,9 @@ from runplane._engine.reporter import TaskReporter
 from runplane._engine.results import ResultStores
 from runplane._models import FlowRun, OrchestrationStatus
 from runplane._states import State, StateType
-from runplane._sync_client import SyncRunplaneClient
 
 if TYPE_CHECKING:
+    from runplane._engine.client import EngineClient
     from runplane._flows import Flow
     from runplane._futures import RunplaneFuture
     from runplane._task_runners import TaskRunner
@@ -27,23 +27,6 @@ logger = logging.getLogger("runplane.engine")
 
 # The states in which the run's code runs in this process, and the server expects heartbeats.
 _HELD = frozenset({StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING})
-
-_log_shippers: dict[int, Any] = {}
-_log_lock = threading.Lock()
-
-
-def log_shipper(client: SyncRunplaneClient) -> Any:
-    """The process's log shipper for this client, installed on first use."""
-    shipper = _log_shippers.get(id(client))
-    if shipper is None:
-        with _log_lock:
-            shipper = _log_shippers.get(id(client))
-            if shipper is None:
-                from runplane._logging import install_log_shipping
-
-                _log_shippers.clear()  # a new client replaces the old one
-                shipper = _log_shippers[id(client)] = install_log_shipping(client)
-    return shipper
 
 
 def _about_lease(reason: str) -> bool:
@@ -58,7 +41,7 @@ class FlowRunEngine:
     def __init__(
         self,
         flow: Flow[Any, Any],
-        client: SyncRunplaneClient,
+        client: EngineClient,
         flow_run: FlowRun,
         *,
         report_sequence: int = 0,
@@ -73,7 +56,7 @@ class FlowRunEngine:
         self.state: State | None = flow_run.state
         self.reporter = TaskReporter(client, flow_run.id, report_sequence)
         self.results = ResultStores()
-        self.logs = log_shipper(client)
+        self.logs = client.log_shipper()
         self._keys: dict[str, itertools.count[int]] = {}
         self._runner: TaskRunner | None = None
         self._futures: list[RunplaneFuture[Any]] = []

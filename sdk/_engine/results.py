@@ -96,7 +96,3 @@ class LocalCache:
         if expiration is not None and expiration.timestamp() <= time.time():
             return None
         return entry
-
-
-process_cache = LocalCache()
-"""Shared by the flow runs of this process; cleared when the engine changes API."""

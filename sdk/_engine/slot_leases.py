@@ -138,10 +138,10 @@ class Releases:
             self.wait(seen, answer)
 
     async def ask_until_answered_async(self, ask: Callable[[], T | float]) -> T:
-        """``ask_until_answered`` for a coroutine: waiting leaves the event loop free."""
+        """``ask_until_answered`` for a coroutine: asking and waiting leave the event loop free."""
         while True:
             seen = self._count
-            answer = ask()
+            answer = await asyncio.to_thread(ask)  # a round trip to the server
             if not isinstance(answer, float):
                 return answer
             await self.wait_async(seen, answer)

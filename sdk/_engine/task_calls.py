@@ -15,7 +15,7 @@ from runplane._engine.parameters import Unmapped, bind, call_arguments
 from runplane._engine.task_run import TaskRun
 from runplane._engine.task_slots import take_slots, take_slots_async
 from runplane._engine.timeouts import sync_timeout
-from runplane._futures import RunplaneFuture
+from runplane._futures import RunplaneFuture, wait_async
 
 if TYPE_CHECKING:
     from runplane._engine.flow_run import FlowRunEngine
@@ -66,11 +66,21 @@ def drive_sync(run: TaskRun, call: Caller = _direct) -> Outcome:
 
 
 async def drive_async(run: TaskRun) -> Outcome:
-    """Runs an async task's attempts in the running event loop."""
-    early = run.not_ready() or run.cached()
+    """Runs an async task's attempts in the running event loop.
+
+    The loop is never blocked: upstream futures are awaited, and the steps that talk to
+    the server or to result storage (the cache lookup, persisting the outcome, concurrency
+    slots) run in a worker thread. A task that persists nothing does no I/O in its steps.
+    """
+    if run.upstream:
+        await wait_async(run.upstream)
+    early = run.not_ready()
+    if early is None and run.task.active_cache_policy is not None:
+        early = await asyncio.to_thread(run.cached)
     if early is not None:
         return early
     task = run.task
+    persists = task.persists
     while True:
         if run.tags and (refused := await take_slots_async(run)) is not None:
             return refused
@@ -79,10 +89,10 @@ async def drive_async(run: TaskRun) -> Outcome:
             with _prints(run):
                 value = await _with_timeout(task.fn(*run.args, **run.kwargs), task.timeout_seconds)
         except Exception as error:
-            run.release_slots()  # before a retry's delay, not after it
+            await _release_slots(run)  # before a retry's delay, not after it
             delay = run.retry_delay(error)
             if delay is None:
-                return run.fail(error)
+                return await asyncio.to_thread(run.fail, error) if persists else run.fail(error)
             await asyncio.sleep(delay)
             continue
         except BaseException as error:
@@ -90,8 +100,14 @@ async def drive_async(run: TaskRun) -> Outcome:
             raise
         finally:
             task_run_context.reset(token)
-            run.release_slots()
-        return run.complete(value)
+            await _release_slots(run)
+        return await asyncio.to_thread(run.complete, value) if persists else run.complete(value)
+
+
+async def _release_slots(run: TaskRun) -> None:
+    """``run.release_slots()`` off the loop: giving slots back is a round trip."""
+    if run.tags:  # only a run with tags can hold slots
+        await asyncio.to_thread(run.release_slots)
 
 
 async def _with_timeout(awaitable: Any, seconds: float | None) -> Any:

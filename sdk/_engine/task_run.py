@@ -20,7 +20,6 @@ from runplane._engine.names import render_name
 from runplane._engine.outcome import Outcome
 from runplane._engine.parameters import bind, find_futures, replace_futures, upstream_inputs
 from runplane._engine.reporter import TaskRunCreate, Transition
-from runplane._engine.results import process_cache
 from runplane._states import ResultRef, StateType
 
 logger = logging.getLogger("runplane.engine")
@@ -185,7 +184,7 @@ class TaskRun:
         return Outcome(self.id, _COMPLETED, "Cached", value=value, result=ref)
 
     def _lookup(self, key: str) -> tuple[ResultRef | None, Any, datetime | None] | None:
-        local = process_cache.get(key)
+        local = self.engine.client.cached_results.get(key)
         if local is not None:
             return local
         from runplane._results import MissingResult, SerializationError, UntrustedResult
@@ -246,7 +245,7 @@ class TaskRun:
         self._record(change)
         outcome = Outcome(self.id, _COMPLETED, "Completed", value=value, result=ref)
         if self.cache_key is not None and ref is not None:
-            process_cache.put(self.cache_key, ref, value, expiration)
+            self.engine.client.cached_results.put(self.cache_key, ref, value, expiration)
         if task.on_completion:
             run_hooks(task.on_completion, task, self.model(outcome), outcome.state())
         return outcome
@@ -310,7 +309,7 @@ class TaskRun:
             name=self.name,
             state=outcome.state(),
             run_count=self.run_count,
-            tags=self.task.tags,
+            tags=self.tags,
             cache_key=self.cache_key,
         )
 

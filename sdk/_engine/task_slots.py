@@ -19,8 +19,8 @@ leases expire after ``LEASE_SECONDS``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import threading
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -92,22 +92,6 @@ class TagSlots:
         )
 
 
-_current: TagSlots | None = None
-_current_lock = threading.Lock()
-
-
-def tag_slots(client: SyncRunplaneClient) -> TagSlots:
-    """The process's ``TagSlots`` for this client; a new client starts afresh."""
-    global _current
-    current = _current
-    if current is not None and current.client is client:
-        return current
-    with _current_lock:
-        if _current is None or _current.client is not client:
-            _current = TagSlots(client)
-        return _current
-
-
 class _SlotRequest:
     """One attempt's request for the slots of the limits on its task run's tags."""
 
@@ -134,7 +118,7 @@ class _SlotRequest:
 
 def _request(run: TaskRun) -> _SlotRequest | Outcome | None:
     """What ``run`` must ask for; None when no limit is on its tags, or how it ended."""
-    slots = tag_slots(run.engine.client)
+    slots = run.engine.client.tag_slots()
     try:
         names = slots.limits.names_for(run.tags, run.engine.flow_run_id)
     except RunplaneError as error:
@@ -154,8 +138,8 @@ def take_slots(run: TaskRun) -> Outcome | None:
 
 
 async def take_slots_async(run: TaskRun) -> Outcome | None:
-    """``take_slots`` for a coroutine: waiting leaves the event loop free."""
-    request = _request(run)
+    """``take_slots`` for a coroutine: asking and waiting leave the event loop free."""
+    request = await asyncio.to_thread(_request, run)  # may list the limits: a round trip
     if not isinstance(request, _SlotRequest):
         return request
     return await request.slots.releases.ask_until_answered_async(request.ask)

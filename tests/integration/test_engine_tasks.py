@@ -152,7 +152,7 @@ def test_a_cache_key_function_and_expiry(engine_api: SyncRunplaneClient) -> None
 def test_the_server_finds_cached_results_of_another_process(
     engine_api: SyncRunplaneClient,
 ) -> None:
-    from runplane._engine import results
+    from runplane._engine.client import engine_client
 
     key = uuid.uuid4().hex
     calls: list[int] = []
@@ -167,7 +167,7 @@ def test_the_server_finds_cached_results_of_another_process(
         return compute()
 
     assert run() == 42
-    results.process_cache.clear()  # as if another process asked
+    engine_client().cached_results.clear()  # as if another process asked
     assert run() == 42
     assert calls == [1]
     cached = engine_api.lookup_cached_state(key)
