@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import grpc
 import psycopg
@@ -60,15 +61,25 @@ def database(backend: str, home: Path) -> Iterator[str]:
 @contextmanager
 def running_server(database_url: str, home: Path) -> Iterator[str]:
     """A server process on ``database_url``; its address once it serves."""
+    with server_process(database_url, home) as (address, _):
+        yield address
+
+
+@contextmanager
+def server_process(
+    database_url: str, home: Path, log: IO[str] | None = None
+) -> Iterator[tuple[str, int]]:
+    """A server process on ``database_url``; its address and pid once it serves. Its warnings
+    and errors go to ``log`` when given."""
     port = free_port()
     env = {**os.environ, "RUNPLANE_DATABASE_URL": database_url, "RUNPLANE_HOME": str(home)}
     command = [sys.executable, "-m", "runplane.cli", "server", "start", "--port", str(port)]
     command += ["--log-level", "WARNING"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(command, env=env, stdout=log or subprocess.DEVNULL, stderr=log)
     address = f"127.0.0.1:{port}"
     try:
         asyncio.run(_wait_until_serving(address))
-        yield address
+        yield address, process.pid
     finally:
         process.terminate()
         try:

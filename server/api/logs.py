@@ -52,7 +52,7 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
         runs = messages.distinct_runs(new)
         async with self._run_order.hold(runs):
             async with self._db.write() as conn:
-                missing = set(runs) - await logs.existing_flow_runs(conn, runs)
+                missing = set(runs) - await logs.lock_existing_flow_runs(conn, runs)
                 if missing:
                     raise not_found("flow run", min(missing))
                 await logs.order_writers(conn, runs)

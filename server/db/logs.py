@@ -63,6 +63,24 @@ async def existing_flow_runs(
     return set((await conn.execute(query)).scalars())
 
 
+async def lock_existing_flow_runs(
+    conn: AsyncConnection, flow_run_ids: Collection[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of these flow runs exist, kept from being deleted until the transaction ends.
+
+    A writer checks its runs first and inserts after waiting for ``order_writers``; a delete
+    committed in between would make the insert violate the foreign key. The key-share lock
+    makes the delete wait for the writer instead, and lets state changes through. SQLite
+    writers are already serialized.
+    """
+    query = (
+        sa.select(flow_run.c.id)
+        .where(flow_run.c.id.in_(list(flow_run_ids)))
+        .with_for_update(read=True, key_share=True)
+    )
+    return set((await conn.execute(query)).scalars())
+
+
 async def order_writers(conn: AsyncConnection, flow_run_ids: Collection[uuid.UUID]) -> None:
     """Makes log writes of each of these flow runs commit one after the other, in id order.
 
