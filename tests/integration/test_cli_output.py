@@ -90,7 +90,8 @@ async def test_wide_adds_columns(server: RunplaneServer) -> None:
     assert code == 0, output
     header = output.splitlines()[0].split()
     assert header[:2] == ["ID", "Name"]
-    assert "Tags" in header and "Created" in header
+    assert "Tags" in header
+    assert "Created" in header
     assert "nightly" in output
 
 
