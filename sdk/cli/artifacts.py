@@ -17,6 +17,7 @@ from runplane._errors import NotFound
 from runplane._models import Artifact, ArtifactType
 from runplane._sync_client import SyncRunplaneClient
 from runplane.cli import ids
+from runplane.cli.clients import reading_client
 from runplane.cli.formatting import shortened, terminal_safe, time_text
 from runplane.cli.output import Column, OutputFormat, OutputOption, print_data, print_table
 
@@ -52,7 +53,7 @@ def list_artifacts(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List artifacts, newest first."""
-    with SyncRunplaneClient() as client:
+    with reading_client() as client:
         run_id = None if flow_run is None else ids.flow_run_id(client, flow_run)
         artifacts = client.list_artifacts(key=key, flow_run_id=run_id, page_size=limit).items
     if print_data(artifacts, output):
@@ -76,7 +77,7 @@ def list_artifacts(
 @artifact_app.command("inspect")
 def inspect_artifact(artifact_id: IdArgument, output: OutputOption = OutputFormat.TABLE) -> None:
     """Show an artifact: Markdown rendered, a table as a table, a link with its URL."""
-    with SyncRunplaneClient() as client:
+    with reading_client() as client:
         found = ids.artifact_id(client, artifact_id)
         try:
             artifact = client.get_artifact(found)

@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from runplane._errors import NotFound
 from runplane._sync_client import SyncRunplaneClient
+from runplane.cli.clients import reading_client
 from runplane.cli.formatting import terminal_safe
 from runplane.cli.output import Column, OutputFormat, OutputOption, print_data, print_table
 
@@ -29,7 +30,7 @@ _COLUMNS = (Column("Name"), Column("Limit"), Column("Active slots"))
 @concurrency_limit_app.command("ls")
 def list_limits(output: OutputOption = OutputFormat.TABLE) -> None:
     """List concurrency limits with the slots held now."""
-    with SyncRunplaneClient() as client:
+    with reading_client() as client:
         limits = client.all_concurrency_limits()
     if print_data(limits, output):
         return
@@ -51,7 +52,7 @@ def set_limit(
 @concurrency_limit_app.command("inspect")
 def inspect_limit(name: NameArgument, output: OutputOption = OutputFormat.TABLE) -> None:
     """Show a concurrency limit and the slots held now."""
-    with SyncRunplaneClient() as client:
+    with reading_client() as client:
         try:
             limit = client.get_concurrency_limit(name)
         except NotFound:

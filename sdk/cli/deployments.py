@@ -20,6 +20,7 @@ from runplane._models import (
 )
 from runplane._serve import run_deployment
 from runplane._sync_client import SyncRunplaneClient
+from runplane.cli.clients import reading_client
 from runplane.cli.exit_codes import for_final_states
 from runplane.cli.flow_runs import state_markup as state_text
 from runplane.cli.formatting import terminal_safe
@@ -63,7 +64,7 @@ def list_deployments(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List deployments by flow and name."""
-    with SyncRunplaneClient() as client:
+    with reading_client() as client:
         pages = functools.partial(
             client.list_deployments, flow_name=flow or "", work_pool_name=pool or "", page_size=200
         )
@@ -98,7 +99,7 @@ _DETAIL_COLUMNS = (Column("Field", no_wrap=True), Column("Value"))
 @deployment_app.command("inspect")
 def inspect_deployment(name: NameArgument, output: OutputOption = OutputFormat.TABLE) -> None:
     """Show a deployment's settings."""
-    with SyncRunplaneClient() as client:
+    with reading_client() as client:
         deployment = _get(client, name)
     if print_data(deployment, output):
         return

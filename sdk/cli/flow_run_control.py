@@ -24,6 +24,7 @@ from runplane._models import (
 )
 from runplane._sync_client import SyncRunplaneClient
 from runplane.cli import ids
+from runplane.cli.clients import reading_client, reading_settings
 from runplane.cli.exit_codes import ExitCode, for_final_states
 from runplane.cli.flow_runs import console, flow_run_app, state_cell
 from runplane.cli.flow_runs import state_markup as state_text
@@ -140,7 +141,7 @@ def change_line(change: FlowRunChange) -> str:
 
 async def _watch(run_filter: FlowRunFilter, until_final: bool) -> dict[uuid.UUID, FlowRun]:
     runs: dict[uuid.UUID, FlowRun] = {}
-    async with RunplaneClient() as client:
+    async with RunplaneClient(reading_settings()) as client:
         changes = client.watch_flow_runs(run_filter, include_current=True)
         async with contextlib.aclosing(changes):
             if console.is_terminal:
@@ -188,7 +189,7 @@ def watch_runs(
     With run ids it ends when all are final, and exits 0 only if all completed (3 if one did
     not; 130 on Ctrl-C).
     """
-    with SyncRunplaneClient() as client:
+    with reading_client() as client:
         run_ids = tuple(ids.flow_run_id(client, text) for text in flow_run_ids or ())
         deployment_id = None if deployment is None else ids.deployment_id(client, deployment)
     run_filter = FlowRunFilter(

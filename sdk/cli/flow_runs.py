@@ -32,6 +32,7 @@ from runplane._models import (
 from runplane._settings import Settings
 from runplane._sync_client import SyncRunplaneClient
 from runplane.cli import ids
+from runplane.cli.clients import reading_client
 from runplane.cli.formatting import terminal_safe, time_text
 from runplane.cli.output import (
     Cell,
@@ -87,7 +88,7 @@ def list_runs(
 ) -> None:
     """List flow runs, newest first."""
     after = _since(since)
-    with SyncRunplaneClient() as client:
+    with reading_client() as client:
         flow_ids: tuple[uuid.UUID, ...] = ()
         if flow is not None:
             try:
@@ -176,7 +177,7 @@ def inspect_run(
     flow_run_id: ids.FlowRunIdArgument, output: OutputOption = OutputFormat.TABLE
 ) -> None:
     """Show a flow run's details and state history."""
-    with SyncRunplaneClient() as client:
+    with reading_client() as client:
         run = _get(client, ids.flow_run_id(client, flow_run_id))
         states = client.list_flow_run_states(run.id, page_size=500).items
     if output in (OutputFormat.JSON, OutputFormat.YAML):
@@ -202,7 +203,7 @@ def show_logs(
     ] = False,
 ) -> None:
     """Print a flow run's log lines, oldest first."""
-    with SyncRunplaneClient() as client:
+    with reading_client() as client:
         run = _get(client, ids.flow_run_id(client, flow_run_id))
         log_filter = LogFilter(flow_run_id=run.id)
         if follow:

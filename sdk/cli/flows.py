@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from runplane._models import every_item
-from runplane._sync_client import SyncRunplaneClient
+from runplane.cli.clients import reading_client
 from runplane.cli.formatting import time_text
 from runplane.cli.output import Column, OutputFormat, OutputOption, print_data, print_table
 
@@ -30,7 +30,7 @@ def list_flows(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List flows by name."""
-    with SyncRunplaneClient() as client:
+    with reading_client() as client:
         pages = functools.partial(client.list_flows, name_prefix=prefix, page_size=200)
         flows = list(every_item(lambda token: pages(page_token=token)))
     if print_data(flows, output):

@@ -12,6 +12,7 @@ from rich.console import Console
 from runplane._errors import AlreadyExists, NotFound
 from runplane._models import every_item
 from runplane._sync_client import SyncRunplaneClient
+from runplane.cli.clients import reading_client
 from runplane.cli.formatting import shortened, time_text
 from runplane.cli.output import Column, OutputFormat, OutputOption, print_data, print_table
 from runplane.cli.values import json_or_text
@@ -29,7 +30,7 @@ def list_variables(
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List variables with their values."""
-    with SyncRunplaneClient() as client:
+    with reading_client() as client:
         pages = functools.partial(client.list_variables, name_prefix=prefix, page_size=200)
         variables = list(every_item(lambda token: pages(page_token=token)))
     if print_data(variables, output):
@@ -58,7 +59,7 @@ def _value_text(value: Any, output: OutputFormat) -> str:
 @variable_app.command("get")
 def get_variable(name: NameArgument) -> None:
     """Print a variable's value as JSON."""
-    with SyncRunplaneClient() as client:
+    with reading_client() as client:
         try:
             variable = client.get_variable(name)
         except NotFound:

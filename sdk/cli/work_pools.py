@@ -12,6 +12,7 @@ from rich.console import Console
 from runplane._errors import AlreadyExists, NotFound
 from runplane._models import WorkPool
 from runplane._sync_client import SyncRunplaneClient
+from runplane.cli.clients import reading_client
 from runplane.cli.formatting import terminal_safe
 from runplane.cli.output import (
     Column,
@@ -32,7 +33,7 @@ NameArgument = Annotated[str, typer.Argument(help="The pool's name.")]
 @work_pool_app.command("ls")
 def list_pools(output: OutputOption = OutputFormat.TABLE) -> None:
     """List work pools with their subscribed runners."""
-    with SyncRunplaneClient() as client:
+    with reading_client() as client:
         pools = client.list_work_pools(page_size=200).items
     if print_data(pools, output):
         return
@@ -68,7 +69,7 @@ def create_pool(
     paused: Annotated[bool, typer.Option(help="Create it paused.")] = False,
 ) -> None:
     """Create a work pool."""
-    with SyncRunplaneClient() as client:
+    with reading_client() as client:
         try:
             client.create_work_pool(
                 name, description=description, concurrency_limit=limit, paused=paused

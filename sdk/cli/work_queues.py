@@ -11,6 +11,7 @@ from rich.console import Console
 from runplane._errors import NotFound
 from runplane._models import WorkQueue
 from runplane._sync_client import SyncRunplaneClient
+from runplane.cli.clients import reading_client
 from runplane.cli.output import Column, OutputFormat, OutputOption, print_data, print_table
 
 work_queue_app = typer.Typer(no_args_is_help=True, help="Manage the queues of work pools.")
@@ -49,7 +50,7 @@ def print_queues(console: Console, queues: list[WorkQueue], output: OutputFormat
 @work_queue_app.command("ls")
 def list_queues(pool: PoolArgument, output: OutputOption = OutputFormat.TABLE) -> None:
     """List a work pool's queues, the first served first."""
-    with SyncRunplaneClient() as client:
+    with reading_client() as client:
         try:
             queues = client.list_work_queues(pool)
         except NotFound as error:
