@@ -25,7 +25,10 @@ _PREFIX = re.compile(r"[0-9a-f-]+")
 _SHOWN_CANDIDATES = 10
 
 FlowRunIdArgument = Annotated[
-    str, typer.Argument(help="The flow run id, or a unique prefix of it (6+ characters).")
+    str,
+    typer.Argument(
+        metavar="FLOW_RUN_ID", help="The flow run id, or a unique prefix of it (6+ characters)."
+    ),
 ]
 
 
