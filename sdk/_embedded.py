@@ -2,7 +2,10 @@
 
 The first client that needs it starts a control plane on the SQLite database in
 ``RUNPLANE_HOME`` (one per home, per process), listening on a free loopback port, on
-a daemon thread with its own event loop. It stops at interpreter exit. Several
+a daemon thread with its own event loop. It stops at interpreter exit. A process that
+only reads (the CLI's ``ls``, ``inspect``, ``logs`` and ``watch``) asks for one without the
+background loops: a listing then neither waits for nor causes the scheduler's and reapers'
+writes. Several
 processes may each run one on the same home: they share the SQLite file, which the
 server opens in WAL mode with a busy timeout. ``runplane.server`` (and with it
 SQLAlchemy) is imported only here, and only when a server is actually started.
@@ -53,21 +56,25 @@ class EmbeddedServer:
             self.thread.join(STOP_TIMEOUT)
 
 
-_servers: dict[Path, EmbeddedServer] = {}
+_servers: dict[tuple[Path, bool], EmbeddedServer] = {}
 _lock = threading.Lock()
 
 
-def ensure_api_url(settings: Settings) -> str:
+def ensure_api_url(settings: Settings, *, background_loops: bool = True) -> str:
     """``settings.api_url`` when set; else the address of this process's embedded server
-    for ``settings.home``, started on first use. Blocks while the server starts."""
+    for ``settings.home``, started on first use. Blocks while the server starts.
+
+    ``background_loops=False`` asks for a server that only answers calls: no scheduler,
+    late marker or reapers run in it (work delivery and watch streams still do).
+    """
     if settings.api_url:
         return settings.api_url
     home = settings.home.expanduser().resolve()
     with _lock:
-        running = _servers.get(home)
+        running = _servers.get((home, background_loops))
         if running is None or not _usable(running):
-            running = _start(home)
-            _servers[home] = running
+            running = _start(home, background_loops)
+            _servers[(home, background_loops)] = running
         return running.address
 
 
@@ -76,7 +83,7 @@ def _usable(running: EmbeddedServer) -> bool:
     return running.pid != os.getpid() or running.thread.is_alive()
 
 
-def _start(home: Path) -> EmbeddedServer:
+def _start(home: Path, background_loops: bool) -> EmbeddedServer:
     from runplane.server import ServerSettings, create_server
 
     settings = ServerSettings(
@@ -89,6 +96,7 @@ def _start(home: Path) -> EmbeddedServer:
         tls_cert=None,
         tls_key=None,
         tls_client_ca=None,
+        loops_enabled=background_loops,
     )
     loop = asyncio.new_event_loop()
     started = threading.Event()

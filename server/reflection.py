@@ -78,8 +78,20 @@ class DocumentedReflectionServicer(reflection.aio.ReflectionServicer):  # type: 
         try:
             descriptor = self._pool.FindFileContainingSymbol(fully_qualified_name)
         except KeyError:
-            return super()._file_containing_symbol(request, fully_qualified_name)
+            descriptor = self._file_containing_method(fully_qualified_name)
+            if descriptor is None:
+                return super()._file_containing_symbol(request, fully_qualified_name)
         return self._files_response(descriptor, request)
+
+    def _file_containing_method(self, fully_qualified_name: str) -> Any:
+        """The file of a method named ``package.Service.Method``, which the pool does not
+        look up as a symbol of its own (``grpcurl describe`` asks for methods by name)."""
+        service_name, _, method_name = fully_qualified_name.rpartition(".")
+        try:
+            service = self._pool.FindServiceByName(service_name)
+        except KeyError:
+            return None
+        return service.file if method_name in service.methods_by_name else None
 
     def _files_response(self, descriptor: Any, request: Any) -> Any:
         """The file and everything it imports, as the reflection protocol wants them."""

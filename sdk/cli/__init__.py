@@ -11,6 +11,7 @@ from runplane.cli.config import config_app
 from runplane.cli.deployments import deployment_app
 from runplane.cli.errors import ApiErrorsGroup
 from runplane.cli.flow_runs import flow_run_app
+from runplane.cli.flows import flow_app
 from runplane.cli.runner import runner_app
 from runplane.cli.server import server_app
 from runplane.cli.variables import variable_app
@@ -23,6 +24,7 @@ app = typer.Typer(
     help="runplane: workflows with a gRPC control plane.",
 )
 app.add_typer(server_app, name="server")
+app.add_typer(flow_app, name="flow")
 app.add_typer(flow_run_app, name="flow-run")
 app.add_typer(deployment_app, name="deployment")
 app.add_typer(work_pool_app, name="work-pool")

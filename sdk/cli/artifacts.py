@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import uuid
+import re
 from typing import Annotated, Any
 
 import typer
@@ -11,56 +11,85 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from runplane._errors import NotFound
 from runplane._models import Artifact, ArtifactType
 from runplane._sync_client import SyncRunplaneClient
-from runplane.cli.formatting import shortened, time_text
+from runplane.cli import ids
+from runplane.cli.clients import reading_client
+from runplane.cli.formatting import shortened, terminal_safe, time_text
+from runplane.cli.output import Column, OutputFormat, OutputOption, print_data, print_table
 
 artifact_app = typer.Typer(no_args_is_help=True, help="Show what runs published.")
 console = Console()
 
-IdArgument = Annotated[uuid.UUID, typer.Argument(help="The artifact's id.")]
+IdArgument = Annotated[
+    str, typer.Argument(help="The artifact's id, or a unique prefix of it (6+ characters).")
+]
 SHOWN_DATA_LENGTH = 50
+# "[text](url)", as create_link_artifact writes a link with text.
+_MARKDOWN_LINK = re.compile(r"\[(?P<text>.*)\]\((?P<url>[^()\s]*)\)", re.DOTALL)
+
+_COLUMNS = (
+    Column("ID", no_wrap=True),
+    Column("Key"),
+    Column("Type"),
+    Column("Created", no_wrap=True),
+    Column("Flow run", no_wrap=True),
+    Column("Data"),
+    Column("Task run", wide=True, no_wrap=True),
+    Column("Description", wide=True),
+)
 
 
 @artifact_app.command("ls")
 def list_artifacts(
     key: Annotated[str | None, typer.Option(help="Only the versions of this key.")] = None,
-    flow_run: Annotated[uuid.UUID | None, typer.Option(help="Only this flow run's.")] = None,
+    flow_run: Annotated[
+        str | None, typer.Option(help="Only this flow run's (its id or a unique prefix).")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=200, help="How many, newest first.")] = 50,
+    output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List artifacts, newest first."""
-    with SyncRunplaneClient() as client:
-        page = client.list_artifacts(key=key, flow_run_id=flow_run, page_size=limit)
-    table = Table(box=None)
-    for column in ("ID", "Key", "Type", "Created", "Flow run", "Data"):
-        table.add_column(column, no_wrap=column == "ID")
-    for artifact in page:
-        table.add_row(
+    with reading_client() as client:
+        run_id = None if flow_run is None else ids.flow_run_id(client, flow_run)
+        artifacts = client.list_artifacts(key=key, flow_run_id=run_id, page_size=limit).items
+    if print_data(artifacts, output):
+        return
+    rows = [
+        [
             str(artifact.id),
             artifact.key or "",
             artifact.type.value.lower(),
             time_text(artifact.create_time),
             str(artifact.flow_run_id or ""),
-            escape(shortened(" ".join(artifact.data.split()), SHOWN_DATA_LENGTH)),
-        )
-    console.print(table if page.items else "no artifacts")
+            shortened(" ".join(artifact.data.split()), SHOWN_DATA_LENGTH),
+            str(artifact.task_run_id or ""),
+            artifact.description,
+        ]
+        for artifact in artifacts
+    ]
+    print_table(console, _COLUMNS, rows, output, empty="no artifacts")
 
 
 @artifact_app.command("inspect")
-def inspect_artifact(artifact_id: IdArgument) -> None:
-    """Show an artifact: Markdown rendered, a table as a table."""
-    with SyncRunplaneClient() as client:
+def inspect_artifact(artifact_id: IdArgument, output: OutputOption = OutputFormat.TABLE) -> None:
+    """Show an artifact: Markdown rendered, a table as a table, a link with its URL."""
+    with reading_client() as client:
+        found = ids.artifact_id(client, artifact_id)
         try:
-            artifact = client.get_artifact(artifact_id)
+            artifact = client.get_artifact(found)
         except NotFound:
-            console.print(f"no artifact {artifact_id}")
+            console.print(f"no artifact {found}")
             raise typer.Exit(1) from None
-    title = artifact.key or str(artifact.id)
+    if print_data(artifact, output):
+        return
+    title = terminal_safe(artifact.key or str(artifact.id))
     console.print(f"[bold]{escape(title)}[/bold]  {artifact.type.value.lower()}")
     if artifact.description:
-        console.print(escape(artifact.description))
+        console.print(escape(terminal_safe(artifact.description)))
     console.print(_rendered(artifact))
 
 
@@ -68,20 +97,31 @@ def inspect_artifact(artifact_id: IdArgument) -> None:
 def delete_artifact(artifact_id: IdArgument) -> None:
     """Delete an artifact."""
     with SyncRunplaneClient() as client:
+        found = ids.artifact_id(client, artifact_id)
         try:
-            client.delete_artifact(artifact_id)
+            client.delete_artifact(found)
         except NotFound:
-            console.print(f"no artifact {artifact_id}")
+            console.print(f"no artifact {found}")
             raise typer.Exit(1) from None
-    console.print(f"artifact {artifact_id} deleted")
+    console.print(f"artifact {found} deleted")
 
 
 def _rendered(artifact: Artifact) -> Any:
+    data = terminal_safe(artifact.data)
     if artifact.type is ArtifactType.TABLE:
         return _table(json.loads(artifact.data))
-    if artifact.type is ArtifactType.MARKDOWN or artifact.data.startswith("["):
-        return Markdown(artifact.data)
-    return escape(artifact.data)
+    if artifact.type is ArtifactType.LINK:
+        return Text(link_text(data))
+    return Markdown(data)
+
+
+def link_text(data: str) -> str:
+    """A link artifact's text and URL, both shown whether or not the output is a terminal:
+    "text <url>", or the URL alone when it has no text."""
+    link = _MARKDOWN_LINK.fullmatch(data.strip())
+    if link is None:
+        return data
+    return f"{link['text']} <{link['url']}>"
 
 
 def _table(data: Any) -> Table:
@@ -95,7 +135,7 @@ def _table(data: Any) -> Table:
         rows = [[row.get(c, "") for c in columns] for row in data]
     table = Table()
     for column in columns:
-        table.add_column(escape(str(column)))
+        table.add_column(Text(terminal_safe(str(column))))
     for row in rows:
-        table.add_row(*(escape(str(value)) for value in row))
+        table.add_row(*(Text(terminal_safe(str(value))) for value in row))
     return table

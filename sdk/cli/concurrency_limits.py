@@ -10,10 +10,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from runplane._errors import NotFound
 from runplane._sync_client import SyncRunplaneClient
+from runplane.cli.clients import reading_client
+from runplane.cli.formatting import terminal_safe
+from runplane.cli.output import Column, OutputFormat, OutputOption, print_data, print_table
 
 concurrency_limit_app = typer.Typer(no_args_is_help=True, help="Manage concurrency limits.")
 console = Console()
@@ -21,17 +24,18 @@ console = Console()
 NameArgument = Annotated[str, typer.Argument(help="The limit's name (tag:<tag> for task tags).")]
 
 
+_COLUMNS = (Column("Name"), Column("Limit"), Column("Active slots"))
+
+
 @concurrency_limit_app.command("ls")
-def list_limits() -> None:
+def list_limits(output: OutputOption = OutputFormat.TABLE) -> None:
     """List concurrency limits with the slots held now."""
-    with SyncRunplaneClient() as client:
+    with reading_client() as client:
         limits = client.all_concurrency_limits()
-    table = Table(box=None)
-    for column in ("Name", "Limit", "Active slots"):
-        table.add_column(column)
-    for limit in limits:
-        table.add_row(limit.name, str(limit.limit), str(limit.active_slots))
-    console.print(table if limits else "no concurrency limits")
+    if print_data(limits, output):
+        return
+    rows = [[limit.name, str(limit.limit), str(limit.active_slots)] for limit in limits]
+    print_table(console, _COLUMNS, rows, output, empty="no concurrency limits")
 
 
 @concurrency_limit_app.command("set")
@@ -46,15 +50,20 @@ def set_limit(
 
 
 @concurrency_limit_app.command("inspect")
-def inspect_limit(name: NameArgument) -> None:
+def inspect_limit(name: NameArgument, output: OutputOption = OutputFormat.TABLE) -> None:
     """Show a concurrency limit and the slots held now."""
-    with SyncRunplaneClient() as client:
+    with reading_client() as client:
         try:
             limit = client.get_concurrency_limit(name)
         except NotFound:
-            console.print(f"no concurrency limit named {name!r}")
+            console.print(f"no concurrency limit named {name!r}", markup=False)
             raise typer.Exit(1) from None
-    console.print(f"[bold]{limit.name}[/bold]  limit: {limit.limit}  active: {limit.active_slots}")
+    if print_data(limit, output):
+        return
+    console.print(
+        f"[bold]{escape(terminal_safe(limit.name))}[/bold]  "
+        f"limit: {limit.limit}  active: {limit.active_slots}"
+    )
 
 
 @concurrency_limit_app.command("delete")
@@ -64,6 +73,6 @@ def delete_limit(name: NameArgument) -> None:
         try:
             client.delete_concurrency_limit(name)
         except NotFound:
-            console.print(f"no concurrency limit named {name!r}")
+            console.print(f"no concurrency limit named {name!r}", markup=False)
             raise typer.Exit(1) from None
     console.print(f"concurrency limit {name} deleted")

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from runplane._errors import NotFound, RunplaneError
-from runplane._models import CronSchedule, Deployment, DeploymentSchedule, IntervalSchedule
+from runplane._models import (
+    CronSchedule,
+    Deployment,
+    DeploymentSchedule,
+    IntervalSchedule,
+    every_item,
+)
 from runplane._serve import run_deployment
 from runplane._sync_client import SyncRunplaneClient
-from runplane.cli.flow_runs import _state_text as state_text
+from runplane.cli.clients import reading_client
+from runplane.cli.exit_codes import for_final_states
+from runplane.cli.flow_runs import state_markup as state_text
+from runplane.cli.formatting import terminal_safe
+from runplane.cli.output import Cell, Column, OutputFormat, OutputOption, print_data, print_table
 from runplane.cli.values import json_object, json_or_text
 
 deployment_app = typer.Typer(no_args_is_help=True, help="Manage deployments.")
@@ -26,10 +37,10 @@ def _get(client: SyncRunplaneClient, name: str) -> Deployment:
     try:
         return client.get_deployment_by_name(name)
     except NotFound:
-        console.print(f"no deployment named {name!r}")
+        console.print(f"no deployment named {name!r}", markup=False)
         raise typer.Exit(1) from None
     except RunplaneError as error:
-        console.print(f"cannot read deployment {name!r}: {error}")
+        console.print(f"cannot read deployment {name!r}: {terminal_safe(str(error))}", markup=False)
         raise typer.Exit(1) from None
 
 
@@ -50,52 +61,69 @@ def describe_schedule(item: DeploymentSchedule) -> str:
 def list_deployments(
     flow: Annotated[str | None, typer.Option(help="Only deployments of this flow.")] = None,
     pool: Annotated[str | None, typer.Option(help="Only deployments on this work pool.")] = None,
+    output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List deployments by flow and name."""
-    with SyncRunplaneClient() as client:
-        page = client.list_deployments(
-            flow_name=flow or "", work_pool_name=pool or "", page_size=200
+    with reading_client() as client:
+        pages = functools.partial(
+            client.list_deployments, flow_name=flow or "", work_pool_name=pool or "", page_size=200
         )
-    table = Table(box=None)
-    for column in ("Name", "Work pool", "Schedules", "Paused"):
-        table.add_column(column)
-    for item in page:
-        schedules = ", ".join(describe_schedule(s) for s in item.schedules) or "-"
-        pool_text = f"{item.work_pool_name}/{item.work_queue_name}"
-        table.add_row(
-            f"{item.flow_name}/{item.name}", pool_text, schedules, "yes" if item.paused else ""
-        )
-    console.print(table if page.items else "no deployments")
+        deployments = list(every_item(lambda token: pages(page_token=token)))
+    if print_data(deployments, output):
+        return
+    rows = [
+        [
+            f"{item.flow_name}/{item.name}",
+            f"{item.work_pool_name}/{item.work_queue_name}",
+            ", ".join(describe_schedule(s) for s in item.schedules) or "-",
+            "yes" if item.paused else "",
+            str(item.id),
+            ", ".join(item.tags) or "-",
+        ]
+        for item in deployments
+    ]
+    print_table(console, _COLUMNS, rows, output, empty="no deployments")
+
+
+_COLUMNS = (
+    Column("Name"),
+    Column("Work pool"),
+    Column("Schedules"),
+    Column("Paused"),
+    Column("ID", wide=True, no_wrap=True),
+    Column("Tags", wide=True),
+)
+_DETAIL_COLUMNS = (Column("Field", no_wrap=True), Column("Value"))
 
 
 @deployment_app.command("inspect")
-def inspect_deployment(name: NameArgument) -> None:
+def inspect_deployment(name: NameArgument, output: OutputOption = OutputFormat.TABLE) -> None:
     """Show a deployment's settings."""
-    with SyncRunplaneClient() as client:
+    with reading_client() as client:
         deployment = _get(client, name)
-    details = Table(box=None, show_header=False)
-    details.add_column(style="bold")
-    details.add_column()
-    for field in (
-        "id",
-        "entrypoint",
-        "version",
-        "description",
-        "work_pool_name",
-        "work_queue_name",
-        "runtime",
-    ):
-        details.add_row(field, str(getattr(deployment, field) or ""))
-    details.add_row("tags", ", ".join(deployment.tags))
-    details.add_row("paused", str(deployment.paused))
+    if print_data(deployment, output):
+        return
+    rows: list[list[Cell]] = [
+        [field, str(getattr(deployment, field) or "")]
+        for field in (
+            "id",
+            "entrypoint",
+            "version",
+            "description",
+            "work_pool_name",
+            "work_queue_name",
+            "runtime",
+        )
+    ]
+    rows.append(["tags", ", ".join(deployment.tags)])
+    rows.append(["paused", str(deployment.paused)])
     limit = deployment.concurrency_limit
     if limit is not None:
-        details.add_row("concurrency", f"{limit} ({deployment.collision_strategy.value})")
-    details.add_row("parameters", json.dumps(deployment.parameters))
-    details.add_row("job variables", json.dumps(deployment.job_variables))
-    for item in deployment.schedules:
-        details.add_row("schedule", describe_schedule(item))
-    console.print(details)
+        rows.append(["concurrency", f"{limit} ({deployment.collision_strategy.value})"])
+    rows.append(["parameters", json.dumps(deployment.parameters, ensure_ascii=False)])
+    rows.append(["job variables", json.dumps(deployment.job_variables, ensure_ascii=False)])
+    rows.extend(["schedule", describe_schedule(item)] for item in deployment.schedules)
+    print_table(console, _DETAIL_COLUMNS, rows, show_header=False)
 
 
 def _parameters(values: list[str] | None, as_json: str | None) -> dict[str, Any]:
@@ -118,7 +146,13 @@ def run(
         list[str] | None, typer.Option("--param", "-p", help="name=value; the value may be JSON.")
     ] = None,
     params: Annotated[str | None, typer.Option(help="All parameters as a JSON object.")] = None,
-    watch: Annotated[bool, typer.Option(help="Wait for the run's final state.")] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            help="Wait for the run's final state; exit 0 only if it completed (3 if it ended "
+            "otherwise, 4 if --timeout ran out first)."
+        ),
+    ] = False,
     timeout: Annotated[float | None, typer.Option(help="Seconds to wait with --watch.")] = None,
 ) -> None:
     """Start a run of a deployment, due now."""
@@ -129,9 +163,12 @@ def run(
         console.print(f"no deployment named {name!r}")
         raise typer.Exit(1) from None
     except RunplaneError as error:
-        console.print(f"the run was not created: {error}")
+        console.print(f"the run was not created: {terminal_safe(str(error))}", markup=False)
         raise typer.Exit(1) from None
-    console.print(f"flow run {flow_run.name} ({flow_run.id}): {state_text(flow_run.state)}")
+    name_text = escape(terminal_safe(flow_run.name))
+    console.print(f"flow run {name_text} ({flow_run.id}): {state_text(flow_run.state)}")
+    if watch:
+        raise typer.Exit(for_final_states([flow_run.state]))
 
 
 def _set_paused(name: str, paused: bool) -> None:

@@ -23,17 +23,23 @@ from runplane._models import (
     StateType,
 )
 from runplane._sync_client import SyncRunplaneClient
-from runplane.cli.flow_runs import _state_text as state_text
-from runplane.cli.flow_runs import console, flow_run_app
+from runplane.cli import ids
+from runplane.cli.clients import reading_client, reading_settings
+from runplane.cli.exit_codes import ExitCode, for_final_states
+from runplane.cli.flow_runs import console, flow_run_app, state_cell
+from runplane.cli.flow_runs import state_markup as state_text
+from runplane.cli.formatting import terminal_safe, time_text
+from runplane.cli.output import Cell, Column, safe_cell
 
 
 @flow_run_app.command("cancel")
-def cancel_run(flow_run_id: Annotated[uuid.UUID, typer.Argument(help="The flow run id.")]) -> None:
+def cancel_run(flow_run_id: ids.FlowRunIdArgument) -> None:
     """Cancel a flow run: a running one is stopped by its runner, others end at once."""
     with SyncRunplaneClient() as client:
+        run_id = ids.flow_run_id(client, flow_run_id)
         try:
             result = client.set_flow_run_state(
-                flow_run_id, State(type=StateType.CANCELLING, message="cancelled from the CLI")
+                run_id, State(type=StateType.CANCELLING, message="cancelled from the CLI")
             )
         except NotFound:
             console.print(f"no flow run {flow_run_id}")
@@ -43,34 +49,39 @@ def cancel_run(flow_run_id: Annotated[uuid.UUID, typer.Argument(help="The flow r
         StateType.CANCELLED,
     ):
         reason = result.reason or "the run cannot be cancelled"
-        console.print(f"not cancelled: {reason}")
+        console.print(f"not cancelled: {reason}", markup=False)
         raise typer.Exit(1)
-    console.print(f"flow run {flow_run_id} is {state_text(result.state)}")
+    console.print(f"flow run {run_id} is {state_text(result.state)}")
 
 
 @flow_run_app.command("resume")
-def resume_run(flow_run_id: Annotated[uuid.UUID, typer.Argument(help="The flow run id.")]) -> None:
+def resume_run(flow_run_id: ids.FlowRunIdArgument) -> None:
     """Resume a flow run that paused (pause_flow_run) or suspended (suspend_flow_run) itself."""
     from runplane._engine.errors import RunAborted
     from runplane._engine.pauses import resume_flow_run
 
+    run_id = ids.as_uuid(flow_run_id)
+    if run_id is None:
+        with SyncRunplaneClient() as client:
+            run_id = ids.flow_run_id(client, flow_run_id)
     try:
-        state = resume_flow_run(flow_run_id)
+        state = resume_flow_run(run_id)
     except NotFound:
         console.print(f"no flow run {flow_run_id}")
         raise typer.Exit(1) from None
     except RunAborted as error:
-        console.print(str(error))
+        console.print(terminal_safe(str(error)), markup=False)
         raise typer.Exit(1) from None
-    console.print(f"flow run {flow_run_id} is {state_text(state)}")
+    console.print(f"flow run {run_id} is {state_text(state)}")
 
 
 @flow_run_app.command("retry")
-def retry_run(flow_run_id: Annotated[uuid.UUID, typer.Argument(help="The flow run id.")]) -> None:
+def retry_run(flow_run_id: ids.FlowRunIdArgument) -> None:
     """Run a finished flow run again, from its start, on a runner of its work pool."""
     with SyncRunplaneClient() as client:
+        run_id = ids.flow_run_id(client, flow_run_id)
         try:
-            run = client.get_flow_run(flow_run_id)
+            run = client.get_flow_run(run_id)
         except NotFound:
             console.print(f"no flow run {flow_run_id}")
             raise typer.Exit(1) from None
@@ -84,36 +95,70 @@ def retry_run(flow_run_id: Annotated[uuid.UUID, typer.Argument(help="The flow ru
         retried = State(
             type=StateType.SCHEDULED, name="AwaitingRetry", message="retried from the CLI"
         )
-        result = client.set_flow_run_state(flow_run_id, retried)
+        result = client.set_flow_run_state(run_id, retried)
     if result.status is not OrchestrationStatus.ACCEPT or result.state is None:
-        console.print(f"not retried: {result.reason or 'the server refused it'}")
+        reason = terminal_safe(result.reason or "the server refused it")
+        console.print(f"not retried: {reason}", markup=False)
         raise typer.Exit(1)
-    console.print(f"flow run {flow_run_id} is {state_text(result.state)}")
+    console.print(f"flow run {run_id} is {state_text(result.state)}")
+
+
+_WATCH_COLUMNS = (
+    Column("ID", no_wrap=True),
+    Column("Name"),
+    Column("Flow"),
+    Column("State", no_wrap=True),
+    Column("Message"),
+)
 
 
 def changes_table(runs: dict[uuid.UUID, FlowRun]) -> Table:
     """The watched runs, newest change last."""
     table = Table(box=None)
-    table.add_column("ID", no_wrap=True, min_width=36)
-    for column in ("Name", "Flow", "State", "Message"):
-        table.add_column(column)
+    for column in _WATCH_COLUMNS:
+        table.add_column(column.header, no_wrap=column.no_wrap)
     for run in runs.values():
         message = run.state.message if run.state else ""
-        table.add_row(str(run.id), run.name, run.flow_name, state_text(run.state), message)
+        cells: list[Cell] = [str(run.id), run.name, run.flow_name, state_cell(run.state), message]
+        table.add_row(*(safe_cell(cell) for cell in cells))
     return table
+
+
+def change_line(change: FlowRunChange) -> str:
+    """One change as a line of text: its time, the run's id, name and flow, the new state
+    and its message; tab-separated so that scripts can split it."""
+    run = change.flow_run
+    fields = [
+        time_text(change.state.timestamp),
+        str(run.id),
+        run.name,
+        run.flow_name,
+        change.state.name,
+        " ".join(change.state.message.split()),
+    ]
+    return terminal_safe("\t".join(fields))
 
 
 async def _watch(run_filter: FlowRunFilter, until_final: bool) -> dict[uuid.UUID, FlowRun]:
     runs: dict[uuid.UUID, FlowRun] = {}
-    async with RunplaneClient() as client:
+    async with RunplaneClient(reading_settings()) as client:
         changes = client.watch_flow_runs(run_filter, include_current=True)
         async with contextlib.aclosing(changes):
-            with Live(changes_table(runs), console=console, auto_refresh=False) as live:
-                async for change in changes:
-                    _apply(runs, change)
-                    live.update(changes_table(runs), refresh=True)
-                    if until_final and _all_final(runs):
-                        break
+            if console.is_terminal:
+                with Live(changes_table(runs), console=console, auto_refresh=False) as live:
+                    async for change in changes:
+                        _apply(runs, change)
+                        live.update(changes_table(runs), refresh=True)
+                        if until_final and _all_final(runs):
+                            break
+                return runs
+            # Not a terminal: a line a change, written at once, so a pipe or a log file sees
+            # each change as it happens.
+            async for change in changes:
+                _apply(runs, change)
+                print(change_line(change), flush=True)
+                if until_final and _all_final(runs):
+                    break
     return runs
 
 
@@ -131,19 +176,30 @@ def _all_final(runs: dict[uuid.UUID, FlowRun]) -> bool:
 @flow_run_app.command("watch")
 def watch_runs(
     flow_run_ids: Annotated[
-        list[uuid.UUID] | None, typer.Argument(help="Runs to watch; all runs when none.")
+        list[str] | None,
+        typer.Argument(help="Runs to watch (ids or unique prefixes); all runs when none."),
     ] = None,
     deployment: Annotated[
-        uuid.UUID | None, typer.Option(help="Only runs of this deployment id.")
+        str | None, typer.Option(help="Only runs of this deployment (its id or an id prefix).")
     ] = None,
     pool: Annotated[str | None, typer.Option(help="Only runs on this work pool.")] = None,
 ) -> None:
-    """Show flow runs' states live as they change. With run ids, ends when all are final."""
-    ids = tuple(flow_run_ids or ())
+    """Show flow runs' states live as they change; not on a terminal, one line a change.
+
+    With run ids it ends when all are final, and exits 0 only if all completed (3 if one did
+    not; 130 on Ctrl-C).
+    """
+    with reading_client() as client:
+        run_ids = tuple(ids.flow_run_id(client, text) for text in flow_run_ids or ())
+        deployment_id = None if deployment is None else ids.deployment_id(client, deployment)
     run_filter = FlowRunFilter(
-        flow_run_ids=ids,
-        deployment_ids=(deployment,) if deployment else (),
+        flow_run_ids=run_ids,
+        deployment_ids=(deployment_id,) if deployment_id else (),
         work_pool_name=pool,
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_watch(run_filter, until_final=bool(ids)))
+    try:
+        runs = asyncio.run(_watch(run_filter, until_final=bool(run_ids)))
+    except KeyboardInterrupt:
+        raise typer.Exit(ExitCode.INTERRUPTED if run_ids else ExitCode.OK) from None
+    if run_ids:
+        raise typer.Exit(for_final_states([runs[i].state if i in runs else None for i in run_ids]))

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
+import re
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
+from rich.text import Text
 
 from runplane._client import RunplaneClient
 from runplane._errors import NotFound
@@ -27,7 +31,18 @@ from runplane._models import (
 )
 from runplane._settings import Settings
 from runplane._sync_client import SyncRunplaneClient
-from runplane.cli.formatting import time_text
+from runplane.cli import ids
+from runplane.cli.clients import reading_client
+from runplane.cli.formatting import terminal_safe, time_text
+from runplane.cli.output import (
+    Cell,
+    Column,
+    OutputFormat,
+    OutputOption,
+    print_data,
+    print_table,
+    structured_text,
+)
 
 flow_run_app = typer.Typer(
     no_args_is_help=True, help="Inspect, cancel, resume and retry flow runs."
@@ -55,63 +70,142 @@ def list_runs(
         typer.Option(case_sensitive=False, help="Only runs in this state type (repeatable)."),
     ] = None,
     flow: Annotated[str | None, typer.Option(help="Only runs of the flow with this name.")] = None,
+    deployment: Annotated[
+        str | None,
+        typer.Option(help='Only runs of this deployment: "flow/name", its id or an id prefix.'),
+    ] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option(help="Only runs with this tag (repeat: all of them).")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Only runs due to start at or after this: an ISO time, or an age like "
+            "30m, 12h or 7d."
+        ),
+    ] = None,
+    output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List flow runs, newest first."""
-    with SyncRunplaneClient() as client:
+    after = _since(since)
+    with reading_client() as client:
         flow_ids: tuple[uuid.UUID, ...] = ()
         if flow is not None:
             try:
                 flow_ids = (client.get_flow_by_name(flow).id,)
             except NotFound:
-                console.print(f"no flow named {flow!r}")
+                console.print(f"no flow named {flow!r}", markup=False)
                 raise typer.Exit(1) from None
-        run_filter = FlowRunFilter(state_types=tuple(state or ()), flow_ids=flow_ids)
+        deployment_ids = () if deployment is None else (_deployment_id(client, deployment),)
+        run_filter = FlowRunFilter(
+            state_types=tuple(state or ()),
+            flow_ids=flow_ids,
+            deployment_ids=deployment_ids,
+            tags=tuple(tag or ()),
+            expected_start_time_after=after,
+        )
         runs = client.list_flow_runs(run_filter, page_size=limit).items
-    table = Table(box=None)
-    table.add_column("ID", no_wrap=True, min_width=36)
-    for column in ("Name", "Flow", "State", "Start time", "Duration"):
-        table.add_column(column)
-    for run in runs:
-        table.add_row(
+    if print_data(runs, output):
+        return
+    rows: list[list[Cell]] = [
+        [
             str(run.id),
             run.name,
             run.flow_name,
-            _state_text(run.state),
+            state_cell(run.state),
             time_text(run.start_time),
             _duration(run),
-        )
-    console.print(table if runs else "no flow runs")
+            str(run.deployment_id or "-"),
+            run.work_pool_name or "-",
+            ", ".join(run.tags) or "-",
+            time_text(run.create_time),
+        ]
+        for run in runs
+    ]
+    print_table(console, RUN_COLUMNS, rows, output, empty="no flow runs")
+
+
+RUN_COLUMNS = (
+    Column("ID", no_wrap=True),
+    Column("Name"),
+    Column("Flow"),
+    Column("State", no_wrap=True),
+    Column("Start time", no_wrap=True),
+    Column("Duration", no_wrap=True),
+    Column("Deployment", wide=True, no_wrap=True),
+    Column("Work pool", wide=True),
+    Column("Tags", wide=True),
+    Column("Created", wide=True, no_wrap=True),
+)
+
+
+def _deployment_id(client: SyncRunplaneClient, text: str) -> uuid.UUID:
+    if "/" not in text:
+        return ids.deployment_id(client, text)
+    try:
+        deployment = client.get_deployment_by_name(text)
+    except NotFound:
+        console.print(f"no deployment named {text!r}", markup=False)
+        raise typer.Exit(1) from None
+    assert deployment.id is not None  # a stored deployment has one
+    return deployment.id
+
+
+_AGE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _since(text: str | None) -> datetime | None:
+    """The moment ``--since`` names: an age before now, or an ISO time (local if naive)."""
+    if text is None:
+        return None
+    age = _AGE.fullmatch(text.strip())
+    if age is not None:
+        return datetime.now(UTC) - timedelta(**{_AGE_UNITS[age[2]]: float(age[1])})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is neither an ISO time nor an age like 30m, 12h or 7d",
+            param_hint="--since",
+        ) from None
+    return moment if moment.tzinfo else moment.astimezone()
 
 
 @flow_run_app.command("inspect")
-def inspect_run(flow_run_id: Annotated[uuid.UUID, typer.Argument(help="The flow run id.")]) -> None:
+def inspect_run(
+    flow_run_id: ids.FlowRunIdArgument, output: OutputOption = OutputFormat.TABLE
+) -> None:
     """Show a flow run's details and state history."""
-    with SyncRunplaneClient() as client:
-        run = _get(client, flow_run_id)
-        states = client.list_flow_run_states(flow_run_id, page_size=500).items
-    details = Table(box=None, show_header=False)
-    details.add_column(style="bold")
-    details.add_column()
-    for label, value in _details(run):
-        details.add_row(label, value)
-    console.print(details)
-    history = Table("Time", "State", "Message", title="State history", box=None)
-    for state in states:
-        history.add_row(time_text(state.timestamp), _state_text(state), state.message)
-    console.print(history)
+    with reading_client() as client:
+        run = _get(client, ids.flow_run_id(client, flow_run_id))
+        states = client.list_flow_run_states(run.id, page_size=500).items
+    if output in (OutputFormat.JSON, OutputFormat.YAML):
+        plain = run.model_dump(mode="json")
+        plain["state_history"] = [state.model_dump(mode="json") for state in states]
+        sys.stdout.write(structured_text(plain, output))
+        return
+    print_table(console, _DETAIL_COLUMNS, _details(run), show_header=False)
+    console.print("State history", style="italic")
+    history: list[list[Cell]] = [[time_text(s.timestamp), state_cell(s), s.message] for s in states]
+    print_table(console, _HISTORY_COLUMNS, history)
+
+
+_DETAIL_COLUMNS = (Column("Field", no_wrap=True), Column("Value"))
+_HISTORY_COLUMNS = (Column("Time", no_wrap=True), Column("State", no_wrap=True), Column("Message"))
 
 
 @flow_run_app.command("logs")
 def show_logs(
-    flow_run_id: Annotated[uuid.UUID, typer.Argument(help="The flow run id.")],
+    flow_run_id: ids.FlowRunIdArgument,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")
     ] = False,
 ) -> None:
     """Print a flow run's log lines, oldest first."""
-    log_filter = LogFilter(flow_run_id=flow_run_id)
-    with SyncRunplaneClient() as client:
-        _get(client, flow_run_id)
+    with reading_client() as client:
+        run = _get(client, ids.flow_run_id(client, flow_run_id))
+        log_filter = LogFilter(flow_run_id=run.id)
         if follow:
             settings = client.settings
         else:
@@ -138,38 +232,47 @@ def _get(client: SyncRunplaneClient, flow_run_id: uuid.UUID) -> FlowRun:
     try:
         return client.get_flow_run(flow_run_id)
     except NotFound:
-        console.print(f"no flow run with id {flow_run_id}")
+        console.print(f"no flow run with id {flow_run_id}", markup=False)
         raise typer.Exit(1) from None
 
 
-def _details(run: FlowRun) -> list[tuple[str, str]]:
+def _details(run: FlowRun) -> list[list[Cell]]:
+    state = state_cell(run.state)
+    if run.state and run.state.message:
+        state = Text.assemble(state, f" - {run.state.message}")
     return [
-        ("ID", str(run.id)),
-        ("Name", run.name),
-        ("Flow", f"{run.flow_name} ({run.flow_id})"),
-        (
-            "State",
-            _state_text(run.state)
-            + (f" - {run.state.message}" if run.state and run.state.message else ""),
-        ),
-        ("Parameters", str(run.parameters)),
-        ("Tags", ", ".join(run.tags) or "-"),
-        ("Runs", str(run.run_count)),
-        ("Created", time_text(run.create_time)),
-        ("Started", time_text(run.start_time)),
-        ("Ended", time_text(run.end_time)),
-        ("Duration", _duration(run)),
-        ("Deployment", str(run.deployment_id) if run.deployment_id else "-"),
-        ("Runtime", run.runtime),
-        ("Parent task run", str(run.parent_task_run_id) if run.parent_task_run_id else "-"),
+        ["ID", str(run.id)],
+        ["Name", run.name],
+        ["Flow", f"{run.flow_name} ({run.flow_id})"],
+        ["State", state],
+        ["Parameters", json.dumps(run.parameters, ensure_ascii=False)],
+        ["Tags", ", ".join(run.tags) or "-"],
+        ["Runs", str(run.run_count)],
+        ["Created", time_text(run.create_time)],
+        ["Started", time_text(run.start_time)],
+        ["Ended", time_text(run.end_time)],
+        ["Duration", _duration(run)],
+        ["Deployment", str(run.deployment_id) if run.deployment_id else "-"],
+        ["Work pool", run.work_pool_name or "-"],
+        ["Runtime", run.runtime],
+        ["Parent task run", str(run.parent_task_run_id) if run.parent_task_run_id else "-"],
     ]
 
 
-def _state_text(state: State | None) -> str:
+def state_cell(state: State | None) -> Text:
+    """The state's name in its colour."""
+    if state is None:
+        return Text("-")
+    return Text(state.name, style=_STATE_STYLES.get(state.type, ""))
+
+
+def state_markup(state: State | None) -> str:
+    """The state's name in its colour, as rich markup (the name made terminal-safe)."""
     if state is None:
         return "-"
+    name = escape(terminal_safe(state.name))
     style = _STATE_STYLES.get(state.type, "")
-    return f"[{style}]{state.name}[/]" if style else state.name
+    return f"[{style}]{name}[/]" if style else name
 
 
 def _duration(run: FlowRun) -> str:
@@ -184,8 +287,9 @@ def _duration(run: FlowRun) -> str:
 
 def _print_record(record: LogRecord) -> None:
     level = logging.getLevelName(record.level)
+    line = f"{time_text(record.timestamp)} | {level:<7} | {record.logger_name} - {record.message}"
     console.print(
-        f"{time_text(record.timestamp)} | {level:<7} | {record.logger_name} - {record.message}",
+        terminal_safe(line),
         markup=False,
         highlight=False,
         soft_wrap=True,

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 server_app = typer.Typer(no_args_is_help=True, help="Run the control plane.")
 console = Console()
@@ -55,7 +56,10 @@ def start(
     settings = found.model_copy(update=overrides)
     url = settings.resolved_database_url()
     address = f"{settings.host}:{settings.port}"
-    console.print(f"runplane server on [bold]{address}[/] (database: {_safe(url)})")
+    # soft_wrap: one line however narrow the terminal, so that the URL can be copied whole.
+    console.print(
+        f"runplane server on [bold]{address}[/] (database: {escape(_safe(url))})", soft_wrap=True
+    )
     try:
         run(settings)
     except SettingsError as error:

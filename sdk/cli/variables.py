@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from runplane._errors import AlreadyExists, NotFound
 from runplane._models import every_item
 from runplane._sync_client import SyncRunplaneClient
+from runplane.cli.clients import reading_client
 from runplane.cli.formatting import shortened, time_text
+from runplane.cli.output import Column, OutputFormat, OutputOption, print_data, print_table
 from runplane.cli.values import json_or_text
 
 variable_app = typer.Typer(no_args_is_help=True, help="Manage variables.")
@@ -27,29 +27,43 @@ SHOWN_VALUE_LENGTH = 60
 @variable_app.command("ls")
 def list_variables(
     prefix: Annotated[str, typer.Option(help="Only names starting with this.")] = "",
+    output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """List variables with their values."""
-    with SyncRunplaneClient() as client:
+    with reading_client() as client:
         pages = functools.partial(client.list_variables, name_prefix=prefix, page_size=200)
         variables = list(every_item(lambda token: pages(page_token=token)))
-    table = Table(box=None)
-    for column in ("Name", "Value", "Tags", "Updated"):
-        table.add_column(column)
-    for variable in variables:
-        value = shortened(json.dumps(variable.value), SHOWN_VALUE_LENGTH)
-        updated = time_text(variable.update_time)
-        table.add_row(variable.name, escape(value), ", ".join(variable.tags), updated)
-    console.print(table if variables else "no variables")
+    if print_data(variables, output):
+        return
+    # Wide shows whole values; the table cuts them to keep one variable a line.
+    rows = [
+        [
+            variable.name,
+            _value_text(variable.value, output),
+            ", ".join(variable.tags),
+            time_text(variable.update_time),
+        ]
+        for variable in variables
+    ]
+    print_table(console, _COLUMNS, rows, output, empty="no variables")
+
+
+_COLUMNS = (Column("Name"), Column("Value"), Column("Tags"), Column("Updated", no_wrap=True))
+
+
+def _value_text(value: Any, output: OutputFormat) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if output is OutputFormat.WIDE else shortened(text, SHOWN_VALUE_LENGTH)
 
 
 @variable_app.command("get")
 def get_variable(name: NameArgument) -> None:
     """Print a variable's value as JSON."""
-    with SyncRunplaneClient() as client:
+    with reading_client() as client:
         try:
             variable = client.get_variable(name)
         except NotFound:
-            console.print(f"no variable named {name!r}")
+            console.print(f"no variable named {name!r}", markup=False)
             raise typer.Exit(1) from None
     # Plain print: the output is JSON for scripts, without rich's markup or wrapping.
     print(json.dumps(variable.value))
@@ -79,6 +93,6 @@ def unset_variable(name: NameArgument) -> None:
         try:
             client.delete_variable(name)
         except NotFound:
-            console.print(f"no variable named {name!r}")
+            console.print(f"no variable named {name!r}", markup=False)
             raise typer.Exit(1) from None
     console.print(f"variable {name} unset")

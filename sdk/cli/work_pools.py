@@ -3,16 +3,26 @@ concurrency limits."""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from runplane._errors import AlreadyExists, NotFound
 from runplane._models import WorkPool
 from runplane._sync_client import SyncRunplaneClient
-from runplane.cli.work_queues import queue_table
+from runplane.cli.clients import reading_client
+from runplane.cli.formatting import terminal_safe
+from runplane.cli.output import (
+    Column,
+    OutputFormat,
+    OutputOption,
+    print_data,
+    print_table,
+    structured_text,
+)
+from runplane.cli.work_queues import print_queues
 
 work_pool_app = typer.Typer(no_args_is_help=True, help="Manage work pools.")
 console = Console()
@@ -21,18 +31,32 @@ NameArgument = Annotated[str, typer.Argument(help="The pool's name.")]
 
 
 @work_pool_app.command("ls")
-def list_pools() -> None:
+def list_pools(output: OutputOption = OutputFormat.TABLE) -> None:
     """List work pools with their subscribed runners."""
-    with SyncRunplaneClient() as client:
-        page = client.list_work_pools(page_size=200)
-    table = Table(box=None)
-    for column in ("Name", "Runners", "Limit", "Paused", "Description"):
-        table.add_column(column)
-    for pool in page:
-        limit = "" if pool.concurrency_limit is None else str(pool.concurrency_limit)
-        paused = "yes" if pool.paused else ""
-        table.add_row(pool.name, str(pool.subscriber_count), limit, paused, pool.description)
-    console.print(table if page.items else "no work pools")
+    with reading_client() as client:
+        pools = client.list_work_pools(page_size=200).items
+    if print_data(pools, output):
+        return
+    rows = [
+        [
+            pool.name,
+            str(pool.subscriber_count),
+            "" if pool.concurrency_limit is None else str(pool.concurrency_limit),
+            "yes" if pool.paused else "",
+            pool.description,
+        ]
+        for pool in pools
+    ]
+    print_table(console, _POOL_COLUMNS, rows, output, empty="no work pools")
+
+
+_POOL_COLUMNS = (
+    Column("Name"),
+    Column("Runners"),
+    Column("Limit"),
+    Column("Paused"),
+    Column("Description"),
+)
 
 
 @work_pool_app.command("create")
@@ -45,7 +69,7 @@ def create_pool(
     paused: Annotated[bool, typer.Option(help="Create it paused.")] = False,
 ) -> None:
     """Create a work pool."""
-    with SyncRunplaneClient() as client:
+    with reading_client() as client:
         try:
             client.create_work_pool(
                 name, description=description, concurrency_limit=limit, paused=paused
@@ -57,21 +81,34 @@ def create_pool(
 
 
 @work_pool_app.command("inspect")
-def inspect_pool(name: Annotated[str, typer.Argument(help="The pool's name.")]) -> None:
+def inspect_pool(
+    name: Annotated[str, typer.Argument(help="The pool's name.")],
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
     """Show a work pool and its queues."""
     with SyncRunplaneClient() as client:
         try:
             pool = client.get_work_pool(name)
         except NotFound:
-            console.print(f"no work pool named {name!r}")
+            console.print(f"no work pool named {name!r}", markup=False)
             raise typer.Exit(1) from None
         queues = client.list_work_queues(name)
+    if output in (OutputFormat.JSON, OutputFormat.YAML):
+        plain = pool.model_dump(mode="json")
+        plain["queues"] = [queue.model_dump(mode="json") for queue in queues]
+        sys.stdout.write(structured_text(plain, output))
+        return
+    limit = pool.concurrency_limit if pool.concurrency_limit is not None else "-"
     console.print(
-        f"[bold]{pool.name}[/bold]  runners: {pool.subscriber_count}  "
-        f"limit: {pool.concurrency_limit if pool.concurrency_limit is not None else '-'}  "
-        f"{'paused' if pool.paused else ''}"
+        terminal_safe(
+            f"{pool.name}  runners: {pool.subscriber_count}  limit: {limit}  "
+            f"{'paused' if pool.paused else ''}"
+        ),
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
     )
-    console.print(queue_table(queues))
+    print_queues(console, queues, output)
 
 
 def _update(name: str, **fields: Any) -> WorkPool:

@@ -7,11 +7,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from runplane._errors import NotFound
 from runplane._models import WorkQueue
 from runplane._sync_client import SyncRunplaneClient
+from runplane.cli.clients import reading_client
+from runplane.cli.output import Column, OutputFormat, OutputOption, print_data, print_table
 
 work_queue_app = typer.Typer(no_args_is_help=True, help="Manage the queues of work pools.")
 console = Console()
@@ -23,31 +24,39 @@ NameArgument = Annotated[str, typer.Argument(help="The queue's name, unique with
 def _missing(error: NotFound, pool: str, name: str | None = None) -> typer.Exit:
     """Prints which of the two is missing, the pool or its queue; the exit to raise."""
     if name is None or error.reason == "WORK_POOL_NOT_FOUND":
-        console.print(f"no work pool named {pool!r}")
+        console.print(f"no work pool named {pool!r}", markup=False)
     else:
-        console.print(f"work pool {pool!r} has no queue named {name!r}")
+        console.print(f"work pool {pool!r} has no queue named {name!r}", markup=False)
     return typer.Exit(1)
 
 
-def queue_table(queues: list[WorkQueue]) -> Table:
-    table = Table(box=None)
-    for column in ("Queue", "Priority", "Limit", "Paused"):
-        table.add_column(column)
-    for queue in queues:
-        limit = "" if queue.concurrency_limit is None else str(queue.concurrency_limit)
-        table.add_row(queue.name, str(queue.priority), limit, "yes" if queue.paused else "")
-    return table
+_QUEUE_COLUMNS = (Column("Queue"), Column("Priority"), Column("Limit"), Column("Paused"))
+
+
+def print_queues(console: Console, queues: list[WorkQueue], output: OutputFormat) -> None:
+    """The queues as a table, the first served first."""
+    rows = [
+        [
+            queue.name,
+            str(queue.priority),
+            "" if queue.concurrency_limit is None else str(queue.concurrency_limit),
+            "yes" if queue.paused else "",
+        ]
+        for queue in queues
+    ]
+    print_table(console, _QUEUE_COLUMNS, rows, output)
 
 
 @work_queue_app.command("ls")
-def list_queues(pool: PoolArgument) -> None:
+def list_queues(pool: PoolArgument, output: OutputOption = OutputFormat.TABLE) -> None:
     """List a work pool's queues, the first served first."""
-    with SyncRunplaneClient() as client:
+    with reading_client() as client:
         try:
             queues = client.list_work_queues(pool)
         except NotFound as error:
             raise _missing(error, pool) from None
-    console.print(queue_table(queues))
+    if not print_data(queues, output):
+        print_queues(console, queues, output)
 
 
 @work_queue_app.command("create")

@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -132,6 +131,10 @@ class PostgresDelivery:
         self, on_payload: Callable[[str], None], on_connect: Callable[[], None]
     ) -> None:
         """Keeps one dedicated connection listening; reconnects when it breaks."""
+        # Imported here, on PostgreSQL only: the import costs half a second, which every
+        # command on the embedded SQLite default would otherwise pay.
+        import psycopg
+
         conninfo = self._url.render_as_string(hide_password=False)
         while True:
             try:

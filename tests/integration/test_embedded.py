@@ -94,3 +94,25 @@ def test_importing_starts_nothing(importer: str, tmp_path: Path) -> None:
     )
     assert result.stdout.strip() == "False"
     assert not (tmp_path / "runplane.db").exists()
+
+
+def test_reading_commands_get_a_server_without_background_loops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from runplane import _embedded
+    from runplane.cli import app
+
+    home = (tmp_path / "home").resolve()
+    monkeypatch.delenv("RUNPLANE_API_URL", raising=False)
+    monkeypatch.setenv("RUNPLANE_HOME", str(home))
+    listed = CliRunner().invoke(app, ["flow-run", "ls"])
+    assert listed.exit_code == 0, listed.output
+    assert "no flow runs" in listed.output
+    reading = _embedded._servers[(home, False)]
+    assert not reading.server.context.settings.loops_enabled
+    # A command that writes gets the full server, loops included.
+    created = CliRunner().invoke(app, ["variable", "set", "answer", "42"])
+    assert created.exit_code == 0, created.output
+    assert _embedded._servers[(home, True)].server.context.settings.loops_enabled

@@ -73,3 +73,24 @@ async def test_list_flow_runs_returns_the_runs_created(server: RunplaneServer) -
 async def test_health_check_reports_serving(server: RunplaneServer) -> None:
     output = await grpcurl(server.address, "grpc.health.v1.Health/Check")
     assert json.loads(output) == {"status": "SERVING"}
+
+
+async def test_describe_resolves_a_method_by_its_full_name(server: RunplaneServer) -> None:
+    output = await grpcurl(server.address, "describe", "runplane.v1.FlowRunService.GetFlowRun")
+    assert "rpc GetFlowRun ( .runplane.v1.GetFlowRunRequest )" in output
+    # The method's comment from the contract comes with it.
+    assert "//" in output
+
+
+async def test_describe_of_an_unknown_method_is_not_found(server: RunplaneServer) -> None:
+    command = [_grpcurl(), "-plaintext", server.address, "describe"]
+    result = await anyio.to_thread.run_sync(
+        lambda: subprocess.run(
+            [*command, "runplane.v1.FlowRunService.NoSuchMethod"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    )
+    assert result.returncode != 0
+    assert "Symbol not found" in result.stderr

@@ -1,0 +1,42 @@
+"""``runplane flow``: list the flows the server knows."""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from runplane._models import every_item
+from runplane.cli.clients import reading_client
+from runplane.cli.formatting import time_text
+from runplane.cli.output import Column, OutputFormat, OutputOption, print_data, print_table
+
+flow_app = typer.Typer(no_args_is_help=True, help="List flows.")
+console = Console()
+
+_COLUMNS = (
+    Column("Name"),
+    Column("ID", no_wrap=True),
+    Column("Created", no_wrap=True),
+    Column("Tags", wide=True),
+)
+
+
+@flow_app.command("ls")
+def list_flows(
+    prefix: Annotated[str, typer.Option(help="Only flows whose name starts with this.")] = "",
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """List flows by name."""
+    with reading_client() as client:
+        pages = functools.partial(client.list_flows, name_prefix=prefix, page_size=200)
+        flows = list(every_item(lambda token: pages(page_token=token)))
+    if print_data(flows, output):
+        return
+    rows = [
+        [flow.name, str(flow.id), time_text(flow.create_time), ", ".join(flow.tags) or "-"]
+        for flow in flows
+    ]
+    print_table(console, _COLUMNS, rows, output, empty="no flows")
