@@ -93,7 +93,7 @@ async def _work_like_a_runner(
         most_held = max(most_held, 1)
         running = await propose(channel, run_id, RUNNING, lease_id=assignment.lease_id)  # type: ignore[arg-type]
         assert running.status == ACCEPT
-        await propose(channel, run_id, COMPLETED)  # type: ignore[arg-type]
+        await propose(channel, run_id, COMPLETED, lease_id=assignment.lease_id)  # type: ignore[arg-type]
         if len(seen) >= total:
             done.set()
         await stub.Heartbeat(

@@ -173,7 +173,7 @@ async def test_run_deployment_returns_when_the_run_completes_through_another_ser
         assignment = (await next_item(runner, within=WITHIN)).assignment
         run_id, lease_id = assignment.flow_run.id, assignment.lease_id
         await propose(on_second, run_id, states_pb2.STATE_TYPE_RUNNING, lease_id=lease_id)
-        await propose(on_second, run_id, states_pb2.STATE_TYPE_COMPLETED)
+        await propose(on_second, run_id, states_pb2.STATE_TYPE_COMPLETED, lease_id=lease_id)
         async with asyncio.timeout(WITHIN):
             finished = await waiter
         runner.cancel()
