@@ -101,9 +101,9 @@ async def test_a_plaintext_client_cannot_reach_a_tls_server(
 
 
 async def test_a_tls_client_is_told_that_a_plaintext_server_does_not_speak_tls(
-    tmp_path: Path, pki: Pki
+    tmp_path: Path, sqlite_database_url: str, pki: Pki
 ) -> None:
-    plaintext = _server_settings(tmp_path, pki, mutual=False).model_copy(
+    plaintext = _server_settings(tmp_path, sqlite_database_url, pki, mutual=False).model_copy(
         update={"tls_cert": None, "tls_key": None}
     )
     async with await create_server(plaintext) as server:
