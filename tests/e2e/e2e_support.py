@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 import sys
@@ -141,7 +142,7 @@ def _by_state(runs: Iterable[FlowRun | None]) -> dict[str, int]:
 
 
 class CallCounter:
-    """Counts the calls of an async method, which still does what it did."""
+    """Counts the calls of a method, sync or async, which still does what it did."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, owner: type, name: str) -> None:
         self.calls = 0
@@ -149,12 +150,20 @@ class CallCounter:
         """Set by the first call."""
         method = getattr(owner, name)
 
-        async def counted(*args: Any, **kwargs: Any) -> Any:
+        def count() -> None:
             self.calls += 1
             self.called.set()
+
+        async def counted_async(*args: Any, **kwargs: Any) -> Any:
+            count()
             return await method(*args, **kwargs)
 
-        monkeypatch.setattr(owner, name, counted)
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            count()
+            return method(*args, **kwargs)
+
+        wrapper = counted_async if inspect.iscoroutinefunction(method) else counted
+        monkeypatch.setattr(owner, name, wrapper)
 
 
 async def first_execution(path: Path, within: float = 10.0) -> list[str]:
