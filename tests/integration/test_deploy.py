@@ -67,3 +67,26 @@ def test_a_deployment_without_a_pool_registers_nothing(engine_api: SyncRunplaneC
         )
     with pytest.raises(runplane.NotFound):
         engine_api.get_deployment_by_name(f"hourly/{name}")
+
+
+def test_deploy_says_what_it_registered_where_and_who_runs_it(
+    engine_api: SyncRunplaneClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pool = _pool()
+    nightly.deploy("said", work_pool_name=pool)
+    err = capsys.readouterr().err
+    address = engine_api.settings.api_url
+    assert f"Registered deployment 'nightly/said' on work pool {pool!r}" in err
+    assert f"at {address}" in err
+    assert f"runplane runner start --pool {pool}" in err
+
+
+def test_run_deployment_says_when_its_timeout_runs_out(engine_api: SyncRunplaneClient) -> None:
+    nightly.deploy("unattended", work_pool_name=_pool())  # no runner serves this pool
+    with pytest.raises(runplane.RunDeploymentTimeout) as raised:
+        runplane.run_deployment("nightly/unattended", timeout=0.5)
+    run = raised.value.flow_run
+    assert run.state is not None
+    assert run.state.type is runplane.StateType.SCHEDULED
+    assert str(run.id) in str(raised.value)
+    assert "0.5 seconds" in str(raised.value)

@@ -58,6 +58,7 @@ EXPECTED = [
     "RunAborted",
     "RunAssignment",
     "RunContext",
+    "RunDeploymentTimeout",
     "RunnerDeployment",
     "RunplaneClient",
     "RunplaneError",
