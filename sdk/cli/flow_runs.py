@@ -89,6 +89,7 @@ def inspect_run(flow_run_id: Annotated[uuid.UUID, typer.Argument(help="The flow 
     with SyncRunplaneClient() as client:
         run = _get(client, flow_run_id)
         states = client.list_flow_run_states(flow_run_id, page_size=500).items
+        errors = _error_lines(client, run)
     details = Table(box=None, show_header=False)
     details.add_column(style="bold")
     details.add_column()
@@ -99,6 +100,19 @@ def inspect_run(flow_run_id: Annotated[uuid.UUID, typer.Argument(help="The flow 
     for state in states:
         history.add_row(time_text(state.timestamp), _state_text(state), state.message)
     console.print(history)
+    if errors:
+        console.rule("Errors")
+        for record in errors:
+            # markup off: a traceback's brackets are text, not styles
+            console.print(record.message, markup=False, highlight=False)
+
+
+def _error_lines(client: SyncRunplaneClient, run: FlowRun) -> list[LogRecord]:
+    """A failed or crashed run's ERROR log lines, which hold its tracebacks."""
+    if run.state is None or run.state.type not in (StateType.FAILED, StateType.CRASHED):
+        return []
+    log_filter = LogFilter(flow_run_id=run.id, min_level=logging.ERROR)
+    return list(client.list_logs(log_filter, page_size=200).items)
 
 
 @flow_run_app.command("logs")

@@ -104,9 +104,7 @@ def sleeps_long(pid_file: str) -> None:
     time.sleep(600)
 
 
-def test_a_timeout_ends_the_worker_process(
-    engine_api: SyncRunplaneClient, tmp_path: Path
-) -> None:
+def test_a_timeout_ends_the_worker_process(engine_api: SyncRunplaneClient, tmp_path: Path) -> None:
     ids: list[uuid.UUID] = []
     pid_file = tmp_path / "worker.pid"
 
