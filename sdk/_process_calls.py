@@ -51,7 +51,7 @@ def call_pickled(payload: bytes) -> bytes:
     try:
         value = fn(*args, **kwargs)
     except Exception as error:
-        return cloudpickle.dumps(_failure(error))
+        return bytes(cloudpickle.dumps(_failure(error)))
     return bytes(cloudpickle.dumps(value))
 
 
@@ -95,8 +95,9 @@ def rebuild(failure: Failure) -> Exception:
             error = loaded
     if error is None:
         name = failure.type_name.rpartition(".")[2] or "RemoteError"
-        stand_in = type(name, (RemoteError,), {"__module__": failure.type_module})
-        stand_in.remote_type = f"{failure.type_module}.{failure.type_name}"
+        remote_type = f"{failure.type_module}.{failure.type_name}"
+        namespace = {"__module__": failure.type_module, "remote_type": remote_type}
+        stand_in: type[RemoteError] = type(name, (RemoteError,), namespace)
         error = stand_in(failure.message)
     error.__cause__ = RemoteTraceback(f'\n"""\n{failure.traceback}"""')
     return error
