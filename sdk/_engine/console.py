@@ -1,7 +1,8 @@
 """The lines a flow run tells the console: its name and id as it begins, its final state
 and where to read its logs as it ends (``Settings.console_lines`` turns them off).
 
-They are the run's own log lines, so they are also stored with its logs.
+They go through the run logger's console handler but are not sent to the API: storing them
+would cost every flow run a log round trip at its end, and its states already say the same.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ def _say(engine: FlowRunEngine, text: str, *args: object) -> None:
         return
     from runplane._logging import FLOW_RUN_LOGGER
 
-    extra = {"flow_run_id": engine.flow_run_id, "task_run_id": None}
+    extra = {"flow_run_id": engine.flow_run_id, "task_run_id": None, "send_to_api": False}
     logging.getLogger(FLOW_RUN_LOGGER).info(text, *args, extra=extra)
 
 

@@ -327,7 +327,6 @@ class FlowCall:
                 self.tracking.finished(state)
             if self.top_level:
                 run_ended(engine, state)
-                engine.logs.flush(5.0)  # close() flushed before this line was written
             cancelled = state.type is StateType.CANCELLED
             hooks = self.flow.on_cancellation if cancelled else self.flow.on_crashed
             run_hooks(hooks, self.flow, self._model(), state)
