@@ -76,10 +76,11 @@ def _async_exception(seconds: float) -> Iterator[None]:
     try:
         yield
     except TimedOut as error:
-        if error.args:
-            raise
-        # An asynchronous exception arrives as a bare class: give it the duration.
-        raise TimedOut(_message(seconds)) from None
+        if not error.args:
+            # An asynchronous exception arrives as a bare class: give it the duration,
+            # keeping the traceback that shows where it interrupted the code.
+            error.args = (_message(seconds),)
+        raise
     finally:
         with lock:
             active = False
