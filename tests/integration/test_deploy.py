@@ -94,38 +94,34 @@ def test_run_deployment_says_when_its_timeout_runs_out(engine_api: SyncRunplaneC
     assert "0.5 seconds" in str(raised.value)
 
 
-class _IdleRunner:
-    """Stands in for the runner: serve's lines are printed before it starts."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        pass
-
-    async def run(self) -> None:
-        await anyio.sleep_forever()
-
-
 def test_serve_says_what_it_registered_and_that_it_listens(
     engine_api: SyncRunplaneClient,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("runplane.runner.Runner", _IdleRunner)
-    said: list[str] = []
+    async def serve_until_the_runner_starts() -> None:
+        started = anyio.Event()
 
-    def heard(text: str) -> bool:
-        said.append(capsys.readouterr().err)
-        return text in "".join(said)
+        class IdleRunner:
+            """Stands in for the runner, which serve starts once it has said its lines."""
 
-    async def serve_until_listening() -> None:
+            def __init__(self, *args: object, **kwargs: object) -> None:
+                pass
+
+            async def run(self) -> None:
+                started.set()
+                await anyio.sleep_forever()
+
+        monkeypatch.setattr("runplane.runner.Runner", IdleRunner)
         async with anyio.create_task_group() as group:
             group.start_soon(lambda: aserve(hourly.to_deployment("served")))
             with anyio.fail_after(60):
-                while not heard("Listening for runs of 'hourly/served'"):
-                    await anyio.sleep(0.05)
+                await started.wait()
             group.cancel_scope.cancel()
 
-    anyio.run(serve_until_listening)
-    err = "".join(said)
+    anyio.run(serve_until_the_runner_starts)
+    err = capsys.readouterr().err
     assert "Registered deployment 'hourly/served' on work pool 'serve'" in err
     assert f"at {engine_api.settings.api_url}" in err
+    assert "Listening for runs of 'hourly/served'" in err
     assert "runplane deployment run hourly/served" in err
