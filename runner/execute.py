@@ -37,13 +37,14 @@ def _report_crash(
 ) -> None:
     """CRASHED with ``context`` and the exception as the message; the traceback as a log."""
     from runplane._engine.client import engine_client
+    from runplane._engine.failures import describe, traceback_text
     from runplane._logging import truncate_message
     from runplane._models import LogRecord
     from runplane._states import State, StateType
 
-    message = f"{context}{type(error).__name__}: {error}"
+    message = f"{context}{describe(error)}"
     client = engine_client()
-    details = "".join(traceback.format_exception(error))
+    details = traceback_text(error)
     record = LogRecord(
         flow_run_id=run_id,
         level=logging.ERROR,

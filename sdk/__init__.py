@@ -114,7 +114,7 @@ from runplane._models import (
 from runplane._models import Flow as FlowRecord
 from runplane._retries import exponential_backoff
 from runplane._runtime import RunContext, get_run_context
-from runplane._serve import arun_deployment, run_deployment, serve
+from runplane._serve import RunDeploymentTimeout, arun_deployment, run_deployment, serve
 from runplane._settings import Settings, get_settings
 from runplane._sync_client import SyncRunplaneClient, get_client
 from runplane._task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
@@ -174,6 +174,7 @@ __all__ = [
     "RunAborted",
     "RunAssignment",
     "RunContext",
+    "RunDeploymentTimeout",
     "RunnerDeployment",
     "RunplaneClient",
     "RunplaneError",

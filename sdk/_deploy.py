@@ -8,6 +8,7 @@ change updates the deployment (and reschedules its future runs) instead of addin
 
 from __future__ import annotations
 
+from runplane._announce import deployed
 from runplane._client import RunplaneClient
 from runplane._deployments import RunnerDeployment
 from runplane._models import Deployment
@@ -29,7 +30,9 @@ def _check(deployments: tuple[RunnerDeployment, ...], work_pool_name: str | None
 async def _register(
     client: RunplaneClient, deployments: tuple[RunnerDeployment, ...], work_pool_name: str | None
 ) -> list[Deployment]:
-    return [await deployment.apply(client, work_pool_name) for deployment in deployments]
+    stored = [await deployment.apply(client, work_pool_name) for deployment in deployments]
+    deployed(client.settings, stored)
+    return stored
 
 
 async def adeploy(

@@ -32,8 +32,10 @@ ScheduleLike = DeploymentSchedule | CronSchedule | IntervalSchedule | RRuleSched
 def flow_entrypoint(flow: Flow[Any, Any]) -> str:
     """Where a runner imports ``flow`` from.
 
-    A file under the working directory gives ``relative/path.py:func`` (runners start in the
-    same directory); an installed module gives ``module:func``; anything else, the absolute path.
+    A script, or a file under the working directory, gives its absolute path
+    (``/abs/path/file.py:func``), so that a runner started in any directory of the same
+    machine loads it; a module installed elsewhere gives ``module:func``, which a runner
+    loads wherever the same package is installed.
     """
     fn = flow.fn
     attribute = fn.__name__
@@ -44,13 +46,10 @@ def flow_entrypoint(flow: Flow[Any, Any]) -> str:
             raise ValueError(f"cannot tell where flow {flow.name!r} is defined; pass entrypoint=")
         return f"{module}:{attribute}"
     path = Path(source).resolve()
-    try:
-        return f"{path.relative_to(Path.cwd())}:{attribute}"
-    except ValueError:
-        pass
-    if module != "__main__" and not module.startswith("runplane_entry_"):
-        return f"{module}:{attribute}"
-    return f"{path}:{attribute}"
+    scripted = module == "__main__" or module.startswith("runplane_entry_")
+    if scripted or path.is_relative_to(Path.cwd().resolve()):
+        return f"{path}:{attribute}"
+    return f"{module}:{attribute}"
 
 
 def flow_retry_policy(flow: Flow[Any, Any]) -> RetryPolicy | None:

@@ -10,14 +10,30 @@ from uuid import UUID
 
 import anyio
 
+from runplane._announce import listening, registered
 from runplane._client import RunplaneClient
 from runplane._deployments import RunnerDeployment
-from runplane._models import TERMINAL_STATE_TYPES, FlowRun, FlowRunFilter
+from runplane._models import TERMINAL_STATE_TYPES, Deployment, FlowRun, FlowRunFilter
 from runplane._settings import Settings
 
 logger = logging.getLogger("runplane.runner")
 
 SERVE_POOL = "serve"
+
+
+class RunDeploymentTimeout(TimeoutError):
+    """``run_deployment``'s ``timeout`` ran out before the run reached a final state.
+
+    ``flow_run`` is the run as it was then; it goes on (or waits for a runner) regardless.
+    """
+
+    def __init__(self, flow_run: FlowRun, timeout: float) -> None:
+        state = flow_run.state.name if flow_run.state is not None else "without a state"
+        super().__init__(
+            f"flow run {flow_run.id} is still {state} after {timeout:g} seconds: "
+            "no runner of its work pool may be running (runplane runner start --pool NAME)"
+        )
+        self.flow_run = flow_run
 
 
 def serve_queue(deployment: RunnerDeployment) -> str:
@@ -38,6 +54,7 @@ async def aserve(
     if not deployments:
         raise ValueError("serve needs at least one deployment")
     queues: list[str] = []
+    stored: list[Deployment] = []
     async with RunplaneClient(settings) as client:
         for deployment in deployments:
             pool = deployment.work_pool_name or work_pool_name
@@ -50,9 +67,11 @@ async def aserve(
             model = deployment.to_model(work_pool_name).model_copy(
                 update={"work_queue_name": queue}
             )
-            await client.create_deployment(model)
+            stored.append(await client.create_deployment(model))
             queues.append(queue)
             logger.info("serving deployment %s", deployment.full_name)
+        registered(client.settings, stored)
+        listening(client.settings, stored)
     runner = Runner(work_pool_name, queues, limit=limit or 10, settings=settings)
     await runner.run()
 
@@ -108,8 +127,9 @@ def run_deployment(
     """Creates a run of the deployment ``"flow-name/deployment-name"`` (or its id), due now,
     and waits for its final state on the watch stream; returns the run.
 
-    ``timeout`` bounds the wait in seconds: ``0`` returns the new run at once, and when it
-    runs out the run is returned as it is then. ``None`` waits as long as it takes.
+    ``timeout`` bounds the wait in seconds: ``0`` returns the new run at once; when a
+    positive timeout runs out first, ``RunDeploymentTimeout`` is raised, holding the run as
+    it is then in ``flow_run``. ``None`` waits as long as it takes.
     """
     from runplane._sync_client import SyncRunplaneClient
 
@@ -139,4 +159,5 @@ async def _run_and_wait(
         return run
     with anyio.move_on_after(wait_seconds):
         return await _until_final(client, run)
-    return await client.get_flow_run(run.id)
+    assert wait_seconds is not None  # only a deadline ends the wait early
+    raise RunDeploymentTimeout(await client.get_flow_run(run.id), wait_seconds)

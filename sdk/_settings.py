@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     read from: storage names such as ``local-file:/shared/results``, comma-separated in the
     environment. A result reference comes from the server, where any client with a key can
     write one, so a storage belongs here only when every writer to it is trusted."""
+    console_lines: bool = True
+    """Whether runs and ``serve``/``deploy`` say on the console what they do: a flow run's
+    name and id when it begins, its final state and how to see its logs when it ends, the
+    deployments registered and where. ``RUNPLANE_CONSOLE_LINES=false`` keeps them quiet."""
     results_allow_pickle: bool = True
     """Whether pickled results (``cloudpickle``, ``pickle``) are loaded at all, from trusted
     storages only; off, loading one raises ``UntrustedResult`` and only JSON is read."""

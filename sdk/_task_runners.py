@@ -16,7 +16,11 @@ before the first submission and ``shutdown()`` when the flow run ends.
 from __future__ import annotations
 
 import concurrent.futures
+import multiprocessing
+import multiprocessing.connection
+import multiprocessing.context
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -77,18 +81,18 @@ class ThreadPoolTaskRunner(TaskRunner):
         return self._pool.submit(run)
 
 
-def _call_pickled(payload: bytes) -> Any:
-    import cloudpickle
-
-    fn, args, kwargs = cloudpickle.loads(payload)
-    return fn(*args, **kwargs)
+_WAIT_SLICE_SECONDS = 0.05
+"""How long a wait on a worker blocks at a time: a task's timeout arrives as an exception
+raised in the waiting thread, which cannot interrupt one long blocking wait."""
 
 
 class ProcessPoolTaskRunner(ThreadPoolTaskRunner):
     """Orchestrates task runs on threads, and calls their functions in worker processes.
 
-    Functions, arguments and return values travel with cloudpickle. The run context
-    (``get_run_logger``) is not available inside the worker processes.
+    Functions, arguments, return values and exceptions travel with cloudpickle; see
+    ``runplane._process_calls``. A task with ``timeout_seconds`` is called in a process of
+    its own, which is ended when the timeout passes, whatever the function is doing. The
+    run context (``get_run_logger``) is not available inside the worker processes.
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
@@ -104,12 +108,8 @@ class ProcessPoolTaskRunner(ThreadPoolTaskRunner):
     def start(self) -> None:
         super().start()
         if self._processes is None:
-            import multiprocessing
-
-            # spawn: forking a process that runs gRPC threads is unsafe.
-            context = multiprocessing.get_context("spawn")
             self._processes = concurrent.futures.ProcessPoolExecutor(
-                self.max_workers, mp_context=context
+                self.max_workers, mp_context=_spawn()
             )
 
     def shutdown(self) -> None:
@@ -121,9 +121,62 @@ class ProcessPoolTaskRunner(ThreadPoolTaskRunner):
     def call(self, fn: Callable[..., R], args: Sequence[Any], kwargs: Mapping[str, Any]) -> R:
         import cloudpickle
 
+        from runplane._process_calls import unpack
+
+        payload = cloudpickle.dumps((fn, tuple(args), dict(kwargs)))
+        answer = _call_in_own_process(payload) if _timed() else self._call_in_pool(payload)
+        result: R = unpack(answer)
+        return result
+
+    def _call_in_pool(self, payload: bytes) -> bytes:
+        from runplane._process_calls import call_pickled
+
         if self._processes is None:
             self.start()
         assert self._processes is not None
-        payload = cloudpickle.dumps((fn, tuple(args), dict(kwargs)))
-        result: R = self._processes.submit(_call_pickled, payload).result()
-        return result
+        future = self._processes.submit(call_pickled, payload)
+        done = threading.Event()
+        future.add_done_callback(lambda _: done.set())
+        while not done.wait(_WAIT_SLICE_SECONDS):
+            pass
+        return future.result()
+
+
+def _spawn() -> multiprocessing.context.SpawnContext:
+    # spawn: forking a process that runs gRPC threads is unsafe.
+    return multiprocessing.get_context("spawn")
+
+
+def _timed() -> bool:
+    """Whether the task run calling here has a timeout (the engine enforces it in this
+    thread by raising ``TimedOut``, which ``_call_in_own_process`` answers by ending the
+    process)."""
+    from runplane._context import task_run_context
+
+    context = task_run_context.get()
+    return context is not None and getattr(context.task, "timeout_seconds", None) is not None
+
+
+def _answer_into(connection: multiprocessing.connection.Connection, payload: bytes) -> None:
+    from runplane._process_calls import call_pickled
+
+    connection.send_bytes(call_pickled(payload))
+
+
+def _call_in_own_process(payload: bytes) -> bytes:
+    """Calls in a new worker process; a timeout (or any interrupt) of this thread ends it."""
+    receiving, sending = _spawn().Pipe(duplex=False)
+    process = _spawn().Process(target=_answer_into, args=(sending, payload), daemon=True)
+    process.start()
+    sending.close()
+    try:
+        while not receiving.poll(_WAIT_SLICE_SECONDS):
+            if not process.is_alive() and not receiving.poll(0):
+                raise RuntimeError(f"the worker process ended with exit code {process.exitcode}")
+        return receiving.recv_bytes()
+    finally:
+        if process.is_alive():
+            process.kill()
+        process.join()
+        receiving.close()
+        process.close()

@@ -51,7 +51,7 @@ class Task(Generic[P, R]):
         result_storage: ResultStorage | None = None,
         result_serializer: ResultSerializer | str | None = None,
         task_run_name: NameTemplate | None = None,
-        log_prints: bool = False,
+        log_prints: bool | None = None,
         on_completion: Iterable[Callable[..., Any]] | None = None,
         on_failure: Iterable[Callable[..., Any]] | None = None,
     ) -> None:
@@ -215,7 +215,7 @@ def task(
     result_storage: ResultStorage | None = None,
     result_serializer: ResultSerializer | str | None = None,
     task_run_name: NameTemplate | None = None,
-    log_prints: bool = False,
+    log_prints: bool | None = None,
     on_completion: Iterable[Callable[..., Any]] | None = None,
     on_failure: Iterable[Callable[..., Any]] | None = None,
 ) -> Callable[[Callable[P, T]], Task[P, T]]: ...

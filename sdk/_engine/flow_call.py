@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from runplane._context import FlowRunContext, current_tags, flow_run_context
 from runplane._engine.client import EngineClient, engine_client
+from runplane._engine.console import run_began, run_ended
 from runplane._engine.errors import ParameterValidationError, RunAborted, TimedOut
+from runplane._engine.failures import describe as _describe
+from runplane._engine.failures import log_failure
 from runplane._engine.flow_run import FlowRunEngine
 from runplane._engine.hooks import run_hooks
 from runplane._engine.names import render_name
@@ -34,11 +37,6 @@ if TYPE_CHECKING:
     from runplane._flows import Flow
 
 logger = logging.getLogger("runplane.engine")
-
-
-def _describe(error: BaseException) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 class FlowCall:
@@ -95,6 +93,8 @@ class FlowCall:
             lease_id=self.lease_id,
             on_cancel=terminate_main_thread if self.interruptible else None,
         )
+        if self.top_level:
+            run_began(self.engine)
         if self.tracking is not None and self._finished_before(run):
             return False
         if self.tracking is not None and _ended(run):
@@ -239,6 +239,7 @@ class FlowCall:
             # state is final, so the error is settled with it and nothing more is proposed.
             self._final(ended, error)
             return None
+        log_failure(error, self._engine().flow_run_id)
         name = "TimedOut" if isinstance(error, TimedOut) else "Failed"
         message = " ".join(filter(None, ["the flow run failed:", why, _describe(error)]))
         ref = None
@@ -283,6 +284,8 @@ class FlowCall:
             run_hooks(hooks, self.flow, self._model(), state)
         if self.tracking is not None:
             self.tracking.finished(state)
+        if self.top_level:
+            run_ended(engine, state)
         engine.close()
 
     # -- crash and outcome --------------------------------------------------------------
@@ -310,6 +313,8 @@ class FlowCall:
         if state is not None:
             if self.tracking is not None:
                 self.tracking.finished(state)
+            if self.top_level:
+                run_ended(engine, state)
             cancelled = state.type is StateType.CANCELLED
             hooks = self.flow.on_cancellation if cancelled else self.flow.on_crashed
             run_hooks(hooks, self.flow, self._model(), state)

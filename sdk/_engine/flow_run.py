@@ -151,11 +151,14 @@ class FlowRunEngine:
             self.reporter.flush(timeout=5.0)
         except Exception as flush_error:
             logger.error("task run updates were lost while crashing: %s", flush_error)
-        message = f"the flow run crashed: {type(error).__name__}: {error}".rstrip(": ")
+        from runplane._engine.failures import describe, log_failure
+
         try:
             if self._cancel_intended(error):
                 cancelled = make_state(StateType.CANCELLED, message="cancelled while running")
                 return self.propose(cancelled, force=True)
+            log_failure(error, self.flow_run_id, headline="Crashed")
+            message = f"the flow run crashed: {describe(error)}"
             return self.propose(make_state(StateType.CRASHED, message=message), force=True)
         except Exception as report_error:
             logger.error("could not report flow run %s crashed: %s", self.flow_run_id, report_error)

@@ -54,7 +54,11 @@ def spec_message(
         name: task_runs_pb2.TaskRunInputs(task_run_ids=[str(i) for i in ids])
         for name, ids in create.inputs.items()
     }
-    policy = states_pb2.RetryPolicy(retries=create.retries) if create.retries else None
+    policy = None
+    if create.retries:
+        policy = states_pb2.RetryPolicy(
+            retries=create.retries, retry_delay_seconds=create.retry_delays
+        )
     return task_runs_pb2.TaskRunSpec(
         task_run_id=task_run_id,
         flow_run_id=flow_run_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,6 +21,8 @@ class TaskRunCreate:
     task_version: str | None
     retries: int
     inputs: dict[str, tuple[uuid.UUID, ...]]
+    retry_delays: Sequence[float] = ()
+    """Seconds before each retry; the last value repeats."""
 
 
 @dataclass(slots=True, frozen=True)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
-from runplane._context import task_run_context
+from runplane._context import flow_run_context, task_run_context
 from runplane._engine.outcome import Outcome
 from runplane._engine.parameters import Unmapped, bind, call_arguments
 from runplane._engine.task_run import TaskRun
@@ -29,11 +29,18 @@ def _direct(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, An
 
 
 def _prints(run: TaskRun) -> AbstractContextManager[Any]:
-    if not run.task.log_prints:
+    """Prints become this task run's logs when its ``log_prints`` says so, or, left unset,
+    when its flow's does; ``log_prints=False`` prints plainly inside such a flow."""
+    flow = flow_run_context.get()
+    inherited = flow is not None and flow.log_prints
+    wanted = run.task.log_prints
+    if wanted is None:
+        wanted = inherited
+    if not wanted and not inherited:
         return nullcontext()
     from runplane._logging import capture_prints
 
-    return capture_prints()
+    return capture_prints(enabled=wanted)
 
 
 def drive_sync(run: TaskRun, call: Caller = _direct) -> Outcome:
@@ -51,7 +58,7 @@ def drive_sync(run: TaskRun, call: Caller = _direct) -> Outcome:
                 value = call(task.fn, run.args, run.kwargs)
         except Exception as error:
             run.release_slots()  # before a retry's delay, not after it
-            delay = run.retry_delay(error)
+            delay = run.attempt_failed(error)
             if delay is None:
                 return run.fail(error)
             time.sleep(delay)
@@ -90,7 +97,7 @@ async def drive_async(run: TaskRun) -> Outcome:
                 value = await _with_timeout(task.fn(*run.args, **run.kwargs), task.timeout_seconds)
         except Exception as error:
             await _release_slots(run)  # before a retry's delay, not after it
-            delay = run.retry_delay(error)
+            delay = run.attempt_failed(error)
             if delay is None:
                 return await asyncio.to_thread(run.fail, error) if persists else run.fail(error)
             await asyncio.sleep(delay)

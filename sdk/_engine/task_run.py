@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from runplane._context import TaskRunContext, current_tags, task_run_context
 from runplane._engine.errors import TimedOut, UpstreamFailed
+from runplane._engine.failures import describe as _describe
+from runplane._engine.failures import log_failure
 from runplane._engine.hooks import run_hooks
 from runplane._engine.names import render_name
 from runplane._engine.outcome import Outcome
@@ -91,7 +93,14 @@ class TaskRun:
         if wait_for:
             inputs["wait_for"] = tuple(future.task_run_id for future in wait_for)
         create = TaskRunCreate(
-            task.task_key, dynamic_key, self.name, tags, task.version, task.retries, inputs
+            task.task_key,
+            dynamic_key,
+            self.name,
+            tags,
+            task.version,
+            task.retries,
+            inputs,
+            task.retry_delays,
         )
         self._create: TaskRunCreate | None = create
         if submitted:
@@ -217,7 +226,7 @@ class TaskRun:
             self.engine.flow_run_id,
             task=self.task,
             run_count=self.run_count,
-            log_prints=self.task.log_prints,
+            log_prints=bool(self.task.log_prints),
         )
         return task_run_context.set(context)
 
@@ -249,6 +258,12 @@ class TaskRun:
         if task.on_completion:
             run_hooks(task.on_completion, task, self.model(outcome), outcome.state())
         return outcome
+
+    def attempt_failed(self, error: Exception) -> float | None:
+        """Logs the attempt's exception with its traceback on this task run; then, as
+        ``retry_delay``, the seconds to wait before the next attempt, or None."""
+        log_failure(error, self.engine.flow_run_id, self.id)
+        return self.retry_delay(error)
 
     def retry_delay(self, error: Exception) -> float | None:
         """Seconds to wait before the next attempt, recorded as AwaitingRetry; None: no retry."""
@@ -295,6 +310,7 @@ class TaskRun:
         return outcome
 
     def crash(self, error: BaseException) -> None:
+        log_failure(error, self.engine.flow_run_id, self.id, headline="Crashed")
         message = f"task run {self.name!r} crashed: {_describe(error)}"
         self._record(Transition(_CRASHED, "Crashed", time.time(), message))
 
@@ -312,8 +328,3 @@ class TaskRun:
             tags=self.tags,
             cache_key=self.cache_key,
         )
-
-
-def _describe(error: BaseException) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -1,9 +1,13 @@
 """Enforces ``timeout_seconds`` on synchronous code by raising ``TimedOut`` inside it.
 
 On the main thread a SIGALRM timer interrupts even blocking calls such as ``time.sleep``.
-In other threads (task runners) a timer thread raises the exception asynchronously in the
-target thread, which takes effect at its next Python instruction: a call blocked in C
-(a long ``Event.wait()``) is only interrupted when it returns.
+In other threads (submitted task runs on the thread pool) a timer thread raises the
+exception asynchronously in the target thread, which takes effect at its next Python
+instruction: Python code that loops is stopped on time, but a call blocked in C
+(``time.sleep``, a socket read, a long ``Event.wait()``) is only interrupted when it
+returns; the run is then recorded TimedOut with the duration it was allowed. A task that
+must be stopped in the middle of such a call belongs on the ``ProcessPoolTaskRunner``,
+which ends the worker process when the timeout passes.
 Async code uses ``asyncio.timeout`` instead.
 """
 
@@ -20,6 +24,10 @@ from types import FrameType
 from runplane._engine.errors import TimedOut
 
 
+def _message(seconds: float) -> str:
+    return f"timed out after {seconds:g} seconds"
+
+
 def _can_use_alarm() -> bool:
     return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
 
@@ -34,7 +42,7 @@ def _alarm(seconds: float) -> Iterator[None]:
         return
 
     def expire(signum: int, frame: FrameType | None) -> None:
-        raise TimedOut(f"timed out after {seconds:g} seconds")
+        raise TimedOut(_message(seconds))
 
     started = time.monotonic()
     previous = signal.signal(signal.SIGALRM, expire)
@@ -67,6 +75,12 @@ def _async_exception(seconds: float) -> Iterator[None]:
     timer.start()
     try:
         yield
+    except TimedOut as error:
+        if not error.args:
+            # An asynchronous exception arrives as a bare class: give it the duration,
+            # keeping the traceback that shows where it interrupted the code.
+            error.args = (_message(seconds),)
+        raise
     finally:
         with lock:
             active = False

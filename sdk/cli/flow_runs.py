@@ -180,19 +180,34 @@ def inspect_run(
     with reading_client() as client:
         run = _get(client, ids.flow_run_id(client, flow_run_id))
         states = client.list_flow_run_states(run.id, page_size=500).items
+        errors = _error_lines(client, run)
     if output in (OutputFormat.JSON, OutputFormat.YAML):
         plain = run.model_dump(mode="json")
         plain["state_history"] = [state.model_dump(mode="json") for state in states]
+        plain["errors"] = [record.model_dump(mode="json") for record in errors]
         sys.stdout.write(structured_text(plain, output))
         return
     print_table(console, _DETAIL_COLUMNS, _details(run), show_header=False)
     console.print("State history", style="italic")
     history: list[list[Cell]] = [[time_text(s.timestamp), state_cell(s), s.message] for s in states]
     print_table(console, _HISTORY_COLUMNS, history)
+    if errors:
+        console.rule("Errors")
+        for record in errors:
+            # markup off: a traceback's brackets are text, not styles
+            console.print(terminal_safe(record.message), markup=False, highlight=False)
 
 
 _DETAIL_COLUMNS = (Column("Field", no_wrap=True), Column("Value"))
 _HISTORY_COLUMNS = (Column("Time", no_wrap=True), Column("State", no_wrap=True), Column("Message"))
+
+
+def _error_lines(client: SyncRunplaneClient, run: FlowRun) -> list[LogRecord]:
+    """A failed or crashed run's ERROR log lines, which hold its tracebacks."""
+    if run.state is None or run.state.type not in (StateType.FAILED, StateType.CRASHED):
+        return []
+    log_filter = LogFilter(flow_run_id=run.id, min_level=logging.ERROR)
+    return list(client.list_logs(log_filter, page_size=200).items)
 
 
 @flow_run_app.command("logs")

@@ -113,3 +113,29 @@ async def test_retry_refuses_runs_it_cannot_run_again(server: RunplaneServer) ->
     missing = uuid.uuid4()
     code, output = await invoke(server, "flow-run", "retry", str(missing))
     assert (code, output.strip()) == (1, f"no flow run {missing}")
+
+
+async def test_inspect_shows_the_traceback_of_a_failed_run(server: RunplaneServer) -> None:
+    traceback = 'Traceback (most recent call last):\n  File "etl.py", line 7, in load\n'
+    async with RunplaneClient(Settings(api_url=server.address)) as client:
+        flow = await client.create_flow(f"cli-{uuid.uuid4().hex[:8]}")
+        run = await client.create_flow_run(flow.id, name="broken-load")
+        await client.set_flow_run_state(run.id, State(type=StateType.RUNNING))
+        message = "the flow run failed: ValueError: boom [1]"
+        await client.set_flow_run_state(run.id, State(type=StateType.FAILED, message=message))
+        await client.write_logs(
+            [
+                LogRecord(flow_run_id=run.id, level=20, message="loading", logger_name="etl"),
+                LogRecord(
+                    flow_run_id=run.id,
+                    level=40,
+                    message=f"Encountered exception during execution\n{traceback}",
+                    logger_name="etl",
+                ),
+            ]
+        )
+    code, output = await invoke(server, "flow-run", "inspect", str(run.id))
+    assert code == 0, output
+    errors = output.split("Errors")[1]
+    assert 'File "etl.py", line 7, in load' in errors
+    assert "loading" not in errors

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import uuid
 
+import anyio
 import pytest
 from engine_support import engine_api
 
 import runplane
 from runplane import SyncRunplaneClient, flow
+from runplane._serve import aserve
 
 __all__ = ["engine_api"]
 
@@ -67,3 +69,59 @@ def test_a_deployment_without_a_pool_registers_nothing(engine_api: SyncRunplaneC
         )
     with pytest.raises(runplane.NotFound):
         engine_api.get_deployment_by_name(f"hourly/{name}")
+
+
+def test_deploy_says_what_it_registered_where_and_who_runs_it(
+    engine_api: SyncRunplaneClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pool = _pool()
+    nightly.deploy("said", work_pool_name=pool)
+    err = capsys.readouterr().err
+    address = engine_api.settings.api_url
+    assert f"Registered deployment 'nightly/said' on work pool {pool!r}" in err
+    assert f"at {address}" in err
+    assert f"runplane runner start --pool {pool}" in err
+
+
+def test_run_deployment_says_when_its_timeout_runs_out(engine_api: SyncRunplaneClient) -> None:
+    nightly.deploy("unattended", work_pool_name=_pool())  # no runner serves this pool
+    with pytest.raises(runplane.RunDeploymentTimeout) as raised:
+        runplane.run_deployment("nightly/unattended", timeout=0.5)
+    run = raised.value.flow_run
+    assert run.state is not None
+    assert run.state.type is runplane.StateType.SCHEDULED
+    assert str(run.id) in str(raised.value)
+    assert "0.5 seconds" in str(raised.value)
+
+
+def test_serve_says_what_it_registered_and_that_it_listens(
+    engine_api: SyncRunplaneClient,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def serve_until_the_runner_starts() -> None:
+        started = anyio.Event()
+
+        class IdleRunner:
+            """Stands in for the runner, which serve starts once it has said its lines."""
+
+            def __init__(self, *args: object, **kwargs: object) -> None:
+                pass
+
+            async def run(self) -> None:
+                started.set()
+                await anyio.sleep_forever()
+
+        monkeypatch.setattr("runplane.runner.Runner", IdleRunner)
+        async with anyio.create_task_group() as group:
+            group.start_soon(lambda: aserve(hourly.to_deployment("served")))
+            with anyio.fail_after(60):
+                await started.wait()
+            group.cancel_scope.cancel()
+
+    anyio.run(serve_until_the_runner_starts)
+    err = capsys.readouterr().err
+    assert "Registered deployment 'hourly/served' on work pool 'serve'" in err
+    assert f"at {engine_api.settings.api_url}" in err
+    assert "Listening for runs of 'hourly/served'" in err
+    assert "runplane deployment run hourly/served" in err

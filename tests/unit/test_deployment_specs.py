@@ -27,16 +27,20 @@ def greet(name: str, times: int = 2) -> str:
     return name * times
 
 
-def test_a_flow_under_the_working_directory_gets_a_relative_path_entrypoint(
+def test_a_flow_under_the_working_directory_gets_an_absolute_path_entrypoint(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(Path(__file__).parents[2])
-    assert flow_entrypoint(greet) == "tests/unit/test_deployment_specs.py:greet"
+    assert flow_entrypoint(greet) == f"{Path(__file__).resolve()}:greet"
 
 
-def test_the_entrypoint_loads_the_same_flow(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_entrypoint_loads_the_same_flow_from_another_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(Path(__file__).parents[2])
-    assert load_flow(flow_entrypoint(greet)).name == "greet"
+    entrypoint = flow_entrypoint(greet)
+    monkeypatch.chdir(tmp_path)  # a runner started elsewhere on the same machine
+    assert load_flow(entrypoint).name == "greet"
 
 
 def test_elsewhere_the_entrypoint_is_the_module(

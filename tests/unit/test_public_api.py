@@ -56,6 +56,7 @@ EXPECTED = [
     "RunAborted",
     "RunAssignment",
     "RunContext",
+    "RunDeploymentTimeout",
     "RunnerDeployment",
     "RunplaneClient",
     "RunplaneError",
