@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
@@ -112,6 +111,10 @@ def _rendered(artifact: Artifact) -> Any:
         return _table(json.loads(artifact.data))
     if artifact.type is ArtifactType.LINK:
         return Text(link_text(data))
+    # Imported here: rich's Markdown brings markdown-it and pygments, which every other
+    # command (and ``--help``) would load for nothing.
+    from rich.markdown import Markdown
+
     return Markdown(data)
 
 
