@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import gc
 
-import typer
-
 from runplane.cli import flow_run_control  # noqa: F401  # adds cancel and watch
 from runplane.cli.artifacts import artifact_app
 from runplane.cli.concurrency_limits import concurrency_limit_app
@@ -14,13 +12,14 @@ from runplane.cli.deployments import deployment_app
 from runplane.cli.errors import ApiErrorsGroup
 from runplane.cli.flow_runs import flow_run_app
 from runplane.cli.flows import flow_app
+from runplane.cli.help_layout import CommandGroup
 from runplane.cli.runner import runner_app
 from runplane.cli.server import server_app
 from runplane.cli.variables import variable_app
 from runplane.cli.work_pools import work_pool_app
 from runplane.cli.work_queues import work_queue_app
 
-app = typer.Typer(
+app = CommandGroup(
     cls=ApiErrorsGroup,
     no_args_is_help=True,
     help="runplane: workflows with a gRPC control plane.",

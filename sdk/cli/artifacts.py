@@ -18,9 +18,10 @@ from runplane._sync_client import SyncRunplaneClient
 from runplane.cli import ids
 from runplane.cli.clients import reading_client
 from runplane.cli.formatting import shortened, terminal_safe, time_text
+from runplane.cli.help_layout import CommandGroup
 from runplane.cli.output import Column, OutputFormat, OutputOption, print_data, print_table
 
-artifact_app = typer.Typer(no_args_is_help=True, help="Show what runs published.")
+artifact_app = CommandGroup(no_args_is_help=True, help="Show what runs published.")
 console = Console()
 
 IdArgument = Annotated[
