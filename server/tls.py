@@ -9,14 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from runplane.server.settings import ServerSettings, SettingsError
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+# cryptography is imported by the checks themselves: most servers (and every embedded one)
+# have no TLS files, and the import is a noticeable part of their start.
 
 CERT_VARIABLE = "RUNPLANE_SERVER_TLS_CERT"
 KEY_VARIABLE = "RUNPLANE_SERVER_TLS_KEY"
@@ -44,6 +48,8 @@ def _read(variable: str, path: Path) -> _PemFile:
 
 def _certificates(file: _PemFile, what: str) -> list[x509.Certificate]:
     """The file's certificates; one at least, all PEM."""
+    from cryptography import x509
+
     try:
         certificates = x509.load_pem_x509_certificates(file.data)
     except ValueError:
@@ -57,6 +63,9 @@ def _certificates(file: _PemFile, what: str) -> list[x509.Certificate]:
 
 
 def _private_key(file: _PemFile) -> PrivateKeyTypes:
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
     try:
         return serialization.load_pem_private_key(file.data, password=None)
     except TypeError:
@@ -72,6 +81,8 @@ def _private_key(file: _PemFile) -> PrivateKeyTypes:
 
 
 def _refuse_a_mismatched_key(cert: _PemFile, leaf: x509.Certificate, key: PrivateKeyTypes) -> None:
+    from cryptography.hazmat.primitives import serialization
+
     der, spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     if leaf.public_key().public_bytes(der, spki) != key.public_key().public_bytes(der, spki):
         raise SettingsError(

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
@@ -19,9 +18,10 @@ from runplane._sync_client import SyncRunplaneClient
 from runplane.cli import ids
 from runplane.cli.clients import reading_client
 from runplane.cli.formatting import shortened, terminal_safe, time_text
+from runplane.cli.help_layout import CommandGroup
 from runplane.cli.output import Column, OutputFormat, OutputOption, print_data, print_table
 
-artifact_app = typer.Typer(no_args_is_help=True, help="Show what runs published.")
+artifact_app = CommandGroup(no_args_is_help=True, help="Show what runs published.")
 console = Console()
 
 IdArgument = Annotated[
@@ -112,6 +112,10 @@ def _rendered(artifact: Artifact) -> Any:
         return _table(json.loads(artifact.data))
     if artifact.type is ArtifactType.LINK:
         return Text(link_text(data))
+    # Imported here: rich's Markdown brings markdown-it and pygments, which every other
+    # command (and ``--help``) would load for nothing.
+    from rich.markdown import Markdown
+
     return Markdown(data)
 
 

@@ -16,9 +16,10 @@ from runplane._errors import NotFound
 from runplane._sync_client import SyncRunplaneClient
 from runplane.cli.clients import reading_client
 from runplane.cli.formatting import terminal_safe
+from runplane.cli.help_layout import CommandGroup
 from runplane.cli.output import Column, OutputFormat, OutputOption, print_data, print_table
 
-concurrency_limit_app = typer.Typer(no_args_is_help=True, help="Manage concurrency limits.")
+concurrency_limit_app = CommandGroup(no_args_is_help=True, help="Manage concurrency limits.")
 console = Console()
 
 NameArgument = Annotated[str, typer.Argument(help="The limit's name (tag:<tag> for task tags).")]

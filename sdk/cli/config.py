@@ -20,8 +20,9 @@ from rich.table import Table
 from rich.text import Text
 
 from runplane._settings import Settings
+from runplane.cli.help_layout import CommandGroup
 
-config_app = typer.Typer(no_args_is_help=True, help="Inspect runplane's settings.")
+config_app = CommandGroup(no_args_is_help=True, help="Inspect runplane's settings.")
 console = Console()
 
 MASK = "********"

@@ -24,10 +24,11 @@ from runplane.cli.clients import reading_client
 from runplane.cli.exit_codes import for_final_states
 from runplane.cli.flow_runs import state_markup as state_text
 from runplane.cli.formatting import terminal_safe
+from runplane.cli.help_layout import CommandGroup
 from runplane.cli.output import Cell, Column, OutputFormat, OutputOption, print_data, print_table
 from runplane.cli.values import json_object, json_or_text
 
-deployment_app = typer.Typer(no_args_is_help=True, help="Manage deployments.")
+deployment_app = CommandGroup(no_args_is_help=True, help="Manage deployments.")
 console = Console()
 
 NameArgument = Annotated[str, typer.Argument(help='The deployment: "flow-name/deployment-name".')]

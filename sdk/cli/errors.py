@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
 
 from runplane._errors import RunplaneError
+from runplane.cli.help_layout import HelpGroup
 
 
 def _api_error_in(group: BaseExceptionGroup[BaseException]) -> RunplaneError | None:
@@ -22,7 +22,7 @@ def _api_error_in(group: BaseExceptionGroup[BaseException]) -> RunplaneError | N
     return first if isinstance(first, RunplaneError) else None
 
 
-class ApiErrorsGroup(TyperGroup):
+class ApiErrorsGroup(HelpGroup):
     """The root command group: a ``RunplaneError`` from any command exits 1 with its message."""
 
     def invoke(self, ctx: Any) -> Any:

@@ -34,6 +34,7 @@ from runplane._sync_client import SyncRunplaneClient
 from runplane.cli import ids
 from runplane.cli.clients import reading_client
 from runplane.cli.formatting import terminal_safe, time_text
+from runplane.cli.help_layout import CommandGroup
 from runplane.cli.output import (
     Cell,
     Column,
@@ -44,7 +45,7 @@ from runplane.cli.output import (
     structured_text,
 )
 
-flow_run_app = typer.Typer(
+flow_run_app = CommandGroup(
     no_args_is_help=True, help="Inspect, cancel, resume and retry flow runs."
 )
 console = Console()

@@ -11,9 +11,10 @@ from rich.console import Console
 from runplane._models import every_item
 from runplane.cli.clients import reading_client
 from runplane.cli.formatting import time_text
+from runplane.cli.help_layout import CommandGroup
 from runplane.cli.output import Column, OutputFormat, OutputOption, print_data, print_table
 
-flow_app = typer.Typer(no_args_is_help=True, help="List flows.")
+flow_app = CommandGroup(no_args_is_help=True, help="List flows.")
 console = Console()
 
 _COLUMNS = (

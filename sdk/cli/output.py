@@ -18,7 +18,6 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
-import yaml
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
@@ -75,6 +74,8 @@ def structured_text(plain: Any, output: OutputFormat) -> str:
     """``plain`` (JSON-compatible data) as JSON or YAML text with every control character
     escaped, ending with a newline."""
     if output is OutputFormat.YAML:
+        import yaml  # here, not at the top: every command loads this module, few print YAML
+
         # allow_unicode=False: YAML escapes non-printable characters as "\e", "\x9b".
         return str(yaml.safe_dump(plain, sort_keys=False, allow_unicode=False))
     # ensure_ascii: JSON escapes C0 controls anyway; this escapes C1 controls as well.

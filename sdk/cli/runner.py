@@ -10,8 +10,9 @@ import typer
 from rich.console import Console
 
 from runplane._models import SubscriptionStarted
+from runplane.cli.help_layout import CommandGroup
 
-runner_app = typer.Typer(no_args_is_help=True, help="Execute deployed flow runs.")
+runner_app = CommandGroup(no_args_is_help=True, help="Execute deployed flow runs.")
 console = Console()
 
 

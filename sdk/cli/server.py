@@ -10,7 +10,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-server_app = typer.Typer(no_args_is_help=True, help="Run the control plane.")
+from runplane.cli.help_layout import CommandGroup
+
+server_app = CommandGroup(no_args_is_help=True, help="Run the control plane.")
 console = Console()
 
 

@@ -14,10 +14,11 @@ from runplane._models import every_item
 from runplane._sync_client import SyncRunplaneClient
 from runplane.cli.clients import reading_client
 from runplane.cli.formatting import shortened, time_text
+from runplane.cli.help_layout import CommandGroup
 from runplane.cli.output import Column, OutputFormat, OutputOption, print_data, print_table
 from runplane.cli.values import json_or_text
 
-variable_app = typer.Typer(no_args_is_help=True, help="Manage variables.")
+variable_app = CommandGroup(no_args_is_help=True, help="Manage variables.")
 console = Console()
 
 NameArgument = Annotated[str, typer.Argument(help="The variable's name.")]

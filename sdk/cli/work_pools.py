@@ -14,6 +14,7 @@ from runplane._models import WorkPool
 from runplane._sync_client import SyncRunplaneClient
 from runplane.cli.clients import reading_client
 from runplane.cli.formatting import terminal_safe
+from runplane.cli.help_layout import CommandGroup
 from runplane.cli.output import (
     Column,
     OutputFormat,
@@ -24,7 +25,7 @@ from runplane.cli.output import (
 )
 from runplane.cli.work_queues import print_queues
 
-work_pool_app = typer.Typer(no_args_is_help=True, help="Manage work pools.")
+work_pool_app = CommandGroup(no_args_is_help=True, help="Manage work pools.")
 console = Console()
 
 NameArgument = Annotated[str, typer.Argument(help="The pool's name.")]

@@ -12,9 +12,10 @@ from runplane._errors import NotFound
 from runplane._models import WorkQueue
 from runplane._sync_client import SyncRunplaneClient
 from runplane.cli.clients import reading_client
+from runplane.cli.help_layout import CommandGroup
 from runplane.cli.output import Column, OutputFormat, OutputOption, print_data, print_table
 
-work_queue_app = typer.Typer(no_args_is_help=True, help="Manage the queues of work pools.")
+work_queue_app = CommandGroup(no_args_is_help=True, help="Manage the queues of work pools.")
 console = Console()
 
 PoolArgument = Annotated[str, typer.Argument(help="The work pool's name.")]

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from runplane.server.db.engine import Database
+from runplane.server.db.revisions import current_revisions_of, head_revisions
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+__all__ = ["alembic_config", "current_revisions", "head_revisions", "upgrade"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Held while migrating, so that replicas starting together on one PostgreSQL take turns.
@@ -20,26 +22,18 @@ _MIGRATION_LOCK_KEY = 0x72756E706C616E65  # "runplane"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config  # only a migration needs Alembic: see revisions.py
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
     return config
 
 
-@functools.cache
-def head_revisions() -> frozenset[str]:
-    """The newest revisions of the migration scripts (read once: they do not change)."""
-    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
-
-
 async def current_revisions(database: Database) -> frozenset[str]:
     """The revisions the database is at; empty for a database never migrated."""
-
-    def _read(connection: Connection) -> frozenset[str]:
-        return frozenset(MigrationContext.configure(connection).get_current_heads())
-
     async with database.read() as conn:
-        return await conn.run_sync(_read)
+        return await conn.run_sync(current_revisions_of)
 
 
 async def upgrade(database: Database, revision: str = "head") -> None:
@@ -53,6 +47,8 @@ async def upgrade(database: Database, revision: str = "head") -> None:
         return
 
     def _run(connection: Connection) -> None:
+        from alembic import command
+
         if connection.dialect.name == "postgresql":
             lock = sa.text("SELECT pg_advisory_xact_lock(:key)")
             connection.execute(lock, {"key": _MIGRATION_LOCK_KEY - (1 << 63)})

@@ -9,11 +9,14 @@ with ``**kwargs``), since the run would otherwise fail only when its function is
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import SchemaError, ValidationError, best_match
-from jsonschema.protocols import Validator
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+    from jsonschema.protocols import Validator
+
+# jsonschema is imported by the functions that check: it is a noticeable part of the start of
+# a server that never receives a deployment (the CLI's embedded one).
 
 
 class ParameterError(ValueError):
@@ -26,12 +29,16 @@ class ParameterError(ValueError):
 
 
 def _validator_class(schema: Mapping[str, Any]) -> type[Validator]:
+    from jsonschema import Draft202012Validator, validators
+
     found: type[Validator] = validators.validator_for(schema, default=Draft202012Validator)
     return found
 
 
 def schema_problem(schema: Mapping[str, Any]) -> str | None:
     """Why ``schema`` is not a valid JSON schema (for its "$schema" draft), or None."""
+    from jsonschema.exceptions import SchemaError
+
     try:
         _validator_class(schema).check_schema(dict(schema))
     except SchemaError as error:
@@ -55,6 +62,8 @@ def check_parameters(parameters: Mapping[str, Any], schema: Mapping[str, Any]) -
                 raise ParameterError(name, "is not a parameter of the flow")
     if schema_problem(schema) is not None:
         return  # stored before schemas were checked: nothing more to check against
+    from jsonschema.exceptions import best_match
+
     error = best_match(_validator_class(schema)(schema).iter_errors(dict(parameters)))
     if error is not None:
         raise ParameterError(_parameter_name(error), error.message)

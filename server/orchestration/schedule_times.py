@@ -13,11 +13,12 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
-from dateutil import rrule
+if TYPE_CHECKING:
+    from croniter import croniter
+    from dateutil import rrule
 
 _DAY = 86400.0
 _TICK = timedelta(microseconds=1)
@@ -57,12 +58,7 @@ def times_after(schedule: Schedule, after: datetime, until: datetime, limit: int
 def latest_at_or_before(schedule: Schedule, before: datetime, after: datetime) -> datetime | None:
     """The last fire time t with after < t <= before, if any."""
     if schedule.kind == "cron":
-        tz = _zone(schedule.spec.get("timezone"))
-        cron = croniter(
-            schedule.spec["expression"],
-            (before + _TICK).astimezone(tz),
-            day_or=bool(schedule.spec.get("day_or")),
-        )
+        cron = _croniter(schedule, before + _TICK)
         moment: datetime | None = cron.get_prev(datetime).astimezone(UTC)
     elif schedule.kind == "interval":
         moment = _interval_at_or_before(schedule, before)
@@ -81,11 +77,19 @@ def _iterate(schedule: Schedule, after: datetime) -> Iterator[datetime]:
     return _rrule(schedule, after)
 
 
-def _cron(schedule: Schedule, after: datetime) -> Iterator[datetime]:
+def _croniter(schedule: Schedule, start: datetime) -> croniter:
+    # Imported here: croniter and dateutil cost a process that never schedules (the CLI's
+    # embedded server) a noticeable part of its start.
+    from croniter import croniter
+
     tz = _zone(schedule.spec.get("timezone"))
-    cron = croniter(
-        schedule.spec["expression"], after.astimezone(tz), day_or=bool(schedule.spec.get("day_or"))
+    return croniter(
+        schedule.spec["expression"], start.astimezone(tz), day_or=bool(schedule.spec.get("day_or"))
     )
+
+
+def _cron(schedule: Schedule, after: datetime) -> Iterator[datetime]:
+    cron = _croniter(schedule, after)
     while True:
         yield cron.get_next(datetime).astimezone(UTC)
 
@@ -147,6 +151,8 @@ def _interval_at_or_before(schedule: Schedule, before: datetime) -> datetime | N
 
 def _rule_set(schedule: Schedule) -> tuple[rrule.rruleset, tzinfo | None]:
     """The rule set, and the zone to read its times in when they are wall-clock (naive)."""
+    from dateutil import rrule  # imported on first use, as croniter is
+
     tz = _zone(schedule.spec.get("timezone"))
     start = schedule.default_anchor.astimezone(tz).replace(tzinfo=None, microsecond=0)
     rules = rrule.rrulestr(str(schedule.spec["rrule"]), dtstart=start, forceset=True)

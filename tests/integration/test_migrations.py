@@ -4,13 +4,14 @@ and a server starting on a database already at head skips the upgrade."""
 from __future__ import annotations
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
-from runplane.server.db import migrate
 from runplane.server.db.engine import Database
-from runplane.server.db.migrate import current_revisions, head_revisions, upgrade
+from runplane.server.db.migrate import alembic_config, current_revisions, head_revisions, upgrade
 from runplane.server.db.tables import metadata
 
 pytestmark = pytest.mark.anyio
@@ -60,10 +61,31 @@ async def test_a_database_at_head_is_not_upgraded_again(
     def refuse(*_: object) -> None:
         raise AssertionError("Alembic's upgrade ran on a database already at head")
 
-    monkeypatch.setattr(migrate.command, "upgrade", refuse)
+    monkeypatch.setattr(command, "upgrade", refuse)
     database = Database(database_url)
     try:
         await upgrade(database)
         assert await current_revisions(database) == head_revisions()
+    finally:
+        await database.dispose()
+
+
+def _alembic_revisions(connection: Connection) -> frozenset[str]:
+    return frozenset(MigrationContext.configure(connection).get_current_heads())
+
+
+async def test_revisions_read_without_alembic_agree_with_alembic(
+    unmigrated_database_url: str,
+) -> None:
+    alembic_heads = frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+    assert head_revisions() == alembic_heads
+    database = Database(unmigrated_database_url)
+    try:
+        for revision in (None, FIRST_REVISION, "head"):
+            if revision is not None:
+                await upgrade(database, revision)
+            async with database.read() as conn:
+                by_alembic = await conn.run_sync(_alembic_revisions)
+            assert await current_revisions(database) == by_alembic
     finally:
         await database.dispose()
