@@ -55,6 +55,13 @@ def _shared_loop() -> _LoopThread:
         return _shared
 
 
+def run_on_shared_loop(coroutine: Coroutine[Any, Any, R]) -> R:
+    """Runs ``coroutine`` to its end on the loop the blocking clients share (see above), for a
+    program's own streams: a loop of its own would be closed while gRPC may still send it a
+    call's last events. Ctrl-C in the waiting thread cancels the coroutine."""
+    return _shared_loop().run(coroutine)
+
+
 def _after_fork_in_child() -> None:
     global _shared, _shared_lock
     _shared_lock = threading.Lock()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
 from typing import Annotated
@@ -22,7 +21,7 @@ from runplane._models import (
     State,
     StateType,
 )
-from runplane._sync_client import SyncRunplaneClient
+from runplane._sync_client import SyncRunplaneClient, run_on_shared_loop
 from runplane.cli import ids
 from runplane.cli.clients import reading_client, reading_settings
 from runplane.cli.exit_codes import ExitCode, for_final_states
@@ -198,7 +197,7 @@ def watch_runs(
         work_pool_name=pool,
     )
     try:
-        runs = asyncio.run(_watch(run_filter, until_final=bool(run_ids)))
+        runs = run_on_shared_loop(_watch(run_filter, until_final=bool(run_ids)))
     except KeyboardInterrupt:
         raise typer.Exit(ExitCode.INTERRUPTED if run_ids else ExitCode.OK) from None
     if run_ids:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import json
@@ -30,7 +29,7 @@ from runplane._models import (
     every_item,
 )
 from runplane._settings import Settings
-from runplane._sync_client import SyncRunplaneClient
+from runplane._sync_client import SyncRunplaneClient, run_on_shared_loop
 from runplane.cli import ids
 from runplane.cli.clients import reading_client
 from runplane.cli.formatting import terminal_safe, time_text
@@ -229,7 +228,7 @@ def show_logs(
             return
     # Followed on the async client: Ctrl-C cancels the stream task and closes the call cleanly.
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_follow(settings, log_filter))
+        run_on_shared_loop(_follow(settings, log_filter))
 
 
 async def _follow(settings: Settings, log_filter: LogFilter) -> None:

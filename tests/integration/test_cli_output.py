@@ -56,6 +56,7 @@ async def test_ls_and_inspect_print_the_models_as_json_and_yaml(server: Runplane
     assert code == 0, output
     shown = json.loads(output)
     history = shown.pop("state_history")
+    assert shown.pop("errors") == []  # a completed run has no error lines to show
     assert shown == expected
     assert [state["type"] for state in history] == ["PENDING", "RUNNING", "COMPLETED"]
 

@@ -193,7 +193,11 @@ async def test_a_reschedule_makes_the_old_lease_stale(server_settings: ServerSet
     assert rescheduled.status == ACCEPT
     assert (late_start.status, late_crash.status) == (ABORT, ABORT)
     assert STALE in late_start.reason
-    assert (after.state.type, after.state.name) == (SCHEDULED, "Rescheduled")
+    # Due at once, the run may already be handed to a worker with room: under a new lease.
+    if after.state.type == PENDING:
+        assert after.state.details.lease_id not in ("", lease)
+    else:
+        assert (after.state.type, after.state.name) == (SCHEDULED, "Rescheduled")
 
 
 async def test_a_running_run_is_heartbeated_and_adopted_under_its_lease(
