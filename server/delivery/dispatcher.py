@@ -51,6 +51,12 @@ _CANCELLING = 9  # runplane.v1.StateType.STATE_TYPE_CANCELLING
 _MAX_SWEPT_CANCELS = 1000
 
 
+def _stopping() -> bool:
+    """Whether this task was asked to stop, even when the request was caught on the way."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class WorkDispatcher:
     def __init__(
         self,
@@ -216,7 +222,11 @@ class WorkDispatcher:
                 if written.freed_slots:  # an assignment given back
                     self.notify_slots_freed()
                 self.notify_written(written.states)
-            except Exception:
+            except Exception as error:
+                if _stopping():
+                    # The cancellation that stops the server came out of a database driver as
+                    # an error of its own: retrying would keep the server from stopping.
+                    raise asyncio.CancelledError from error
                 logger.exception("work delivery pass failed; retrying on the next wake")
 
     def _delay(self, since_sweep: float) -> float:

@@ -1,8 +1,8 @@
-"""Marks that reach the work dispatcher while one of its passes waits on the database.
+"""What reaches the work dispatcher while one of its passes waits on the database.
 
 Each test holds a pass at a known await (publishing its notifications, a round trip on
-PostgreSQL), makes the change there, then lets the pass go on: what the change marked must
-still be delivered, by this pass or the next one.
+PostgreSQL) and makes a change there: a new subscriber's mark must still be delivered, and a
+stop must end the dispatcher even when the driver turns the cancellation into an error.
 """
 
 from __future__ import annotations
@@ -77,3 +77,27 @@ async def test_a_runner_subscribing_while_a_pass_publishes_gets_the_due_runs(
         item = await next_item(stream, within=10.0)
         stream.cancel()
     assert item.assignment.flow_run.id == run.id
+
+
+class _CancelTurnedIntoError(_HeldPublish):
+    """``publish`` raises an error of its own when cancelled, as a driver may."""
+
+    async def publish(self, payloads: Sequence[str]) -> None:
+        try:
+            await super().publish(payloads)
+        except asyncio.CancelledError as cancelled:
+            raise RuntimeError("the query was interrupted") from cancelled
+
+
+async def test_a_pass_cancelled_inside_the_driver_still_lets_the_server_stop(
+    server_settings: ServerSettings,
+) -> None:
+    async with serving(quiet(server_settings)) as (server, _):
+        dispatcher: WorkDispatcher = server.context.background.dispatcher
+        held = _CancelTurnedIntoError(dispatcher._dialect)
+        dispatcher._dialect = held
+        held.armed = True
+        dispatcher.notify_work(unique("pool"))
+        await asyncio.wait_for(held.waiting.wait(), timeout=10.0)
+        # Stopping cancels the pass held in publish; the dispatcher must end, not retry.
+        await asyncio.wait_for(server.context.background.stop(), timeout=10.0)
