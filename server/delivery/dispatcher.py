@@ -51,6 +51,12 @@ _CANCELLING = 9  # runplane.v1.StateType.STATE_TYPE_CANCELLING
 _MAX_SWEPT_CANCELS = 1000
 
 
+def _stopping() -> bool:
+    """Whether this task was asked to stop, even when the request was caught on the way."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class WorkDispatcher:
     def __init__(
         self,
@@ -216,7 +222,11 @@ class WorkDispatcher:
                 if written.freed_slots:  # an assignment given back
                     self.notify_slots_freed()
                 self.notify_written(written.states)
-            except Exception:
+            except Exception as error:
+                if _stopping():
+                    # The cancellation that stops the server came out of a database driver as
+                    # an error of its own: retrying would keep the server from stopping.
+                    raise asyncio.CancelledError from error
                 logger.exception("work delivery pass failed; retrying on the next wake")
 
     def _delay(self, since_sweep: float) -> float:
@@ -242,13 +252,19 @@ class WorkDispatcher:
             if self.limits_elsewhere():
                 self._outbox.append(f"f {self._token}")
             await self._make_waiters_due()
-        local = sorted({s.work_pool_name for s in self._subscriptions.all()})
         if self._announce:
             self._announce = False
             runtimes = self._runtimes_by_pool()
-            self._outbox.extend(self._presence.announcements(local, self._limited_pools, runtimes))
+            announced = self._local_pools()
+            self._outbox.extend(
+                self._presence.announcements(announced, self._limited_pools, runtimes)
+            )
         outbox, self._outbox = self._outbox, []
         await self._dialect.publish(outbox)
+        # The subscribers are read after the last await before the marks are taken: a runner
+        # that subscribes during an await (publishing is a round trip on PostgreSQL) marks its
+        # pool then, and a list read before it came would drop that mark with its pool.
+        local = self._local_pools()
         pools = local if self._everything else [p for p in local if p in self._dirty]
         self._everything = False
         self._dirty.clear()
@@ -259,6 +275,10 @@ class WorkDispatcher:
             await self._push_cancels(cancels)
         async with self._db.read() as conn:
             self._next_due = await earliest_scheduled(conn, local, started)
+
+    def _local_pools(self) -> list[str]:
+        """The pools of this server's subscribers."""
+        return sorted({s.work_pool_name for s in self._subscriptions.all()})
 
     def _runtimes_by_pool(self) -> dict[str, set[str]]:
         """The runtimes this server's subscribers run, by pool."""
