@@ -38,9 +38,13 @@ $(NODE_WORKER_STAMP): $(NODE_WORKER)/package.json $(NODE_WORKER)/package-lock.js
 # An interrupt (Ctrl-C, or a time limit's SIGINT to the process group) reaches pytest, which
 # prints its summary; the shell waits for that instead of dying at once (the trap), so that
 # make waits too and the summary is printed before the caller moves on.
+# Two workers: most tests wait on a server, a process or the network, so two share the two
+# cores well. TEST_WORKERS=0 runs everything in this process (easier to debug).
+TEST_WORKERS ?= 2
+
 test: venv $(NODE_WORKER_DEPS)
-	@echo '$(PY) -m pytest $(PYTEST_ARGS)'
-	@trap : INT TERM; status=0; $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
+	@echo '$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)'
+	@trap : INT TERM; status=0; $(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then \
 		echo 'error: pytest collected no tests (exit code 5)' >&2; \
 	fi; \

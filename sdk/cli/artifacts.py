@@ -7,7 +7,6 @@ import re
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
@@ -17,12 +16,11 @@ from runplane._models import Artifact, ArtifactType
 from runplane._sync_client import SyncRunplaneClient
 from runplane.cli import ids
 from runplane.cli.clients import reading_client
-from runplane.cli.formatting import shortened, terminal_safe, time_text
+from runplane.cli.formatting import shortened, stdout_console, terminal_safe, time_text
 from runplane.cli.help_layout import CommandGroup
 from runplane.cli.output import Column, OutputFormat, OutputOption, print_data, print_table
 
 artifact_app = CommandGroup(no_args_is_help=True, help="Show what runs published.")
-console = Console()
 
 IdArgument = Annotated[
     str, typer.Argument(help="The artifact's id, or a unique prefix of it (6+ characters).")
@@ -71,7 +69,7 @@ def list_artifacts(
         ]
         for artifact in artifacts
     ]
-    print_table(console, _COLUMNS, rows, output, empty="no artifacts")
+    print_table(stdout_console(), _COLUMNS, rows, output, empty="no artifacts")
 
 
 @artifact_app.command("inspect")
@@ -82,15 +80,15 @@ def inspect_artifact(artifact_id: IdArgument, output: OutputOption = OutputForma
         try:
             artifact = client.get_artifact(found)
         except NotFound:
-            console.print(f"no artifact {found}")
+            stdout_console().print(f"no artifact {found}")
             raise typer.Exit(1) from None
     if print_data(artifact, output):
         return
     title = terminal_safe(artifact.key or str(artifact.id))
-    console.print(f"[bold]{escape(title)}[/bold]  {artifact.type.value.lower()}")
+    stdout_console().print(f"[bold]{escape(title)}[/bold]  {artifact.type.value.lower()}")
     if artifact.description:
-        console.print(escape(terminal_safe(artifact.description)))
-    console.print(_rendered(artifact))
+        stdout_console().print(escape(terminal_safe(artifact.description)))
+    stdout_console().print(_rendered(artifact))
 
 
 @artifact_app.command("delete")
@@ -101,9 +99,9 @@ def delete_artifact(artifact_id: IdArgument) -> None:
         try:
             client.delete_artifact(found)
         except NotFound:
-            console.print(f"no artifact {found}")
+            stdout_console().print(f"no artifact {found}")
             raise typer.Exit(1) from None
-    console.print(f"artifact {found} deleted")
+    stdout_console().print(f"artifact {found} deleted")
 
 
 def _rendered(artifact: Artifact) -> Any:

@@ -9,18 +9,16 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from runplane._errors import NotFound
 from runplane._sync_client import SyncRunplaneClient
 from runplane.cli.clients import reading_client
-from runplane.cli.formatting import terminal_safe
+from runplane.cli.formatting import stdout_console, terminal_safe
 from runplane.cli.help_layout import CommandGroup
 from runplane.cli.output import Column, OutputFormat, OutputOption, print_data, print_table
 
 concurrency_limit_app = CommandGroup(no_args_is_help=True, help="Manage concurrency limits.")
-console = Console()
 
 NameArgument = Annotated[str, typer.Argument(help="The limit's name (tag:<tag> for task tags).")]
 
@@ -36,7 +34,7 @@ def list_limits(output: OutputOption = OutputFormat.TABLE) -> None:
     if print_data(limits, output):
         return
     rows = [[limit.name, str(limit.limit), str(limit.active_slots)] for limit in limits]
-    print_table(console, _COLUMNS, rows, output, empty="no concurrency limits")
+    print_table(stdout_console(), _COLUMNS, rows, output, empty="no concurrency limits")
 
 
 @concurrency_limit_app.command("set")
@@ -47,7 +45,7 @@ def set_limit(
     """Create a concurrency limit, or change an existing one's value."""
     with SyncRunplaneClient() as client:
         client.create_concurrency_limit(name, limit)
-    console.print(f"concurrency limit {name} is {limit}")
+    stdout_console().print(f"concurrency limit {name} is {limit}")
 
 
 @concurrency_limit_app.command("inspect")
@@ -57,11 +55,11 @@ def inspect_limit(name: NameArgument, output: OutputOption = OutputFormat.TABLE)
         try:
             limit = client.get_concurrency_limit(name)
         except NotFound:
-            console.print(f"no concurrency limit named {name!r}", markup=False)
+            stdout_console().print(f"no concurrency limit named {name!r}", markup=False)
             raise typer.Exit(1) from None
     if print_data(limit, output):
         return
-    console.print(
+    stdout_console().print(
         f"[bold]{escape(terminal_safe(limit.name))}[/bold]  "
         f"limit: {limit.limit}  active: {limit.active_slots}"
     )
@@ -74,6 +72,6 @@ def delete_limit(name: NameArgument) -> None:
         try:
             client.delete_concurrency_limit(name)
         except NotFound:
-            console.print(f"no concurrency limit named {name!r}", markup=False)
+            stdout_console().print(f"no concurrency limit named {name!r}", markup=False)
             raise typer.Exit(1) from None
-    console.print(f"concurrency limit {name} deleted")
+    stdout_console().print(f"concurrency limit {name} deleted")

@@ -15,15 +15,14 @@ from pydantic import AliasChoices, SecretStr, ValidationError
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings
 from pydantic_settings import SettingsError as SourceError
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from runplane._settings import Settings
+from runplane.cli.formatting import stdout_console
 from runplane.cli.help_layout import CommandGroup
 
 config_app = CommandGroup(no_args_is_help=True, help="Inspect runplane's settings.")
-console = Console()
 
 MASK = "********"
 NOT_SET = "(not set)"
@@ -74,7 +73,7 @@ def show(
     for row in rows:
         # Text, not str: a value must never be read as rich markup.
         table.add_row(Text(row.variable), Text(_display(row.value)), Text(row.source))
-    console.print(table)
+    stdout_console().print(table)
 
 
 def effective_rows() -> list[Row]:

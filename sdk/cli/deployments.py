@@ -7,7 +7,6 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from runplane._errors import NotFound, RunplaneError
@@ -23,13 +22,12 @@ from runplane._sync_client import SyncRunplaneClient
 from runplane.cli.clients import reading_client
 from runplane.cli.exit_codes import for_final_states
 from runplane.cli.flow_runs import state_markup as state_text
-from runplane.cli.formatting import terminal_safe
+from runplane.cli.formatting import stdout_console, terminal_safe
 from runplane.cli.help_layout import CommandGroup
 from runplane.cli.output import Cell, Column, OutputFormat, OutputOption, print_data, print_table
 from runplane.cli.values import json_object, json_or_text
 
 deployment_app = CommandGroup(no_args_is_help=True, help="Manage deployments.")
-console = Console()
 
 NameArgument = Annotated[str, typer.Argument(help='The deployment: "flow-name/deployment-name".')]
 
@@ -38,10 +36,12 @@ def _get(client: SyncRunplaneClient, name: str) -> Deployment:
     try:
         return client.get_deployment_by_name(name)
     except NotFound:
-        console.print(f"no deployment named {name!r}", markup=False)
+        stdout_console().print(f"no deployment named {name!r}", markup=False)
         raise typer.Exit(1) from None
     except RunplaneError as error:
-        console.print(f"cannot read deployment {name!r}: {terminal_safe(str(error))}", markup=False)
+        stdout_console().print(
+            f"cannot read deployment {name!r}: {terminal_safe(str(error))}", markup=False
+        )
         raise typer.Exit(1) from None
 
 
@@ -83,7 +83,7 @@ def list_deployments(
         ]
         for item in deployments
     ]
-    print_table(console, _COLUMNS, rows, output, empty="no deployments")
+    print_table(stdout_console(), _COLUMNS, rows, output, empty="no deployments")
 
 
 _COLUMNS = (
@@ -124,7 +124,7 @@ def inspect_deployment(name: NameArgument, output: OutputOption = OutputFormat.T
     rows.append(["parameters", json.dumps(deployment.parameters, ensure_ascii=False)])
     rows.append(["job variables", json.dumps(deployment.job_variables, ensure_ascii=False)])
     rows.extend(["schedule", describe_schedule(item)] for item in deployment.schedules)
-    print_table(console, _DETAIL_COLUMNS, rows, show_header=False)
+    print_table(stdout_console(), _DETAIL_COLUMNS, rows, show_header=False)
 
 
 def _parameters(values: list[str] | None, as_json: str | None) -> dict[str, Any]:
@@ -161,13 +161,15 @@ def run(
     try:
         flow_run = run_deployment(name, parameters=parameters, timeout=timeout if watch else 0)
     except NotFound:
-        console.print(f"no deployment named {name!r}")
+        stdout_console().print(f"no deployment named {name!r}")
         raise typer.Exit(1) from None
     except RunplaneError as error:
-        console.print(f"the run was not created: {terminal_safe(str(error))}", markup=False)
+        stdout_console().print(
+            f"the run was not created: {terminal_safe(str(error))}", markup=False
+        )
         raise typer.Exit(1) from None
     name_text = escape(terminal_safe(flow_run.name))
-    console.print(f"flow run {name_text} ({flow_run.id}): {state_text(flow_run.state)}")
+    stdout_console().print(f"flow run {name_text} ({flow_run.id}): {state_text(flow_run.state)}")
     if watch:
         raise typer.Exit(for_final_states([flow_run.state]))
 
@@ -176,7 +178,7 @@ def _set_paused(name: str, paused: bool) -> None:
     with SyncRunplaneClient() as client:
         deployment = _get(client, name)
         client.update_deployment(deployment.model_copy(update={"paused": paused}), ["paused"])
-    console.print(f"deployment {name} {'paused' if paused else 'resumed'}")
+    stdout_console().print(f"deployment {name} {'paused' if paused else 'resumed'}")
 
 
 @deployment_app.command("pause")
@@ -198,4 +200,4 @@ def delete(name: NameArgument) -> None:
         deployment = _get(client, name)
         assert deployment.id is not None
         client.delete_deployment(deployment.id)
-    console.print(f"deployment {name} deleted")
+    stdout_console().print(f"deployment {name} deleted")

@@ -25,9 +25,9 @@ from runplane._sync_client import SyncRunplaneClient, run_on_shared_loop
 from runplane.cli import ids
 from runplane.cli.clients import reading_client, reading_settings
 from runplane.cli.exit_codes import ExitCode, for_final_states
-from runplane.cli.flow_runs import console, flow_run_app, state_cell
+from runplane.cli.flow_runs import flow_run_app, state_cell
 from runplane.cli.flow_runs import state_markup as state_text
-from runplane.cli.formatting import terminal_safe, time_text
+from runplane.cli.formatting import stdout_console, terminal_safe, time_text
 from runplane.cli.output import Cell, Column, safe_cell
 
 
@@ -41,16 +41,16 @@ def cancel_run(flow_run_id: ids.FlowRunIdArgument) -> None:
                 run_id, State(type=StateType.CANCELLING, message="cancelled from the CLI")
             )
         except NotFound:
-            console.print(f"no flow run {flow_run_id}")
+            stdout_console().print(f"no flow run {flow_run_id}")
             raise typer.Exit(1) from None
     if result.state is None or result.state.type not in (
         StateType.CANCELLING,
         StateType.CANCELLED,
     ):
         reason = result.reason or "the run cannot be cancelled"
-        console.print(f"not cancelled: {reason}", markup=False)
+        stdout_console().print(f"not cancelled: {reason}", markup=False)
         raise typer.Exit(1)
-    console.print(f"flow run {run_id} is {state_text(result.state)}")
+    stdout_console().print(f"flow run {run_id} is {state_text(result.state)}")
 
 
 @flow_run_app.command("resume")
@@ -66,12 +66,12 @@ def resume_run(flow_run_id: ids.FlowRunIdArgument) -> None:
     try:
         state = resume_flow_run(run_id)
     except NotFound:
-        console.print(f"no flow run {flow_run_id}")
+        stdout_console().print(f"no flow run {flow_run_id}")
         raise typer.Exit(1) from None
     except RunAborted as error:
-        console.print(terminal_safe(str(error)), markup=False)
+        stdout_console().print(terminal_safe(str(error)), markup=False)
         raise typer.Exit(1) from None
-    console.print(f"flow run {run_id} is {state_text(state)}")
+    stdout_console().print(f"flow run {run_id} is {state_text(state)}")
 
 
 @flow_run_app.command("retry")
@@ -82,14 +82,16 @@ def retry_run(flow_run_id: ids.FlowRunIdArgument) -> None:
         try:
             run = client.get_flow_run(run_id)
         except NotFound:
-            console.print(f"no flow run {flow_run_id}")
+            stdout_console().print(f"no flow run {flow_run_id}")
             raise typer.Exit(1) from None
         if run.work_pool_name is None:
             # A flow called directly has no runner to start it again.
-            console.print("not retried: only a run of a work pool has a runner to run it again")
+            stdout_console().print(
+                "not retried: only a run of a work pool has a runner to run it again"
+            )
             raise typer.Exit(1)
         if run.state is None or run.state.type not in TERMINAL_STATE_TYPES:
-            console.print(f"not retried: it is {state_text(run.state)}, not finished")
+            stdout_console().print(f"not retried: it is {state_text(run.state)}, not finished")
             raise typer.Exit(1)
         retried = State(
             type=StateType.SCHEDULED, name="AwaitingRetry", message="retried from the CLI"
@@ -97,9 +99,9 @@ def retry_run(flow_run_id: ids.FlowRunIdArgument) -> None:
         result = client.set_flow_run_state(run_id, retried)
     if result.status is not OrchestrationStatus.ACCEPT or result.state is None:
         reason = terminal_safe(result.reason or "the server refused it")
-        console.print(f"not retried: {reason}", markup=False)
+        stdout_console().print(f"not retried: {reason}", markup=False)
         raise typer.Exit(1)
-    console.print(f"flow run {run_id} is {state_text(result.state)}")
+    stdout_console().print(f"flow run {run_id} is {state_text(result.state)}")
 
 
 _WATCH_COLUMNS = (
@@ -143,8 +145,10 @@ async def _watch(run_filter: FlowRunFilter, until_final: bool) -> dict[uuid.UUID
     async with RunplaneClient(reading_settings()) as client:
         changes = client.watch_flow_runs(run_filter, include_current=True)
         async with contextlib.aclosing(changes):
-            if console.is_terminal:
-                with Live(changes_table(runs), console=console, auto_refresh=False) as live:
+            if stdout_console().is_terminal:
+                with Live(
+                    changes_table(runs), console=stdout_console(), auto_refresh=False
+                ) as live:
                     async for change in changes:
                         _apply(runs, change)
                         live.update(changes_table(runs), refresh=True)

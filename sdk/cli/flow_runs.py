@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
@@ -32,7 +31,7 @@ from runplane._settings import Settings
 from runplane._sync_client import SyncRunplaneClient, run_on_shared_loop
 from runplane.cli import ids
 from runplane.cli.clients import reading_client
-from runplane.cli.formatting import terminal_safe, time_text
+from runplane.cli.formatting import stdout_console, terminal_safe, time_text
 from runplane.cli.help_layout import CommandGroup
 from runplane.cli.output import (
     Cell,
@@ -47,7 +46,6 @@ from runplane.cli.output import (
 flow_run_app = CommandGroup(
     no_args_is_help=True, help="Inspect, cancel, resume and retry flow runs."
 )
-console = Console()
 
 _STATE_STYLES = {
     StateType.COMPLETED: "green",
@@ -94,7 +92,7 @@ def list_runs(
             try:
                 flow_ids = (client.get_flow_by_name(flow).id,)
             except NotFound:
-                console.print(f"no flow named {flow!r}", markup=False)
+                stdout_console().print(f"no flow named {flow!r}", markup=False)
                 raise typer.Exit(1) from None
         deployment_ids = () if deployment is None else (_deployment_id(client, deployment),)
         run_filter = FlowRunFilter(
@@ -122,7 +120,7 @@ def list_runs(
         ]
         for run in runs
     ]
-    print_table(console, RUN_COLUMNS, rows, output, empty="no flow runs")
+    print_table(stdout_console(), RUN_COLUMNS, rows, output, empty="no flow runs")
 
 
 RUN_COLUMNS = (
@@ -145,7 +143,7 @@ def _deployment_id(client: SyncRunplaneClient, text: str) -> uuid.UUID:
     try:
         deployment = client.get_deployment_by_name(text)
     except NotFound:
-        console.print(f"no deployment named {text!r}", markup=False)
+        stdout_console().print(f"no deployment named {text!r}", markup=False)
         raise typer.Exit(1) from None
     assert deployment.id is not None  # a stored deployment has one
     return deployment.id
@@ -187,15 +185,15 @@ def inspect_run(
         plain["errors"] = [record.model_dump(mode="json") for record in errors]
         sys.stdout.write(structured_text(plain, output))
         return
-    print_table(console, _DETAIL_COLUMNS, _details(run), show_header=False)
-    console.print("State history", style="italic")
+    print_table(stdout_console(), _DETAIL_COLUMNS, _details(run), show_header=False)
+    stdout_console().print("State history", style="italic")
     history: list[list[Cell]] = [[time_text(s.timestamp), state_cell(s), s.message] for s in states]
-    print_table(console, _HISTORY_COLUMNS, history)
+    print_table(stdout_console(), _HISTORY_COLUMNS, history)
     if errors:
-        console.rule("Errors")
+        stdout_console().rule("Errors")
         for record in errors:
             # markup off: a traceback's brackets are text, not styles
-            console.print(terminal_safe(record.message), markup=False, highlight=False)
+            stdout_console().print(terminal_safe(record.message), markup=False, highlight=False)
 
 
 _DETAIL_COLUMNS = (Column("Field", no_wrap=True), Column("Value"))
@@ -247,7 +245,7 @@ def _get(client: SyncRunplaneClient, flow_run_id: uuid.UUID) -> FlowRun:
     try:
         return client.get_flow_run(flow_run_id)
     except NotFound:
-        console.print(f"no flow run with id {flow_run_id}", markup=False)
+        stdout_console().print(f"no flow run with id {flow_run_id}", markup=False)
         raise typer.Exit(1) from None
 
 
@@ -303,7 +301,7 @@ def _duration(run: FlowRun) -> str:
 def _print_record(record: LogRecord) -> None:
     level = logging.getLevelName(record.level)
     line = f"{time_text(record.timestamp)} | {level:<7} | {record.logger_name} - {record.message}"
-    console.print(
+    stdout_console().print(
         terminal_safe(line),
         markup=False,
         highlight=False,

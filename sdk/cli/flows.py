@@ -6,16 +6,14 @@ import functools
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from runplane._models import every_item
 from runplane.cli.clients import reading_client
-from runplane.cli.formatting import time_text
+from runplane.cli.formatting import stdout_console, time_text
 from runplane.cli.help_layout import CommandGroup
 from runplane.cli.output import Column, OutputFormat, OutputOption, print_data, print_table
 
 flow_app = CommandGroup(no_args_is_help=True, help="List flows.")
-console = Console()
 
 _COLUMNS = (
     Column("Name"),
@@ -40,4 +38,4 @@ def list_flows(
         [flow.name, str(flow.id), time_text(flow.create_time), ", ".join(flow.tags) or "-"]
         for flow in flows
     ]
-    print_table(console, _COLUMNS, rows, output, empty="no flows")
+    print_table(stdout_console(), _COLUMNS, rows, output, empty="no flows")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from rich.console import Console
+
 
 def time_text(moment: datetime | None) -> str:
     """The moment in local time to the second; "-" when there is none."""
@@ -27,3 +29,10 @@ def terminal_safe(text: str) -> str:
     """The text with every control character but tab and newline written as a visible
     ``\\xNN`` escape, so that text from the server cannot drive the terminal."""
     return _CONTROL_CHARACTERS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+def stdout_console() -> Console:
+    """The console a command prints to, made when it prints: a rich ``Console`` fixes the
+    width it finds (the terminal's, or ``COLUMNS``) when it is made, and the command modules
+    are imported long before a command runs (and, in one process, before others run)."""
+    return Console()

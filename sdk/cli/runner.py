@@ -7,13 +7,12 @@ from typing import Annotated
 
 import anyio
 import typer
-from rich.console import Console
 
 from runplane._models import SubscriptionStarted
+from runplane.cli.formatting import stdout_console
 from runplane.cli.help_layout import CommandGroup
 
 runner_app = CommandGroup(no_args_is_help=True, help="Execute deployed flow runs.")
-console = Console()
 
 
 @runner_app.command("start")
@@ -50,7 +49,9 @@ def start(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     def subscribed(started: SubscriptionStarted) -> None:
-        console.print(f"runner subscribed to work pool {pool} (session {started.session_id})")
+        stdout_console().print(
+            f"runner subscribed to work pool {pool} (session {started.session_id})"
+        )
 
     runner = Runner(
         pool,
@@ -64,4 +65,4 @@ def start(
         on_subscribed=subscribed,
     )
     anyio.run(runner.run)
-    console.print("runner stopped")
+    stdout_console().print("runner stopped")

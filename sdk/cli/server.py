@@ -7,13 +7,12 @@ import logging
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from runplane.cli.formatting import stdout_console
 from runplane.cli.help_layout import CommandGroup
 
 server_app = CommandGroup(no_args_is_help=True, help="Run the control plane.")
-console = Console()
 
 
 @server_app.command("start")
@@ -59,7 +58,7 @@ def start(
     url = settings.resolved_database_url()
     address = f"{settings.host}:{settings.port}"
     # soft_wrap: one line however narrow the terminal, so that the URL can be copied whole.
-    console.print(
+    stdout_console().print(
         f"runplane server on [bold]{address}[/] (database: {escape(_safe(url))})", soft_wrap=True
     )
     try:
@@ -81,7 +80,7 @@ def migrate() -> None:
     from runplane.server.settings import ServerSettings
 
     url = asyncio.run(run_migrations(ServerSettings()))
-    console.print(f"database is up to date: {url}")
+    stdout_console().print(f"database is up to date: {url}")
 
 
 def _safe(url: str) -> str:

@@ -7,19 +7,17 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from runplane._errors import AlreadyExists, NotFound
 from runplane._models import every_item
 from runplane._sync_client import SyncRunplaneClient
 from runplane.cli.clients import reading_client
-from runplane.cli.formatting import shortened, time_text
+from runplane.cli.formatting import shortened, stdout_console, time_text
 from runplane.cli.help_layout import CommandGroup
 from runplane.cli.output import Column, OutputFormat, OutputOption, print_data, print_table
 from runplane.cli.values import json_or_text
 
 variable_app = CommandGroup(no_args_is_help=True, help="Manage variables.")
-console = Console()
 
 NameArgument = Annotated[str, typer.Argument(help="The variable's name.")]
 SHOWN_VALUE_LENGTH = 60
@@ -46,7 +44,7 @@ def list_variables(
         ]
         for variable in variables
     ]
-    print_table(console, _COLUMNS, rows, output, empty="no variables")
+    print_table(stdout_console(), _COLUMNS, rows, output, empty="no variables")
 
 
 _COLUMNS = (Column("Name"), Column("Value"), Column("Tags"), Column("Updated", no_wrap=True))
@@ -64,7 +62,7 @@ def get_variable(name: NameArgument) -> None:
         try:
             variable = client.get_variable(name)
         except NotFound:
-            console.print(f"no variable named {name!r}", markup=False)
+            stdout_console().print(f"no variable named {name!r}", markup=False)
             raise typer.Exit(1) from None
     # Plain print: the output is JSON for scripts, without rich's markup or wrapping.
     print(json.dumps(variable.value))
@@ -82,9 +80,11 @@ def set_variable(
         try:
             client.set_variable(name, json_or_text(value), tags=tag or (), overwrite=overwrite)
         except AlreadyExists:
-            console.print(f"a variable named {name!r} exists already; --overwrite replaces it")
+            stdout_console().print(
+                f"a variable named {name!r} exists already; --overwrite replaces it"
+            )
             raise typer.Exit(1) from None
-    console.print(f"variable {name} set")
+    stdout_console().print(f"variable {name} set")
 
 
 @variable_app.command("unset")
@@ -94,6 +94,6 @@ def unset_variable(name: NameArgument) -> None:
         try:
             client.delete_variable(name)
         except NotFound:
-            console.print(f"no variable named {name!r}", markup=False)
+            stdout_console().print(f"no variable named {name!r}", markup=False)
             raise typer.Exit(1) from None
-    console.print(f"variable {name} unset")
+    stdout_console().print(f"variable {name} unset")

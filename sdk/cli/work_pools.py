@@ -7,13 +7,12 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from runplane._errors import AlreadyExists, NotFound
 from runplane._models import WorkPool
 from runplane._sync_client import SyncRunplaneClient
 from runplane.cli.clients import reading_client
-from runplane.cli.formatting import terminal_safe
+from runplane.cli.formatting import stdout_console, terminal_safe
 from runplane.cli.help_layout import CommandGroup
 from runplane.cli.output import (
     Column,
@@ -26,7 +25,6 @@ from runplane.cli.output import (
 from runplane.cli.work_queues import print_queues
 
 work_pool_app = CommandGroup(no_args_is_help=True, help="Manage work pools.")
-console = Console()
 
 NameArgument = Annotated[str, typer.Argument(help="The pool's name.")]
 
@@ -48,7 +46,7 @@ def list_pools(output: OutputOption = OutputFormat.TABLE) -> None:
         ]
         for pool in pools
     ]
-    print_table(console, _POOL_COLUMNS, rows, output, empty="no work pools")
+    print_table(stdout_console(), _POOL_COLUMNS, rows, output, empty="no work pools")
 
 
 _POOL_COLUMNS = (
@@ -76,9 +74,9 @@ def create_pool(
                 name, description=description, concurrency_limit=limit, paused=paused
             )
         except AlreadyExists:
-            console.print(f"a work pool named {name!r} exists already")
+            stdout_console().print(f"a work pool named {name!r} exists already")
             raise typer.Exit(1) from None
-    console.print(f"work pool {name} created")
+    stdout_console().print(f"work pool {name} created")
 
 
 @work_pool_app.command("inspect")
@@ -91,7 +89,7 @@ def inspect_pool(
         try:
             pool = client.get_work_pool(name)
         except NotFound:
-            console.print(f"no work pool named {name!r}", markup=False)
+            stdout_console().print(f"no work pool named {name!r}", markup=False)
             raise typer.Exit(1) from None
         queues = client.list_work_queues(name)
     if output in (OutputFormat.JSON, OutputFormat.YAML):
@@ -100,7 +98,7 @@ def inspect_pool(
         sys.stdout.write(structured_text(plain, output))
         return
     limit = pool.concurrency_limit if pool.concurrency_limit is not None else "-"
-    console.print(
+    stdout_console().print(
         terminal_safe(
             f"{pool.name}  runners: {pool.subscriber_count}  limit: {limit}  "
             f"{'paused' if pool.paused else ''}"
@@ -109,7 +107,7 @@ def inspect_pool(
         highlight=False,
         soft_wrap=True,
     )
-    print_queues(console, queues, output)
+    print_queues(queues, output)
 
 
 def _update(name: str, **fields: Any) -> WorkPool:
@@ -117,7 +115,7 @@ def _update(name: str, **fields: Any) -> WorkPool:
         try:
             return client.update_work_pool(name, **fields)
         except NotFound:
-            console.print(f"no work pool named {name!r}")
+            stdout_console().print(f"no work pool named {name!r}")
             raise typer.Exit(1) from None
 
 
@@ -125,14 +123,14 @@ def _update(name: str, **fields: Any) -> WorkPool:
 def pause_pool(name: NameArgument) -> None:
     """Pause a work pool: its runners get no new runs until it is resumed."""
     _update(name, paused=True)
-    console.print(f"work pool {name} paused")
+    stdout_console().print(f"work pool {name} paused")
 
 
 @work_pool_app.command("resume")
 def resume_pool(name: NameArgument) -> None:
     """Resume a paused work pool; its due runs go to its runners at once."""
     _update(name, paused=False)
-    console.print(f"work pool {name} resumed")
+    stdout_console().print(f"work pool {name} resumed")
 
 
 @work_pool_app.command("set-limit")
@@ -142,11 +140,11 @@ def set_pool_limit(
 ) -> None:
     """Set how many of a work pool's runs may be active at once."""
     _update(name, concurrency_limit=limit)
-    console.print(f"work pool {name} runs at most {limit} at once")
+    stdout_console().print(f"work pool {name} runs at most {limit} at once")
 
 
 @work_pool_app.command("clear-limit")
 def clear_pool_limit(name: NameArgument) -> None:
     """Remove a work pool's concurrency limit."""
     _update(name, concurrency_limit=None)
-    console.print(f"work pool {name} has no concurrency limit")
+    stdout_console().print(f"work pool {name} has no concurrency limit")

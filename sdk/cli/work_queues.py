@@ -6,17 +6,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from runplane._errors import NotFound
 from runplane._models import WorkQueue
 from runplane._sync_client import SyncRunplaneClient
 from runplane.cli.clients import reading_client
+from runplane.cli.formatting import stdout_console
 from runplane.cli.help_layout import CommandGroup
 from runplane.cli.output import Column, OutputFormat, OutputOption, print_data, print_table
 
 work_queue_app = CommandGroup(no_args_is_help=True, help="Manage the queues of work pools.")
-console = Console()
 
 PoolArgument = Annotated[str, typer.Argument(help="The work pool's name.")]
 NameArgument = Annotated[str, typer.Argument(help="The queue's name, unique within the pool.")]
@@ -25,16 +24,16 @@ NameArgument = Annotated[str, typer.Argument(help="The queue's name, unique with
 def _missing(error: NotFound, pool: str, name: str | None = None) -> typer.Exit:
     """Prints which of the two is missing, the pool or its queue; the exit to raise."""
     if name is None or error.reason == "WORK_POOL_NOT_FOUND":
-        console.print(f"no work pool named {pool!r}", markup=False)
+        stdout_console().print(f"no work pool named {pool!r}", markup=False)
     else:
-        console.print(f"work pool {pool!r} has no queue named {name!r}", markup=False)
+        stdout_console().print(f"work pool {pool!r} has no queue named {name!r}", markup=False)
     return typer.Exit(1)
 
 
 _QUEUE_COLUMNS = (Column("Queue"), Column("Priority"), Column("Limit"), Column("Paused"))
 
 
-def print_queues(console: Console, queues: list[WorkQueue], output: OutputFormat) -> None:
+def print_queues(queues: list[WorkQueue], output: OutputFormat) -> None:
     """The queues as a table, the first served first."""
     rows = [
         [
@@ -45,7 +44,7 @@ def print_queues(console: Console, queues: list[WorkQueue], output: OutputFormat
         ]
         for queue in queues
     ]
-    print_table(console, _QUEUE_COLUMNS, rows, output)
+    print_table(stdout_console(), _QUEUE_COLUMNS, rows, output)
 
 
 @work_queue_app.command("ls")
@@ -57,7 +56,7 @@ def list_queues(pool: PoolArgument, output: OutputOption = OutputFormat.TABLE) -
         except NotFound as error:
             raise _missing(error, pool) from None
     if not print_data(queues, output):
-        print_queues(console, queues, output)
+        print_queues(queues, output)
 
 
 @work_queue_app.command("create")
@@ -80,7 +79,7 @@ def create_queue(
             )
         except NotFound as error:
             raise _missing(error, pool) from None
-    console.print(f"work queue {pool}/{name} has priority {queue.priority}")
+    stdout_console().print(f"work queue {pool}/{name} has priority {queue.priority}")
 
 
 def _update(pool: str, name: str, **fields: Any) -> WorkQueue:
@@ -95,14 +94,14 @@ def _update(pool: str, name: str, **fields: Any) -> WorkQueue:
 def pause_queue(pool: PoolArgument, name: NameArgument) -> None:
     """Pause a queue: its runs go to no runner until it is resumed."""
     _update(pool, name, paused=True)
-    console.print(f"work queue {pool}/{name} paused")
+    stdout_console().print(f"work queue {pool}/{name} paused")
 
 
 @work_queue_app.command("resume")
 def resume_queue(pool: PoolArgument, name: NameArgument) -> None:
     """Resume a paused queue; its due runs go to the pool's runners at once."""
     _update(pool, name, paused=False)
-    console.print(f"work queue {pool}/{name} resumed")
+    stdout_console().print(f"work queue {pool}/{name} resumed")
 
 
 @work_queue_app.command("set-limit")
@@ -113,14 +112,14 @@ def set_queue_limit(
 ) -> None:
     """Set how many of a queue's runs may be active at once."""
     _update(pool, name, concurrency_limit=limit)
-    console.print(f"work queue {pool}/{name} runs at most {limit} at once")
+    stdout_console().print(f"work queue {pool}/{name} runs at most {limit} at once")
 
 
 @work_queue_app.command("clear-limit")
 def clear_queue_limit(pool: PoolArgument, name: NameArgument) -> None:
     """Remove a queue's concurrency limit."""
     _update(pool, name, concurrency_limit=None)
-    console.print(f"work queue {pool}/{name} has no concurrency limit")
+    stdout_console().print(f"work queue {pool}/{name} has no concurrency limit")
 
 
 @work_queue_app.command("set-priority")
@@ -131,4 +130,4 @@ def set_queue_priority(
 ) -> None:
     """Set a queue's priority among the pool's queues."""
     _update(pool, name, priority=priority)
-    console.print(f"work queue {pool}/{name} has priority {priority}")
+    stdout_console().print(f"work queue {pool}/{name} has priority {priority}")
