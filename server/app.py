@@ -17,7 +17,6 @@ from runplane.server.api.auth import ApiKeyInterceptor
 from runplane.server.api.concurrency import ConcurrencyServicer
 from runplane.server.api.deployments import DeploymentServicer
 from runplane.server.api.errors import ErrorInterceptor
-from runplane.server.api.flow_run_messages import FlowRunEvent
 from runplane.server.api.flow_runs import FlowRunServicer
 from runplane.server.api.flows import FlowServicer
 from runplane.server.api.logs import LogHub, LogServicer
@@ -25,16 +24,17 @@ from runplane.server.api.task_runs import TaskRunServicer
 from runplane.server.api.variables import VariableServicer
 from runplane.server.api.work import WorkServicer
 from runplane.server.api_keys import ApiKey, Role, accepted_api_keys
+from runplane.server.background import Background
 from runplane.server.clock import Clock, SystemClock
 from runplane.server.db.engine import Database
 from runplane.server.db.migrate import upgrade
-from runplane.server.delivery.background import Background
+from runplane.server.delivery.subscriptions import SubscriptionRegistry
 from runplane.server.hub import Hub
 from runplane.server.listen import LISTEN_OPTIONS, bind
-from runplane.server.orchestration.subscriptions import SubscriptionRegistry
 from runplane.server.reflection import enable_documented_reflection
 from runplane.server.settings import ServerSettings
 from runplane.server.tls import server_credentials
+from runplane.server.transitions.events import FlowRunEvent
 from runplane.v1 import (
     artifacts_pb2,
     artifacts_pb2_grpc,

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from google.protobuf import json_format, timestamp_pb2
 
 from runplane.server.api import convert
@@ -12,17 +9,6 @@ from runplane.server.api.states import result_ref_message
 from runplane.server.db.deployments import DeploymentRecord, ScheduleRecord
 from runplane.server.db.scheduled_runs import ScheduledRunRecord
 from runplane.v1 import deployments_pb2, flow_runs_pb2, states_pb2
-
-
-def timestamp_json(value: datetime) -> str:
-    message = timestamp_pb2.Timestamp()
-    message.FromDatetime(value)
-    return message.ToJsonString()
-
-
-def scheduled_details(scheduled_time: datetime) -> dict[str, Any]:
-    """StateDetails of a SCHEDULED state in their stored JSON form (proto field names)."""
-    return {"scheduled_time": timestamp_json(scheduled_time)}
 
 
 def _parse_time(text: str | None) -> timestamp_pb2.Timestamp | None:

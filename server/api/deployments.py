@@ -37,6 +37,7 @@ from runplane.server.delivery.dispatcher import WorkDispatcher
 from runplane.server.loops.scheduler import reschedule_deployment
 from runplane.server.orchestration import deployments as rules
 from runplane.server.settings import ServerSettings
+from runplane.server.transitions.stored_states import scheduled_details
 from runplane.v1 import deployments_pb2, deployments_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -188,7 +189,7 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
                 now = self._clock.now()
                 given = _RunRequest(parameters, job_variables, tags, key, name)
                 run = _new_run(deployment, given, scheduled_time or now)
-                details = messages.scheduled_details(run.scheduled_time)
+                details = scheduled_details(run.scheduled_time)
                 if await scheduled_runs.insert(conn, run, details, now):
                     existing = await scheduled_runs.get(conn, run.id)
                 else:  # a concurrent call with the same key won

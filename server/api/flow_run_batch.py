@@ -20,22 +20,25 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from runplane.server.api.batching import ALONE, BatchOutcome
-from runplane.server.api.errors import ApiError, not_found
-from runplane.server.api.flow_run_messages import FlowRunEvent, flow_run_message
-from runplane.server.api.flow_run_transitions import (
-    Transition,
-    decide,
-    duplicate_result,
-    first_write,
-    needs_gate,
-)
-from runplane.server.api.states import ProposedState
+from runplane.server.api.errors import failed_precondition, not_found
+from runplane.server.api.flow_run_messages import flow_run_message
+from runplane.server.api.states import result_message
 from runplane.server.clock import Clock
 from runplane.server.db import flow_run_batch, flow_runs
 from runplane.server.db.engine import Database
 from runplane.server.db.flow_runs import Connection, NewFlowRun
 from runplane.server.db.run_records import LockedRun, StateWrite
 from runplane.server.hub import Hub
+from runplane.server.transitions.events import FlowRunEvent
+from runplane.server.transitions.flow_runs import (
+    InitialStateRefused,
+    Transition,
+    decide,
+    duplicate_result,
+    first_write,
+    needs_gate,
+)
+from runplane.server.transitions.stored_states import ProposedState
 from runplane.v1 import flow_runs_pb2
 
 Answer = flow_runs_pb2.CreateFlowRunResponse | flow_runs_pb2.SetFlowRunStateResponse
@@ -115,8 +118,8 @@ class FlowRunBatch:
             run = default_name(work.run, flow_name)
             try:
                 write = first_write(work.proposed, None, False, now)
-            except ApiError as error:
-                outcomes[index] = error
+            except InitialStateRefused as error:
+                outcomes[index] = failed_precondition("INITIAL_STATE_REFUSED", error.reason)
                 continue
             record = flow_runs.created_record(run, write, flow_name)
             rows.append((run, write))
@@ -151,7 +154,7 @@ class FlowRunBatch:
                 if write is not None:
                     writes.append((run, write))
                     freed |= frees_slots
-            outcomes[index] = flow_runs_pb2.SetFlowRunStateResponse(result=result)
+            outcomes[index] = flow_runs_pb2.SetFlowRunStateResponse(result=result_message(result))
         await flow_run_batch.write_states(conn, writes)
         if watched and writes:
             records = await flow_run_batch.get_many(conn, (run.id for run, _ in writes))

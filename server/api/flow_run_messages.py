@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from runplane.server.api import convert
 from runplane.server.api.errors import invalid_argument
@@ -18,7 +17,7 @@ from runplane.server.api.validation import (
     require_name,
 )
 from runplane.server.db.run_filters import FlowRunQuery
-from runplane.server.db.run_records import FlowRunRecord, StateRecord
+from runplane.server.db.run_records import FlowRunRecord
 from runplane.server.orchestration import StateType
 from runplane.v1 import flow_runs_pb2, states_pb2
 
@@ -26,14 +25,6 @@ MAX_FILTER_VALUES = 1000
 MAX_RETRIES = 10_000
 MAX_RETRY_DELAYS = 100
 _STATE_TYPES = frozenset(int(t) for t in StateType)
-
-
-@dataclass(frozen=True, slots=True)
-class FlowRunEvent:
-    """A flow run after a change, and the state that was written."""
-
-    run: FlowRunRecord
-    state: StateRecord
 
 
 def retry_policy(name: str, policy: states_pb2.RetryPolicy) -> tuple[int, list[float]]:

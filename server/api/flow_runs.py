@@ -15,6 +15,7 @@ from runplane.server.api.deployment_requests import run_parameters
 from runplane.server.api.errors import (
     ApiError,
     already_exists,
+    failed_precondition,
     invalid_argument,
     not_found,
 )
@@ -27,17 +28,10 @@ from runplane.server.api.flow_run_batch import (
     write_key,
 )
 from runplane.server.api.flow_run_messages import (
-    FlowRunEvent,
     flow_run_message,
     matches,
     parse_filter,
     retry_policy,
-)
-from runplane.server.api.flow_run_transitions import (
-    Transition,
-    first_write,
-    set_state,
-    strategy,
 )
 from runplane.server.api.pagination import (
     cut_page,
@@ -46,7 +40,7 @@ from runplane.server.api.pagination import (
     time_and_id_after,
     time_and_id_key,
 )
-from runplane.server.api.states import ProposedState, parse_state, state_message
+from runplane.server.api.states import parse_state, result_message, state_message
 from runplane.server.api.validation import (
     MAX_OBJECT_JSON_BYTES,
     check_label,
@@ -65,6 +59,16 @@ from runplane.server.db.flow_runs import Connection
 from runplane.server.db.run_records import FlowRunRecord, ReferenceMissing
 from runplane.server.hub import Hub, SubscriberOverflow
 from runplane.server.orchestration import ConcurrencyGate, StateSpec, StateType
+from runplane.server.transitions.deployment_slots import count_slots
+from runplane.server.transitions.events import FlowRunEvent
+from runplane.server.transitions.flow_runs import (
+    InitialStateRefused,
+    RunMissing,
+    Transition,
+    first_write,
+    set_state,
+)
+from runplane.server.transitions.stored_states import ProposedState
 from runplane.v1 import flow_runs_pb2, flow_runs_pb2_grpc, states_pb2
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -179,6 +183,8 @@ class FlowRunServicer(flow_runs_pb2_grpc.FlowRunServiceServicer):
                 record, event = await self._create(conn, work.run, work.proposed)
         except ReferenceMissing as error:
             raise not_found(error.kind, error.key) from None
+        except InitialStateRefused as error:
+            raise failed_precondition("INITIAL_STATE_REFUSED", error.reason) from None
         if event is not None:
             self._events.publish(event)
         return flow_runs_pb2.CreateFlowRunResponse(
@@ -224,8 +230,7 @@ class FlowRunServicer(flow_runs_pb2_grpc.FlowRunServiceServicer):
             raise not_found("deployment", run.deployment_id)
         if gate is None or initial is not StateType.PENDING:
             return None
-        active = await flow_runs.count_active(conn, run.deployment_id, run.id)
-        return ConcurrencyGate(gate.limit, active, strategy(gate.collision_strategy))
+        return await count_slots(conn, run.deployment_id, run.id, gate)
 
     async def GetFlowRun(
         self, request: flow_runs_pb2.GetFlowRunRequest, context: Context
@@ -298,15 +303,18 @@ class FlowRunServicer(flow_runs_pb2_grpc.FlowRunServiceServicer):
             self._work.notify_slots_freed()
 
     async def _set_alone(self, transition: Transition) -> flow_runs_pb2.SetFlowRunStateResponse:
-        with self._events.writing() as watched:
-            async with self._db.write() as conn:
-                now = self._clock.now()
-                applied = await set_state(conn, transition, now, watched=watched)
+        try:
+            with self._events.writing() as watched:
+                async with self._db.write() as conn:
+                    now = self._clock.now()
+                    applied = await set_state(conn, transition, now, watched=watched)
+        except RunMissing as error:
+            raise not_found("flow run", error.run_id) from None
         if applied.event is not None:
             self._events.publish(applied.event)
         if applied.freed_slots:
             self._slots_freed()
-        return flow_runs_pb2.SetFlowRunStateResponse(result=applied.result)
+        return flow_runs_pb2.SetFlowRunStateResponse(result=result_message(applied.result))
 
     async def _write_alone(self, work: FlowRunWrite) -> Answer:
         if isinstance(work, NewRun):

@@ -1,4 +1,5 @@
-"""States between the wire, the rules and the database.
+"""States between the wire and their stored form (see
+:mod:`runplane.server.transitions.stored_states`).
 
 A stored state keeps its result reference and details as the JSON forms of ``ResultRef``
 and ``StateDetails`` (field names as in the proto), so that what a client sent comes back
@@ -9,9 +10,7 @@ text of ``inline_value_json``.
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from google.protobuf import json_format, timestamp_pb2
@@ -34,6 +33,8 @@ from runplane.server.orchestration import (
     StateSpec,
     StateType,
 )
+from runplane.server.transitions.flow_runs import Result
+from runplane.server.transitions.stored_states import DETAIL_TEXTS, DETAIL_TIMES, ProposedState
 from runplane.v1 import states_pb2
 
 MAX_STATE_NAME_LENGTH = 64
@@ -47,17 +48,6 @@ _STATE_TYPES = frozenset(int(t) for t in StateType)
 # Timestamps a datetime can hold: years 1 to 9999.
 _MIN_SECONDS = -62135596800
 _MAX_SECONDS = 253402300799
-
-
-@dataclass(frozen=True, slots=True)
-class ProposedState:
-    """A validated state from a request: what the rules see, and what they do not."""
-
-    spec: StateSpec
-    result: dict[str, Any] | None = None
-    extra_details: dict[str, Any] = field(default_factory=dict)
-    """Details kept as sent: cache_expiration, child_flow_run_id, upstream_task_run_id."""
-    cache_expiration: datetime | None = None
 
 
 def parse_timestamp(name: str, message: timestamp_pb2.Timestamp) -> datetime:
@@ -129,50 +119,6 @@ def result_ref_message(stored: dict[str, Any]) -> states_pb2.ResultRef:
     return message
 
 
-def _timestamp_json(value: datetime) -> str:
-    message = timestamp_pb2.Timestamp()
-    message.FromDatetime(value)
-    return message.ToJsonString()
-
-
-def stored_state(
-    spec: StateSpec, proposed: ProposedState | None, timestamp: datetime
-) -> StateRecord:
-    """The state to record. The proposal's result and extra details go with it only when it
-    is of the proposed type: a substitute such as AwaitingRetry does not carry them."""
-    carry = proposed is not None and proposed.spec.type is spec.type
-    details: dict[str, Any] = {}
-    if spec.scheduled_time is not None:
-        details["scheduled_time"] = _timestamp_json(spec.scheduled_time)
-    if spec.cache_key:
-        details["cache_key"] = spec.cache_key
-    if spec.retriable:
-        details["retriable"] = True
-    if spec.transition_id:
-        details["transition_id"] = spec.transition_id
-    if spec.lease_id:
-        details["lease_id"] = spec.lease_id
-    if spec.pause_deadline is not None:
-        details["pause_deadline"] = _timestamp_json(spec.pause_deadline)
-    if carry and proposed is not None:
-        details.update(proposed.extra_details)
-    return StateRecord(
-        id=uuid.uuid4(),
-        type=int(spec.type),
-        name=spec.name,
-        timestamp=timestamp,
-        message=spec.message,
-        result=proposed.result if carry and proposed is not None else None,
-        details=details or None,
-    )
-
-
-_DETAIL_TEXTS = frozenset(
-    {"cache_key", "transition_id", "lease_id", "child_flow_run_id", "upstream_task_run_id"}
-)
-_DETAIL_TIMES = frozenset({"scheduled_time", "cache_expiration", "pause_deadline"})
-
-
 def _details(record: StateRecord) -> states_pb2.StateDetails:
     """The stored details as a message; the common keys without json_format, which is slow."""
     stored = record.details
@@ -180,10 +126,10 @@ def _details(record: StateRecord) -> states_pb2.StateDetails:
         return states_pb2.StateDetails()
     simple: dict[str, Any] = {}
     for key, value in stored.items():
-        plain = str if key in _DETAIL_TEXTS else bool if key == "retriable" else None
+        plain = str if key in DETAIL_TEXTS else bool if key == "retriable" else None
         if plain is not None and isinstance(value, plain):
             simple[key] = value
-        elif key in _DETAIL_TIMES and isinstance(value, str):
+        elif key in DETAIL_TIMES and isinstance(value, str):
             stamp = timestamp_pb2.Timestamp()
             stamp.FromJsonString(value)
             simple[key] = stamp
@@ -192,45 +138,6 @@ def _details(record: StateRecord) -> states_pb2.StateDetails:
             json_format.ParseDict(stored, details)
             return details
     return states_pb2.StateDetails(**simple)
-
-
-def spec_from_record(record: StateRecord) -> StateSpec:
-    """The stored state as the rules see it."""
-    stored = record.details or {}
-    times = [stored.get(key) for key in ("scheduled_time", "pause_deadline")]
-    if any(times) or stored.keys() - _DETAIL_TEXTS - {"retriable", "cache_expiration"}:
-        return _spec_from_message(record, _details(record))
-    return StateSpec(
-        type=StateType(record.type),
-        name=record.name,
-        message=record.message,
-        result_persisted=record.result is not None,
-        retriable=True if stored.get("retriable") else None,
-        transition_id=stored.get("transition_id", ""),
-        lease_id=stored.get("lease_id", ""),
-        cache_key=stored.get("cache_key", ""),
-    )
-
-
-def _spec_from_message(record: StateRecord, details: states_pb2.StateDetails) -> StateSpec:
-    def time(field_name: str) -> datetime | None:
-        if not details.HasField(field_name):  # type: ignore[arg-type]
-            return None
-        value: datetime = getattr(details, field_name).ToDatetime(tzinfo=UTC)
-        return value
-
-    return StateSpec(
-        type=StateType(record.type),
-        name=record.name,
-        message=record.message,
-        scheduled_time=time("scheduled_time"),
-        result_persisted=record.result is not None,
-        retriable=True if details.retriable else None,
-        transition_id=details.transition_id,
-        lease_id=details.lease_id,
-        pause_deadline=time("pause_deadline"),
-        cache_key=details.cache_key,
-    )
 
 
 def state_message(record: StateRecord) -> states_pb2.State:
@@ -266,3 +173,7 @@ def decision_result(
     decision: Decision, state: StateRecord | None
 ) -> states_pb2.OrchestrationResult:
     return orchestration_result(int(decision.status), state, decision.reason, decision.wait_seconds)
+
+
+def result_message(result: Result) -> states_pb2.OrchestrationResult:
+    return orchestration_result(result.status, result.state, result.reason, result.wait_seconds)

@@ -19,8 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from runplane.server.api.errors import invalid_argument, not_found
-from runplane.server.api.run_transitions import outcome, state_write
-from runplane.server.api.states import ProposedState, parse_state
+from runplane.server.api.states import parse_state
 from runplane.server.api.task_run_messages import parse_spec
 from runplane.server.api.validation import parse_uuid
 from runplane.server.db import task_reports, task_runs
@@ -28,6 +27,8 @@ from runplane.server.db.flow_runs import Connection
 from runplane.server.db.run_records import LockedRun, RunTimesRecord, StateRecord, StateWrite
 from runplane.server.db.task_runs import NewTaskRun
 from runplane.server.orchestration import OrchestrationStatus, StateSpec, StateType
+from runplane.server.transitions.state_writes import outcome, state_write
+from runplane.server.transitions.stored_states import ProposedState
 from runplane.v1 import task_runs_pb2
 
 MAX_UPDATES = 10_000

@@ -16,9 +16,7 @@ from runplane.server.api.errors import (
 )
 from runplane.server.api.flow_runs import parse_uuid_text
 from runplane.server.api.pagination import cut_page, decode_token, filter_fingerprint
-from runplane.server.api.run_transitions import outcome, snapshot, state_write
 from runplane.server.api.states import (
-    ProposedState,
     decision_result,
     orchestration_result,
     parse_state,
@@ -40,6 +38,8 @@ from runplane.server.orchestration import (
     StateType,
     decide_task_run,
 )
+from runplane.server.transitions.state_writes import outcome, snapshot, state_write
+from runplane.server.transitions.stored_states import ProposedState
 from runplane.v1 import states_pb2, task_runs_pb2, task_runs_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]

@@ -10,7 +10,6 @@ from typing import Any
 import grpc
 
 from runplane.server.api import work_messages as messages
-from runplane.server.api.deployment_messages import scheduled_details
 from runplane.server.api.deployment_requests import MAX_DESCRIPTION_LENGTH, resource_name
 from runplane.server.api.errors import (
     already_exists,
@@ -37,9 +36,10 @@ from runplane.server.clock import Clock
 from runplane.server.db import run_leases, scheduled_runs, work_pools
 from runplane.server.db.engine import Database
 from runplane.server.delivery.dispatcher import WorkDispatcher
+from runplane.server.delivery.subscriptions import IDLE, SubscriptionRegistry
 from runplane.server.orchestration import TERMINAL_TYPES
-from runplane.server.orchestration.subscriptions import IDLE, SubscriptionRegistry
 from runplane.server.settings import ServerSettings
+from runplane.server.transitions.stored_states import scheduled_details
 from runplane.v1 import states_pb2, work_pb2, work_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]

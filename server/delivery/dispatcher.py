@@ -28,7 +28,6 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
-from runplane.server.api.flow_run_messages import FlowRunEvent
 from runplane.server.clock import Clock
 from runplane.server.db import held_runs
 from runplane.server.db.delivery_dialects import DeliveryDialect, earliest_scheduled
@@ -37,11 +36,12 @@ from runplane.server.db.run_records import StateRecord
 from runplane.server.delivery.capacity import SlotLedger, holds_slot
 from runplane.server.delivery.claims import Claimant, claim, give_back
 from runplane.server.delivery.presence import Presence
+from runplane.server.delivery.subscriptions import SubscriptionRegistry, WorkSubscription
 from runplane.server.delivery.waiters import make_waiters_due
 from runplane.server.delivery.written import announcing
 from runplane.server.hub import Hub
-from runplane.server.orchestration.subscriptions import SubscriptionRegistry, WorkSubscription
 from runplane.server.settings import ServerSettings
+from runplane.server.transitions.events import FlowRunEvent
 from runplane.v1 import work_pb2
 
 logger = logging.getLogger(__name__)

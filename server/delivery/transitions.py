@@ -13,33 +13,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runplane.server.api.flow_run_transitions import strategy
-from runplane.server.api.run_transitions import outcome, snapshot, state_write
-from runplane.server.db import flow_runs, held_runs
+from runplane.server.db import held_runs
 from runplane.server.db.held_runs import HeldRun
 from runplane.server.delivery.written import record_written
-from runplane.server.orchestration import (
-    ConcurrencyGate,
-    Decision,
-    Proposal,
-    StateSpec,
-    StateType,
-    decide_flow_run,
-)
+from runplane.server.orchestration import Decision, Proposal, StateSpec, decide_flow_run
+from runplane.server.transitions.deployment_slots import concurrency_gate
+from runplane.server.transitions.state_writes import outcome, snapshot, state_write
 
 __all__ = ["propose", "snapshot"]
-
-
-async def _gate(
-    conn: AsyncConnection, run: HeldRun, target: StateType, force: bool
-) -> ConcurrencyGate | None:
-    if force or target is not StateType.PENDING or run.deployment_id is None:
-        return None
-    _, gate = await flow_runs.deployment_gate(conn, run.deployment_id)
-    if gate is None:
-        return None
-    active = await flow_runs.count_active(conn, run.deployment_id, run.id)
-    return ConcurrencyGate(gate.limit, active, strategy(gate.collision_strategy))
 
 
 async def propose(
@@ -57,7 +38,7 @@ async def propose(
     holds the run. A claim puts the lease it grants in ``proposed.lease_id``. ``extra``
     columns are written only when the decision writes the proposed type.
     """
-    gate = await _gate(conn, run, proposed.type, force)
+    gate = await concurrency_gate(conn, run.deployment_id, run.id, proposed.type, force)
     held = str(run.lease_id) if run.lease_id is not None else ""
     proposal = Proposal(proposed, force=force, lease_id=held)
     decision = decide_flow_run(snapshot(run, now, gate), proposal, now)

@@ -18,11 +18,11 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from runplane.server.api.flow_run_messages import FlowRunEvent
 from runplane.server.db import flow_run_batch
 from runplane.server.db.engine import Database
 from runplane.server.db.run_records import StateRecord
 from runplane.server.hub import Hub
+from runplane.server.transitions.events import FlowRunEvent
 
 
 @dataclass

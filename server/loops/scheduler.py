@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runplane.server.api.deployment_messages import scheduled_details
 from runplane.server.clock import Clock
 from runplane.server.db import auto_scheduled, deployments, scheduled_runs
 from runplane.server.db.deployments import DeploymentRecord, ScheduleRecord
@@ -39,6 +38,7 @@ from runplane.server.orchestration.schedule_times import (
     times_after,
 )
 from runplane.server.settings import ServerSettings
+from runplane.server.transitions.stored_states import scheduled_details
 
 logger = logging.getLogger(__name__)
 

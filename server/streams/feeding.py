@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runplane.server.api.flow_run_messages import FlowRunEvent
 from runplane.server.db import flow_run_batch
 from runplane.server.db.changes import StateChange
 from runplane.server.db.logs import LogRecord
 from runplane.server.hub import Hub
+from runplane.server.transitions.events import FlowRunEvent
 
 
 async def feed_states(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from runplane.server.api.flow_run_messages import FlowRunEvent
 from runplane.server.db.delivery_dialects import DeliveryDialect
 from runplane.server.db.engine import Database
 from runplane.server.db.logs import LogRecord
 from runplane.server.hub import Hub
 from runplane.server.streams.notices import ClusterNotices
 from runplane.server.streams.sqlite_changes import SqliteChanges
+from runplane.server.transitions.events import FlowRunEvent
 
 
 class StreamFeed(Protocol):

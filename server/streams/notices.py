@@ -22,12 +22,12 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from runplane.server.api.flow_run_messages import FlowRunEvent
 from runplane.server.db import changes
 from runplane.server.db.engine import Database
 from runplane.server.db.logs import LogRecord
 from runplane.server.hub import Hub
 from runplane.server.streams.feeding import feed_logs, feed_states
+from runplane.server.transitions.events import FlowRunEvent
 
 logger = logging.getLogger(__name__)
 

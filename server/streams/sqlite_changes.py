@@ -23,12 +23,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runplane.server.api.flow_run_messages import FlowRunEvent
 from runplane.server.db import changes
 from runplane.server.db.engine import Database
 from runplane.server.db.logs import LogRecord
 from runplane.server.hub import Hub
 from runplane.server.streams.feeding import feed_logs, feed_states
+from runplane.server.transitions.events import FlowRunEvent
 
 logger = logging.getLogger(__name__)
 

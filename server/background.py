@@ -9,12 +9,12 @@ import contextlib
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
-from runplane.server.api.flow_run_messages import FlowRunEvent
 from runplane.server.clock import Clock
 from runplane.server.db.delivery_dialects import delivery_dialect
 from runplane.server.db.engine import Database
 from runplane.server.db.logs import LogRecord
 from runplane.server.delivery.dispatcher import WorkDispatcher, WorkItem
+from runplane.server.delivery.subscriptions import SubscriptionRegistry
 from runplane.server.delivery.written import announcing
 from runplane.server.hub import Hub
 from runplane.server.loops.late_marker import LateMarker
@@ -22,9 +22,9 @@ from runplane.server.loops.periodic import every
 from runplane.server.loops.reapers import Reapers
 from runplane.server.loops.retention import Retention
 from runplane.server.loops.scheduler import Scheduler
-from runplane.server.orchestration.subscriptions import SubscriptionRegistry
 from runplane.server.settings import ServerSettings
 from runplane.server.streams.feeds import stream_feed
+from runplane.server.transitions.events import FlowRunEvent
 
 
 class Background:

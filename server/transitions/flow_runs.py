@@ -14,15 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from runplane.server.api.errors import failed_precondition, not_found
-from runplane.server.api.flow_run_messages import FlowRunEvent
-from runplane.server.api.run_transitions import outcome, snapshot, state_write
-from runplane.server.api.states import ProposedState, decision_result, orchestration_result
 from runplane.server.db import flow_runs
 from runplane.server.db.flow_runs import Connection
-from runplane.server.db.run_records import NO_TIMES, LockedRun, StateWrite
+from runplane.server.db.run_records import NO_TIMES, LockedRun, StateRecord, StateWrite
 from runplane.server.orchestration import (
-    CollisionStrategy,
     ConcurrencyGate,
     Decision,
     Proposal,
@@ -30,9 +25,41 @@ from runplane.server.orchestration import (
     StateType,
     decide_flow_run,
 )
-from runplane.v1 import states_pb2
+from runplane.server.transitions.deployment_slots import concurrency_gate
+from runplane.server.transitions.events import FlowRunEvent
+from runplane.server.transitions.state_writes import outcome, snapshot, state_write
+from runplane.server.transitions.stored_states import ProposedState
 
-CANCEL_NEW = 2  # runplane.v1.CollisionStrategy.COLLISION_STRATEGY_CANCEL_NEW
+
+class RunMissing(Exception):
+    """The run proposed to does not exist."""
+
+    def __init__(self, run_id: uuid.UUID) -> None:
+        super().__init__(f"flow run {run_id} does not exist")
+        self.run_id = run_id
+
+
+class InitialStateRefused(Exception):
+    """The rules refused a new run's first state."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The answer to a proposal: its status, the run's state after it (None: the run has
+    none), why it was not taken as sent, and with WAIT how long to wait."""
+
+    status: int
+    state: StateRecord | None
+    reason: str
+    wait_seconds: float = 0.0
+
+
+def decision_result(decision: Decision, state: StateRecord | None) -> Result:
+    return Result(int(decision.status), state, decision.reason, decision.wait_seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,36 +76,11 @@ class Transition:
         return Proposal(self.proposed.spec, self.force, self.transition_id, self.lease_id)
 
 
-def strategy(collision_strategy: int) -> CollisionStrategy:
-    return "CANCEL_NEW" if collision_strategy == CANCEL_NEW else "ENQUEUE"
-
-
-async def concurrency_gate(
-    conn: Connection, locked: LockedRun, target: StateType, force: bool
-) -> ConcurrencyGate | None:
-    """The deployment's slots as seen by this run, when the proposal would take one.
-
-    Slots are derived from states: a run holds one while PENDING, RUNNING or CANCELLING, so
-    leaving those states releases it in the same transaction and nothing can leak. Locking the
-    deployment row first makes concurrent proposals count one after the other.
-    """
-    if force or target is not StateType.PENDING or locked.deployment_gate is None:
-        return None
-    assert locked.deployment_id is not None
-    _, gate = await flow_runs.deployment_gate(conn, locked.deployment_id)
-    if gate is None:
-        return None
-    active = await flow_runs.count_active(conn, locked.deployment_id, locked.id)
-    return ConcurrencyGate(gate.limit, active, strategy(gate.collision_strategy))
-
-
-def duplicate_result(
-    locked: LockedRun, transition: Transition
-) -> states_pb2.OrchestrationResult | None:
+def duplicate_result(locked: LockedRun, transition: Transition) -> Result | None:
     """The first answer again, when the proposal repeats the run's last applied transition."""
     last = locked.last
     if transition.transition_id and last and last.transition_id == transition.transition_id:
-        return orchestration_result(last.status, locked.state, last.reason)
+        return Result(last.status, locked.state, last.reason)
     return None
 
 
@@ -94,7 +96,7 @@ def needs_gate(locked: LockedRun, transition: Transition) -> bool:
 class Decided(NamedTuple):
     """The answer to a proposal that is not a duplicate, and what to write for it."""
 
-    result: states_pb2.OrchestrationResult
+    result: Result
     write: StateWrite | None
     """The state to write with its bookkeeping; None when nothing is written."""
     frees_slots: bool
@@ -124,7 +126,7 @@ def decide(
 class Applied:
     """What applying one proposal did."""
 
-    result: states_pb2.OrchestrationResult
+    result: Result
     event: FlowRunEvent | None = None
     """For the watchers, when someone is watching and a state was written."""
     freed_slots: bool = False
@@ -140,12 +142,13 @@ async def set_state(
     """
     locked = await flow_runs.lock(conn, transition.run_id)
     if locked is None:
-        raise not_found("flow run", transition.run_id)
+        raise RunMissing(transition.run_id)
     repeated = duplicate_result(locked, transition)
     if repeated is not None:
         return Applied(repeated)
     target = transition.proposed.spec.type
-    gate = await concurrency_gate(conn, locked, target, transition.force)
+    deployment_id = locked.deployment_id if locked.deployment_gate is not None else None
+    gate = await concurrency_gate(conn, deployment_id, locked.id, target, transition.force)
     decided = decide(locked, transition, now, gate)
     if decided.write is None:
         return Applied(decided.result)
@@ -158,10 +161,10 @@ async def set_state(
 def first_write(
     proposed: ProposedState, gate: ConcurrencyGate | None, has_deployment: bool, now: datetime
 ) -> StateWrite:
-    """A new run's first state with its bookkeeping, or FAILED_PRECONDITION if refused."""
+    """A new run's first state with its bookkeeping; InitialStateRefused if refused."""
     decision = initial_decision(proposed, gate, has_deployment, now)
     if decision.state is None:
-        raise failed_precondition("INITIAL_STATE_REFUSED", decision.reason)
+        raise InitialStateRefused(decision.reason)
     result = outcome("", decision.status, decision.reason)
     return state_write(decision.state, proposed, (NO_TIMES, None), result, now)
 

@@ -6,7 +6,6 @@ import uuid
 from datetime import datetime
 from typing import Protocol
 
-from runplane.server.api.states import ProposedState, spec_from_record, stored_state
 from runplane.server.db.run_records import (
     Outcome,
     RunTimesRecord,
@@ -21,6 +20,11 @@ from runplane.server.orchestration import (
     StateSpec,
     StateType,
     bookkeeping,
+)
+from runplane.server.transitions.stored_states import (
+    ProposedState,
+    spec_from_record,
+    stored_state,
 )
 
 
