@@ -29,6 +29,7 @@ from runplane.server.clock import Clock, SystemClock
 from runplane.server.db.engine import Database
 from runplane.server.db.migrate import upgrade
 from runplane.server.delivery.subscriptions import SubscriptionRegistry
+from runplane.server.delivery.work_items import WorkItem
 from runplane.server.hub import Hub
 from runplane.server.listen import LISTEN_OPTIONS, bind
 from runplane.server.reflection import enable_documented_reflection
@@ -70,9 +71,7 @@ class ServerContext:
     """The work dispatcher (``background.dispatcher.notify_work``) and the server loops."""
     log_records: LogHub = field(default_factory=Hub)
     flow_run_events: Hub[FlowRunEvent] = field(default_factory=Hub)
-    work_subscriptions: SubscriptionRegistry[work_pb2.SubscribeWorkResponse] = field(
-        default_factory=SubscriptionRegistry
-    )
+    work_subscriptions: SubscriptionRegistry[WorkItem] = field(default_factory=SubscriptionRegistry)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     """Awaited on stop, after the last call ended and before the pool closes."""
 
@@ -250,7 +249,7 @@ async def create_server(
     database = Database(url, pool=settings.database_pool())
     await upgrade(database)
     clock = clock or SystemClock()
-    subscriptions: SubscriptionRegistry[work_pb2.SubscribeWorkResponse] = SubscriptionRegistry()
+    subscriptions: SubscriptionRegistry[WorkItem] = SubscriptionRegistry()
     events: Hub[FlowRunEvent] = Hub()
     log_records: LogHub = Hub()
     context = ServerContext(

@@ -13,8 +13,9 @@ from runplane.server.clock import Clock
 from runplane.server.db.delivery_dialects import delivery_dialect
 from runplane.server.db.engine import Database
 from runplane.server.db.logs import LogRecord
-from runplane.server.delivery.dispatcher import WorkDispatcher, WorkItem
+from runplane.server.delivery.dispatcher import WorkDispatcher
 from runplane.server.delivery.subscriptions import SubscriptionRegistry
+from runplane.server.delivery.work_items import WorkItem
 from runplane.server.delivery.written import announcing
 from runplane.server.hub import Hub
 from runplane.server.loops.late_marker import LateMarker

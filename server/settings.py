@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -9,7 +10,15 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from runplane._settings import default_home
-from runplane.server.db.engine import PoolSize
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSize:
+    """How many connections the server keeps and opens, and how long a call waits for one."""
+
+    size: int = 40
+    overflow: int = 20
+    timeout: float = 30.0
 
 
 class SettingsError(ValueError):

@@ -19,6 +19,7 @@ from runplane.server.api.deployment_requests import (
     run_parameters,
 )
 from runplane.server.api.errors import invalid_argument, not_found
+from runplane.server.api.flow_run_messages import flow_run_message
 from runplane.server.api.pagination import cut_page, decode_token, filter_fingerprint
 from runplane.server.api.validation import (
     MAX_NAME_LENGTH,
@@ -30,7 +31,7 @@ from runplane.server.api.validation import (
     require_name,
 )
 from runplane.server.clock import Clock
-from runplane.server.db import deployments, scheduled_runs, work_pools
+from runplane.server.db import deployments, flow_runs, scheduled_runs, work_pools
 from runplane.server.db.deployments import DeploymentRecord
 from runplane.server.db.engine import Database
 from runplane.server.delivery.dispatcher import WorkDispatcher
@@ -182,25 +183,21 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
                 raise not_found("deployment", deployment_id)
             existing = None
             if key is not None:
-                existing = await scheduled_runs.get_by_idempotency_key(
-                    conn, deployment.flow_id, key
-                )
+                existing = await flow_runs.get_by_idempotency_key(conn, deployment.flow_id, key)
             if existing is None:
                 now = self._clock.now()
                 given = _RunRequest(parameters, job_variables, tags, key, name)
                 run = _new_run(deployment, given, scheduled_time or now)
                 details = scheduled_details(run.scheduled_time)
                 if await scheduled_runs.insert(conn, run, details, now):
-                    existing = await scheduled_runs.get(conn, run.id)
+                    existing = await flow_runs.get(conn, run.id)
                 else:  # a concurrent call with the same key won
                     assert key is not None
-                    existing = await scheduled_runs.get_by_idempotency_key(
-                        conn, deployment.flow_id, key
-                    )
+                    existing = await flow_runs.get_by_idempotency_key(conn, deployment.flow_id, key)
         assert existing is not None
         if existing.work_pool_name:
             self._dispatcher.notify_work(existing.work_pool_name)
-        return deployments_pb2.RunDeploymentResponse(flow_run=messages.flow_run(existing))
+        return deployments_pb2.RunDeploymentResponse(flow_run=flow_run_message(existing))
 
 
 @dataclass(frozen=True, slots=True)

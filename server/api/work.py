@@ -37,13 +37,13 @@ from runplane.server.db import run_leases, scheduled_runs, work_pools
 from runplane.server.db.engine import Database
 from runplane.server.delivery.dispatcher import WorkDispatcher
 from runplane.server.delivery.subscriptions import IDLE, SubscriptionRegistry
+from runplane.server.delivery.work_items import Assignment, Cancel, WorkItem
 from runplane.server.orchestration import TERMINAL_TYPES
 from runplane.server.settings import ServerSettings
 from runplane.server.transitions.stored_states import scheduled_details
 from runplane.v1 import states_pb2, work_pb2, work_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
-WorkItem = work_pb2.SubscribeWorkResponse
 
 HEARTBEAT_SECONDS = 5.0
 MAX_REASON_LENGTH = 10_000
@@ -214,7 +214,7 @@ class WorkServicer(work_pb2_grpc.WorkServiceServicer):
 
     async def SubscribeWork(
         self, request: work_pb2.SubscribeWorkRequest, context: Context
-    ) -> AsyncIterator[WorkItem]:
+    ) -> AsyncIterator[work_pb2.SubscribeWorkResponse]:
         pool_name = resource_name("work_pool_name", request.work_pool_name)
         queue_names = [
             resource_name(f"work_queue_names[{i}]", name)
@@ -258,8 +258,8 @@ class WorkServicer(work_pb2_grpc.WorkServiceServicer):
                     yield messages.reconnect("the stream is old: subscribe again to rebalance")
                     return
                 item = await subscription.next_item(min(self._ping_interval, remaining))
-                if isinstance(item, WorkItem):
-                    yield item
+                if isinstance(item, Assignment | Cancel):
+                    yield messages.work_item(item)
                 elif item == IDLE:
                     if self._clock.now() < reconnect_time:
                         yield messages.ping(self._clock.now())

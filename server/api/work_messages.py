@@ -6,7 +6,10 @@ import uuid
 from datetime import datetime
 
 from runplane.server.api import convert
+from runplane.server.api.deployment_messages import deployment
+from runplane.server.api.flow_run_messages import flow_run_message
 from runplane.server.db.work_pools import WorkPoolRecord, WorkQueueRecord
+from runplane.server.delivery.work_items import Assignment, Cancel, WorkItem
 from runplane.v1 import work_pb2
 
 
@@ -59,3 +62,23 @@ def ping(now: datetime) -> work_pb2.SubscribeWorkResponse:
 
 def reconnect(reason: str) -> work_pb2.SubscribeWorkResponse:
     return work_pb2.SubscribeWorkResponse(reconnect=work_pb2.Reconnect(reason=reason))
+
+
+def work_item(item: WorkItem) -> work_pb2.SubscribeWorkResponse:
+    """A run handed to the runner, or one it must stop."""
+    if isinstance(item, Cancel):
+        cancel = work_pb2.CancelRun(flow_run_id=str(item.run_id), reason=item.reason)
+        return work_pb2.SubscribeWorkResponse(cancel=cancel)
+    return work_pb2.SubscribeWorkResponse(assignment=_assignment(item))
+
+
+def _assignment(item: Assignment) -> work_pb2.RunAssignment:
+    message = work_pb2.RunAssignment(
+        flow_run=flow_run_message(item.run),
+        lease_id=str(item.lease_id),
+        lease_expire_time=convert.timestamp(item.lease_expire_time),
+        attempt=item.run.attempt,
+    )
+    if item.deployment is not None:
+        message.deployment.CopyFrom(deployment(item.deployment))
+    return message

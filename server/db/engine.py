@@ -7,7 +7,6 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
@@ -18,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from runplane.server.db import json_storage
 from runplane.server.db.types import postgres_json_dumps, postgres_json_loads
+from runplane.server.settings import PoolSize
 
 _IMMEDIATE = "runplane_sqlite_immediate"
 # How long a SQLite connection waits for another process's lock before "database is locked".
@@ -73,15 +73,6 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-
-
-@dataclass(frozen=True, slots=True)
-class PoolSize:
-    """How many connections the server keeps and opens, and how long a call waits for one."""
-
-    size: int = 40
-    overflow: int = 20
-    timeout: float = 30.0
 
 
 def _engine_options(url: str, pool: PoolSize) -> dict[str, Any]:

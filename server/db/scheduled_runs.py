@@ -14,8 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runplane.server.db.records import _FromRow
-from runplane.server.db.tables import flow, flow_run, flow_run_state
+from runplane.server.db.tables import flow_run, flow_run_state
 from runplane.server.db.upsert import insert_ignoring_conflict
 
 SCHEDULED = 1  # runplane.v1.StateType numbers, as stored in state_type
@@ -40,45 +39,6 @@ class NewScheduledRun:
     retries: int
     retry_delays: list[float]
     scheduled_time: datetime
-    runtime: str
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduledRunRecord(_FromRow):
-    """The columns of a flow run that its protobuf form shows."""
-
-    id: uuid.UUID
-    name: str
-    flow_id: uuid.UUID
-    flow_name: str
-    deployment_id: uuid.UUID | None
-    state_id: uuid.UUID | None
-    state_type: int | None
-    state_name: str | None
-    state_timestamp: datetime | None
-    state_message: str
-    state_result: dict[str, Any] | None
-    state_details: dict[str, Any] | None
-    parameters: dict[str, Any]
-    tags: list[str]
-    run_count: int
-    start_time: datetime | None
-    end_time: datetime | None
-    total_run_time: float
-    expected_start_time: datetime | None
-    next_scheduled_start_time: datetime | None
-    idempotency_key: str | None
-    parent_task_run_id: uuid.UUID | None
-    retries: int
-    retry_delays: list[float]
-    job_variables: dict[str, Any]
-    work_pool_name: str | None
-    work_queue_name: str | None
-    flow_version: str | None
-    attempt: int
-    heartbeat_time: datetime | None
-    create_time: datetime
-    update_time: datetime
     runtime: str
 
 
@@ -148,25 +108,6 @@ async def reschedule(
         )
     )
     await conn.execute(sa.insert(flow_run_state).values(**state, flow_run_id=run_id))
-
-
-def _select() -> sa.Select[tuple[object, ...]]:
-    return sa.select(flow_run, flow.c.name.label("flow_name")).join(
-        flow, flow.c.id == flow_run.c.flow_id
-    )
-
-
-async def get(conn: AsyncConnection, run_id: uuid.UUID) -> ScheduledRunRecord | None:
-    row = (await conn.execute(_select().where(flow_run.c.id == run_id))).first()
-    return ScheduledRunRecord.from_row(row) if row else None
-
-
-async def get_by_idempotency_key(
-    conn: AsyncConnection, flow_id: uuid.UUID, key: str
-) -> ScheduledRunRecord | None:
-    query = _select().where(flow_run.c.flow_id == flow_id, flow_run.c.idempotency_key == key)
-    row = (await conn.execute(query)).first()
-    return ScheduledRunRecord.from_row(row) if row else None
 
 
 async def delete_scheduled(conn: AsyncConnection, deployment_id: uuid.UUID) -> int:

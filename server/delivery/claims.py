@@ -19,17 +19,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runplane.server.api import convert
-from runplane.server.api.deployment_messages import deployment as deployment_message
-from runplane.server.api.deployment_messages import flow_run as flow_run_message
-from runplane.server.db import deployments, held_runs, pool_rules, scheduled_runs
+from runplane.server.db import deployments, flow_runs, held_runs, pool_rules
 from runplane.server.db.delivery_dialects import DeliveryDialect
 from runplane.server.db.engine import Database
 from runplane.server.delivery.transitions import propose
+from runplane.server.delivery.work_items import Assignment
 from runplane.server.orchestration import StateSpec, StateType
-from runplane.v1 import work_pb2
-
-WorkItem = work_pb2.SubscribeWorkResponse
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +42,7 @@ class Claimant:
 class Claimed:
     run_id: uuid.UUID
     lease_id: uuid.UUID
-    item: WorkItem
+    item: Assignment
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,21 +109,14 @@ async def claim(
 
 async def _assignment(
     conn: AsyncConnection, run_id: uuid.UUID, lease_id: uuid.UUID, lease_expire_time: datetime
-) -> WorkItem | None:
-    record = await scheduled_runs.get(conn, run_id)
+) -> Assignment | None:
+    record = await flow_runs.get(conn, run_id)
     if record is None:
         return None
-    assignment = work_pb2.RunAssignment(
-        flow_run=flow_run_message(record),
-        lease_id=str(lease_id),
-        lease_expire_time=convert.timestamp(lease_expire_time),
-        attempt=record.attempt,
-    )
+    found = None
     if record.deployment_id is not None:
         found = await deployments.get(conn, record.deployment_id)
-        if found is not None:
-            assignment.deployment.CopyFrom(deployment_message(found))
-    return WorkItem(assignment=assignment)
+    return Assignment(record, found, lease_id, lease_expire_time)
 
 
 async def give_back(

@@ -38,15 +38,14 @@ from runplane.server.delivery.claims import Claimant, claim, give_back
 from runplane.server.delivery.presence import Presence
 from runplane.server.delivery.subscriptions import SubscriptionRegistry, WorkSubscription
 from runplane.server.delivery.waiters import make_waiters_due
+from runplane.server.delivery.work_items import Cancel, WorkItem
 from runplane.server.delivery.written import announcing
 from runplane.server.hub import Hub
 from runplane.server.settings import ServerSettings
 from runplane.server.transitions.events import FlowRunEvent
-from runplane.v1 import work_pb2
 
 logger = logging.getLogger(__name__)
 
-WorkItem = work_pb2.SubscribeWorkResponse
 _CANCELLING = 9  # runplane.v1.StateType.STATE_TYPE_CANCELLING
 _MAX_SWEPT_CANCELS = 1000
 
@@ -363,8 +362,7 @@ class WorkDispatcher:
     def _send_cancel(self, run_id: uuid.UUID, session_id: uuid.UUID) -> None:
         subscription = self._subscriptions.get(session_id)
         if subscription is not None:
-            cancel = work_pb2.CancelRun(flow_run_id=str(run_id), reason="the run is cancelling")
-            subscription.offer(WorkItem(cancel=cancel))
+            subscription.offer(Cancel(run_id, "the run is cancelling"))
 
     async def _sweep_cancels(self) -> None:
         sessions = self._slots.sessions()
