@@ -1,7 +1,8 @@
 """The state machine of flow runs and task runs, as pure functions of plain values.
 
-No SQL, no protobuf, no I/O: the database and API layers load a `RunSnapshot` under the run's
-row lock, call a decision function, and apply what it returns in the same transaction.
+No SQL, no protobuf, no I/O: :mod:`runplane.server.transitions` loads a `RunSnapshot` under
+the run's row lock, calls a decision function, and applies what it returns in the same
+transaction.
 
 Deciding a proposal::
 
