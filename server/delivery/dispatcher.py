@@ -40,6 +40,7 @@ from runplane.server.delivery.presence import Presence
 from runplane.server.delivery.waiters import make_waiters_due
 from runplane.server.delivery.written import announcing
 from runplane.server.hub import Hub
+from runplane.server.orchestration.states import StateType
 from runplane.server.orchestration.subscriptions import SubscriptionRegistry, WorkSubscription
 from runplane.server.settings import ServerSettings
 from runplane.v1 import work_pb2
@@ -47,7 +48,6 @@ from runplane.v1 import work_pb2
 logger = logging.getLogger(__name__)
 
 WorkItem = work_pb2.SubscribeWorkResponse
-_CANCELLING = 9  # runplane.v1.StateType.STATE_TYPE_CANCELLING
 _MAX_SWEPT_CANCELS = 1000
 
 
@@ -115,9 +115,9 @@ class WorkDispatcher:
         self._dirty.update(self._limited_pools)
         self._wake.set()
 
-    def notify_run_state(self, run_id: uuid.UUID, state_type: int, state_name: str) -> None:
-        """A run's state after a commit; when the run no longer holds a slot of the subscriber
-        it was handed to, that subscriber may take another."""
+    def notify_run_state(self, run_id: uuid.UUID, state_type: int | None, state_name: str) -> None:
+        """A run's state after a commit (None: the run was deleted); when the run no longer
+        holds a slot of the subscriber it was handed to, that subscriber may take another."""
         if holds_slot(state_type, state_name):
             return
         session_id = self._slots.maybe_freed(run_id)
@@ -357,7 +357,7 @@ class WorkDispatcher:
         async with self._db.read() as conn:
             holders = await held_runs.holders(conn, list(run_ids))
         for run_id, holder in holders.items():
-            if holder.state_type == _CANCELLING and holder.runner_session_id is not None:
+            if holder.state_type == StateType.CANCELLING and holder.runner_session_id is not None:
                 self._send_cancel(run_id, holder.runner_session_id)
 
     def _send_cancel(self, run_id: uuid.UUID, session_id: uuid.UUID) -> None:
