@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from runplane._context import current_run_ids, flow_run_context, task_run_context
+from runplane._log_lines import MAX_MESSAGE_BYTES, truncate_message
 from runplane._models import LogRecord
 
 __all__ = [
@@ -46,8 +47,6 @@ __all__ = [
 
 FLOW_RUN_LOGGER = "runplane.flow_runs"
 TASK_RUN_LOGGER = "runplane.task_runs"
-MAX_MESSAGE_BYTES = 1_048_576
-"""Largest message shipped, in UTF-8 bytes, the truncation note included."""
 MAX_BATCH_RECORDS = 1_000
 MAX_BATCH_BYTES = 4 * 1_048_576
 """Keeps each WriteLogs request well under the 16 MB gRPC message limit."""
@@ -88,20 +87,6 @@ def get_run_logger(**extra: Any) -> RunLoggerAdapter:
         "get_run_logger() works only inside a flow or task run; "
         "use logging.getLogger(__name__) elsewhere"
     )
-
-
-def truncate_message(message: str, max_bytes: int = MAX_MESSAGE_BYTES) -> str:
-    """``message`` if it fits in ``max_bytes`` UTF-8 bytes; else its start and a note."""
-    encoded = message.encode(errors="replace")
-    if len(encoded) <= max_bytes:
-        return message
-    reserve = len(_note(len(encoded)).encode())
-    kept = encoded[: max(max_bytes - reserve, 0)].decode(errors="ignore")
-    return kept + _note(len(encoded) - len(kept.encode()))
-
-
-def _note(dropped_bytes: int) -> str:
-    return f"... [truncated {dropped_bytes} bytes: log lines are limited to 1 MB]"
 
 
 @runtime_checkable

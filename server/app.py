@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 import grpc
+from google.protobuf.descriptor import FileDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -78,85 +79,74 @@ class ServerContext:
 
 @dataclass(frozen=True)
 class _Service:
+    """How one runplane service is served: its servicer, built from the server's context; the
+    generated function that adds that servicer to a server; and the service's full name, for
+    health checks and reflection."""
+
+    servicer: Callable[[ServerContext], object]
+    add: Callable[[Any, grpc.aio.Server], None]
     full_name: str
-    register: Callable[[grpc.aio.Server, ServerContext], None]
+
+    def register(self, server: grpc.aio.Server, context: ServerContext) -> None:
+        self.add(self.servicer(context), server)
 
 
-def _services() -> list[_Service]:
-    """Every runplane service; health and reflection are added around them."""
-    return [
-        _Service(
-            flows_pb2.DESCRIPTOR.services_by_name["FlowService"].full_name,
-            lambda server, ctx: flows_pb2_grpc.add_FlowServiceServicer_to_server(
-                FlowServicer(ctx.database, ctx.clock), server
-            ),
+def _name(file: FileDescriptor, service: str) -> str:
+    return file.services_by_name[service].full_name
+
+
+# Every runplane service, one row each; health and reflection are added around them.
+_SERVICES: tuple[_Service, ...] = (
+    _Service(
+        lambda c: FlowServicer(c.database, c.clock),
+        flows_pb2_grpc.add_FlowServiceServicer_to_server,
+        _name(flows_pb2.DESCRIPTOR, "FlowService"),
+    ),
+    _Service(
+        lambda c: FlowRunServicer(
+            c.database, c.clock, c.flow_run_events, c.closers, c.background.dispatcher
         ),
-        _Service(
-            flow_runs_pb2.DESCRIPTOR.services_by_name["FlowRunService"].full_name,
-            lambda server, ctx: flow_runs_pb2_grpc.add_FlowRunServiceServicer_to_server(
-                FlowRunServicer(
-                    ctx.database,
-                    ctx.clock,
-                    ctx.flow_run_events,
-                    ctx.closers,
-                    ctx.background.dispatcher,
-                ),
-                server,
-            ),
+        flow_runs_pb2_grpc.add_FlowRunServiceServicer_to_server,
+        _name(flow_runs_pb2.DESCRIPTOR, "FlowRunService"),
+    ),
+    _Service(
+        lambda c: TaskRunServicer(c.database, c.clock),
+        task_runs_pb2_grpc.add_TaskRunServiceServicer_to_server,
+        _name(task_runs_pb2.DESCRIPTOR, "TaskRunService"),
+    ),
+    _Service(
+        lambda c: LogServicer(c.database, c.clock, c.log_records),
+        logs_pb2_grpc.add_LogServiceServicer_to_server,
+        _name(logs_pb2.DESCRIPTOR, "LogService"),
+    ),
+    _Service(
+        lambda c: ConcurrencyServicer(c.database, c.clock),
+        concurrency_pb2_grpc.add_ConcurrencyServiceServicer_to_server,
+        _name(concurrency_pb2.DESCRIPTOR, "ConcurrencyService"),
+    ),
+    _Service(
+        lambda c: ArtifactServicer(c.database, c.clock),
+        artifacts_pb2_grpc.add_ArtifactServiceServicer_to_server,
+        _name(artifacts_pb2.DESCRIPTOR, "ArtifactService"),
+    ),
+    _Service(
+        lambda c: VariableServicer(c.database, c.clock),
+        variables_pb2_grpc.add_VariableServiceServicer_to_server,
+        _name(variables_pb2.DESCRIPTOR, "VariableService"),
+    ),
+    _Service(
+        lambda c: DeploymentServicer(c.database, c.clock, c.settings, c.background.dispatcher),
+        deployments_pb2_grpc.add_DeploymentServiceServicer_to_server,
+        _name(deployments_pb2.DESCRIPTOR, "DeploymentService"),
+    ),
+    _Service(
+        lambda c: WorkServicer(
+            c.database, c.clock, c.work_subscriptions, c.settings, c.background.dispatcher
         ),
-        _Service(
-            task_runs_pb2.DESCRIPTOR.services_by_name["TaskRunService"].full_name,
-            lambda server, ctx: task_runs_pb2_grpc.add_TaskRunServiceServicer_to_server(
-                TaskRunServicer(ctx.database, ctx.clock), server
-            ),
-        ),
-        _Service(
-            logs_pb2.DESCRIPTOR.services_by_name["LogService"].full_name,
-            lambda server, ctx: logs_pb2_grpc.add_LogServiceServicer_to_server(
-                LogServicer(ctx.database, ctx.clock, ctx.log_records), server
-            ),
-        ),
-        _Service(
-            concurrency_pb2.DESCRIPTOR.services_by_name["ConcurrencyService"].full_name,
-            lambda server, ctx: concurrency_pb2_grpc.add_ConcurrencyServiceServicer_to_server(
-                ConcurrencyServicer(ctx.database, ctx.clock), server
-            ),
-        ),
-        _Service(
-            artifacts_pb2.DESCRIPTOR.services_by_name["ArtifactService"].full_name,
-            lambda server, ctx: artifacts_pb2_grpc.add_ArtifactServiceServicer_to_server(
-                ArtifactServicer(ctx.database, ctx.clock), server
-            ),
-        ),
-        _Service(
-            variables_pb2.DESCRIPTOR.services_by_name["VariableService"].full_name,
-            lambda server, ctx: variables_pb2_grpc.add_VariableServiceServicer_to_server(
-                VariableServicer(ctx.database, ctx.clock), server
-            ),
-        ),
-        _Service(
-            deployments_pb2.DESCRIPTOR.services_by_name["DeploymentService"].full_name,
-            lambda server, ctx: deployments_pb2_grpc.add_DeploymentServiceServicer_to_server(
-                DeploymentServicer(
-                    ctx.database, ctx.clock, ctx.settings, ctx.background.dispatcher
-                ),
-                server,
-            ),
-        ),
-        _Service(
-            work_pb2.DESCRIPTOR.services_by_name["WorkService"].full_name,
-            lambda server, ctx: work_pb2_grpc.add_WorkServiceServicer_to_server(
-                WorkServicer(
-                    ctx.database,
-                    ctx.clock,
-                    ctx.work_subscriptions,
-                    ctx.settings,
-                    ctx.background.dispatcher,
-                ),
-                server,
-            ),
-        ),
-    ]
+        work_pb2_grpc.add_WorkServiceServicer_to_server,
+        _name(work_pb2.DESCRIPTOR, "WorkService"),
+    ),
+)
 
 
 class RunplaneServer:
@@ -265,16 +255,15 @@ async def create_server(
     server = grpc.aio.server(
         interceptors=_interceptors(api_keys), options=_server_options(settings)
     )
-    services = _services()
-    for service in services:
+    for service in _SERVICES:
         service.register(server, context)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in ["", *(s.full_name for s in services)]:
+    for name in ["", *(s.full_name for s in _SERVICES)]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     enable_documented_reflection(
         [
-            *(s.full_name for s in services),
+            *(s.full_name for s in _SERVICES),
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ],

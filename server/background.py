@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from runplane.server.clock import Clock
+from runplane.server.cluster_notices import decode
 from runplane.server.db.delivery_dialects import delivery_dialect
 from runplane.server.db.engine import Database
 from runplane.server.db.logs import LogRecord
@@ -74,8 +75,10 @@ class Background:
         return self._announced(notify_pools)
 
     def _on_payload(self, payload: str) -> None:
-        self.dispatcher.on_payload(payload)
-        self.streams.on_payload(payload)
+        notice = decode(payload)
+        if notice is not None:
+            self.dispatcher.on_notice(notice)
+            self.streams.on_notice(notice)
 
     def _loops(self) -> Iterable[Coroutine[Any, Any, None]]:
         s = self._settings

@@ -16,3 +16,12 @@ def drop_connections(database_url: str) -> int:
             (url.database,),
         ).fetchone()
     return int(row[0]) if row else 0
+
+
+async def notify(database_url: str, channel: str, payloads: list[str]) -> None:
+    """Sends these payloads on the channel, in order, as another program on the database may."""
+    url = make_url(database_url).set(drivername="postgresql")
+    conninfo = url.render_as_string(hide_password=False)
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        for payload in payloads:
+            await conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))

@@ -69,7 +69,7 @@ from runplane.server.transitions.flow_runs import (
     set_state,
 )
 from runplane.server.transitions.stored_states import ProposedState
-from runplane.v1 import flow_runs_pb2, flow_runs_pb2_grpc, states_pb2
+from runplane.v1 import flow_runs_pb2, flow_runs_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -135,7 +135,9 @@ class WorkNotifier(Protocol):
 
     def notify_slots_freed(self) -> None: ...
 
-    def notify_run_state(self, run_id: uuid.UUID, state_type: int, state_name: str) -> None: ...
+    def notify_run_state(
+        self, run_id: uuid.UUID, state_type: int | None, state_name: str
+    ) -> None: ...
 
 
 class FlowRunServicer(flow_runs_pb2_grpc.FlowRunServiceServicer):
@@ -172,7 +174,7 @@ class FlowRunServicer(flow_runs_pb2_grpc.FlowRunServiceServicer):
         else:
             answer = await self._create_alone(NewRun(run, proposed))
         created = answer.flow_run
-        due_later = created.state.type == states_pb2.STATE_TYPE_SCHEDULED
+        due_later = int(created.state.type) == StateType.SCHEDULED
         if self._work is not None and created.work_pool_name and due_later:
             self._work.notify_work(created.work_pool_name)
         return answer
@@ -267,7 +269,7 @@ class FlowRunServicer(flow_runs_pb2_grpc.FlowRunServiceServicer):
                 raise not_found("flow run", run_id)
         if self._work is not None:
             # A deleted run holds no slot of the runner it was handed to.
-            self._work.notify_run_state(run_id, states_pb2.STATE_TYPE_UNSPECIFIED, "")
+            self._work.notify_run_state(run_id, None, "")
         return flow_runs_pb2.DeleteFlowRunResponse()
 
     async def SetFlowRunState(
@@ -287,13 +289,13 @@ class FlowRunServicer(flow_runs_pb2_grpc.FlowRunServiceServicer):
         assert isinstance(answer, flow_runs_pb2.SetFlowRunStateResponse)
         if self._work is not None:
             # After the commit: a run due again is claimed, a cancelled one is told to its runner.
-            current = answer.result.state.type
+            current = int(answer.result.state.type)
             # A run final, SCHEDULED again or Suspended frees a slot of the runner it was
             # handed to.
             self._work.notify_run_state(run_id, current, answer.result.state.name)
-            if current == states_pb2.STATE_TYPE_CANCELLING:
+            if current == StateType.CANCELLING:
                 self._work.notify_cancelling(run_id)
-            elif current == states_pb2.STATE_TYPE_SCHEDULED:
+            elif current == StateType.SCHEDULED:
                 self._work.notify_work(None)
         return answer
 

@@ -38,10 +38,10 @@ from runplane.server.db.engine import Database
 from runplane.server.delivery.dispatcher import WorkDispatcher
 from runplane.server.delivery.subscriptions import IDLE, SubscriptionRegistry
 from runplane.server.delivery.work_items import Assignment, Cancel, WorkItem
-from runplane.server.orchestration import TERMINAL_TYPES
+from runplane.server.orchestration import TERMINAL_TYPES, StateType
 from runplane.server.settings import ServerSettings
 from runplane.server.transitions.stored_states import scheduled_details
-from runplane.v1 import states_pb2, work_pb2, work_pb2_grpc
+from runplane.v1 import work_pb2, work_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -292,13 +292,11 @@ class WorkServicer(work_pb2_grpc.WorkServiceServicer):
         if subscription is not None and subscription.runner_id == runner_id:
             self._dispatcher.heartbeat(subscription)
         states = {run.id: run.state_type for run in held}
-        cancel = [i for i in run_ids if states.get(i) == states_pb2.STATE_TYPE_CANCELLING]
+        cancel = [i for i in run_ids if states.get(i) == StateType.CANCELLING]
         finished = [i for i in run_ids if states.get(i) in TERMINAL_TYPES]
         # A SCHEDULED run was given back (released, or its lease expired): whoever held it
         # must not go on with it.
-        unknown = [
-            i for i in run_ids if i not in states or states[i] == states_pb2.STATE_TYPE_SCHEDULED
-        ]
+        unknown = [i for i in run_ids if i not in states or states[i] == StateType.SCHEDULED]
         response = work_pb2.HeartbeatResponse(
             cancel_flow_run_ids=[str(i) for i in cancel],
             unknown_flow_run_ids=[str(i) for i in unknown],
@@ -321,7 +319,7 @@ class WorkServicer(work_pb2_grpc.WorkServiceServicer):
                 raise failed_precondition(
                     "STALE_LEASE", f"flow run {run_id} is not held under lease {lease_id}"
                 )
-            if run.state_type != states_pb2.STATE_TYPE_PENDING:
+            if run.state_type != StateType.PENDING:
                 raise failed_precondition(
                     "NOT_PENDING", f"flow run {run_id} has started and cannot be given back"
                 )
@@ -338,7 +336,7 @@ class WorkServicer(work_pb2_grpc.WorkServiceServicer):
         # A pending run holds slots of its deployment, pool and queue, and of its runner: they
         # are free again.
         self._dispatcher.notify_slots_freed()
-        self._dispatcher.notify_run_state(run_id, states_pb2.STATE_TYPE_SCHEDULED, "")
+        self._dispatcher.notify_run_state(run_id, StateType.SCHEDULED, "")
         if run.work_pool_name:
             self._dispatcher.notify_work(run.work_pool_name)
         return work_pb2.ReleaseAssignmentResponse()

@@ -17,11 +17,9 @@ from runplane.server.db import held_runs
 from runplane.server.db.held_runs import HeldRun
 from runplane.server.db.scheduled_runs import SCHEDULED_NAME
 from runplane.server.db.tables import deployment, deployment_schedule, flow_run
-from runplane.server.orchestration.states import LATE
+from runplane.server.orchestration.states import LATE, StateType
 
 KEY_PREFIX = "scheduled/"
-SCHEDULED = 1  # runplane.v1.StateType.STATE_TYPE_SCHEDULED
-CANCELLED = 6  # runplane.v1.StateType.STATE_TYPE_CANCELLED
 # Missed runs of one schedule handled in one pass; the next pass takes the rest.
 MAX_MISSED = 1000
 _TICK = timedelta(microseconds=1)
@@ -57,7 +55,7 @@ async def missed_since(
     due = [*ours, flow_run.c.expected_start_time <= now]
     latest = sa.select(sa.func.max(flow_run.c.expected_start_time))
     value: datetime | None = (
-        await conn.execute(latest.where(*due, flow_run.c.state_type != CANCELLED))
+        await conn.execute(latest.where(*due, flow_run.c.state_type != StateType.CANCELLED))
     ).scalar_one_or_none()
     if value is None:
         first = sa.select(sa.func.min(flow_run.c.create_time)).where(*ours)
@@ -83,7 +81,7 @@ async def lock_missed(
     (rows locked elsewhere are skipped: someone is changing them)."""
     where = [
         flow_run.c.deployment_id == deployment_id,
-        flow_run.c.state_type == SCHEDULED,
+        flow_run.c.state_type == StateType.SCHEDULED,
         # Not a retry or a run waiting for a concurrency slot: those have started already.
         flow_run.c.state_name.in_((SCHEDULED_NAME, LATE)),
         flow_run.c.next_scheduled_start_time < before,
@@ -96,7 +94,7 @@ async def delete_future(conn: AsyncConnection, deployment_id: uuid.UUID, now: da
     """Deletes the deployment's schedule-created runs that are SCHEDULED for now or later."""
     statement = sa.delete(flow_run).where(
         flow_run.c.deployment_id == deployment_id,
-        flow_run.c.state_type == SCHEDULED,
+        flow_run.c.state_type == StateType.SCHEDULED,
         flow_run.c.next_scheduled_start_time >= now,
         flow_run.c.idempotency_key.startswith(_prefix(deployment_id)),
     )

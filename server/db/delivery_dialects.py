@@ -23,11 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from runplane.server.db.engine import Database
 from runplane.server.db.pool_rules import DueSelection
 from runplane.server.db.tables import DEFAULT_RUNTIME, deployment, flow_run
+from runplane.server.orchestration.states import StateType
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "runplane_work"
-SCHEDULED = 1  # runplane.v1.StateType.STATE_TYPE_SCHEDULED
 _RECONNECT_DELAY = 1.0
 
 
@@ -75,7 +75,7 @@ def _due(
     )
     query = sa.select(flow_run.c.id).where(
         flow_run.c.work_pool_name == pool,
-        flow_run.c.state_type == SCHEDULED,
+        flow_run.c.state_type == StateType.SCHEDULED,
         flow_run.c.runtime.in_(list(runtimes)),
         flow_run.c.next_scheduled_start_time <= now,
         ~closed_deployment,
@@ -184,7 +184,7 @@ async def earliest_scheduled(
         return None
     query = sa.select(sa.func.min(flow_run.c.next_scheduled_start_time)).where(
         flow_run.c.work_pool_name.in_(list(pools)),
-        flow_run.c.state_type == SCHEDULED,
+        flow_run.c.state_type == StateType.SCHEDULED,
         flow_run.c.next_scheduled_start_time > after,
     )
     value: datetime | None = (await conn.execute(query)).scalar_one_or_none()

@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.server.db import flows
 from runplane.server.db.records import FlowRecord, _FromRow
-from runplane.server.db.scheduled_runs import SCHEDULED
 from runplane.server.db.tables import deployment, deployment_schedule, flow, flow_run
 from runplane.server.db.upsert import insert_ignoring_conflict
+from runplane.server.orchestration.states import StateType
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +145,7 @@ async def _retarget_waiting_runs(
         sa.update(flow_run)
         .where(
             flow_run.c.deployment_id == deployment_id,
-            flow_run.c.state_type == SCHEDULED,
+            flow_run.c.state_type == StateType.SCHEDULED,
             flow_run.c.runtime != runtime,
         )
         .values(runtime=runtime)

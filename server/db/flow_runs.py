@@ -33,12 +33,10 @@ from runplane.server.db.run_records import (
     times_from_row,
 )
 from runplane.server.db.tables import DEFAULT_RUNTIME, deployment, flow, flow_run, flow_run_state
+from runplane.server.orchestration.rules import SLOT_HOLDING_TYPES
 
 Connection = AsyncConnection
 """The connection of an open transaction, for the servicers' type hints."""
-
-# States during which a run holds one of its deployment's concurrency slots.
-SLOT_HOLDING_TYPES = (2, 3, 9)  # PENDING, RUNNING, CANCELLING
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +165,7 @@ _COUNT_ACTIVE = (
     .where(
         flow_run.c.deployment_id == sa.bindparam("deployment_id"),
         flow_run.c.id != sa.bindparam("run_id"),
-        flow_run.c.state_type.in_(SLOT_HOLDING_TYPES),
+        flow_run.c.state_type.in_(sorted(SLOT_HOLDING_TYPES)),
     )
 )
 

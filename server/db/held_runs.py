@@ -28,10 +28,7 @@ from runplane.server.db.run_records import (
     times_from_row,
 )
 from runplane.server.db.tables import flow_run, flow_run_state
-from runplane.server.orchestration.states import SUSPENDED
-
-# runplane.v1.StateType numbers, as stored in state_type.
-SCHEDULED, PENDING, RUNNING, PAUSED, CANCELLING = 1, 2, 3, 8, 9
+from runplane.server.orchestration.states import SUSPENDED, StateType
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +139,7 @@ async def cancelling_held_by(
     query = (
         sa.select(flow_run.c.id, flow_run.c.runner_session_id)
         .where(
-            flow_run.c.state_type == CANCELLING,
+            flow_run.c.state_type == StateType.CANCELLING,
             flow_run.c.runner_session_id.in_(list(session_ids)),
         )
         .limit(limit)
@@ -160,8 +157,10 @@ async def still_holding(
     query = sa.select(flow_run.c.id).where(
         flow_run.c.id.in_(list(run_ids)),
         flow_run.c.runner_session_id == session_id,
-        flow_run.c.state_type.in_((PENDING, RUNNING, PAUSED, CANCELLING)),
-        sa.or_(flow_run.c.state_type != PAUSED, flow_run.c.state_name != SUSPENDED),
+        flow_run.c.state_type.in_(
+            (StateType.PENDING, StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING)
+        ),
+        sa.or_(flow_run.c.state_type != StateType.PAUSED, flow_run.c.state_name != SUSPENDED),
     )
     return set((await conn.execute(query)).scalars())
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runplane.server.db.flow_runs import SLOT_HOLDING_TYPES
 from runplane.server.db.tables import flow_run, work_pool, work_queue
+from runplane.server.orchestration.rules import SLOT_HOLDING_TYPES
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +136,7 @@ async def lock_and_measure(conn: AsyncConnection, pool: str, rules: PoolRules) -
         sa.select(flow_run.c.work_queue_name, sa.func.count())
         .where(
             flow_run.c.work_pool_name == pool,
-            flow_run.c.state_type.in_(SLOT_HOLDING_TYPES),
+            flow_run.c.state_type.in_(sorted(SLOT_HOLDING_TYPES)),
         )
         .group_by(flow_run.c.work_queue_name)
     )

@@ -12,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.server.db.records import _FromRow
 from runplane.server.db.tables import flow_run
+from runplane.server.orchestration.states import StateType
 
-# runplane.v1.StateType numbers: the states in which a runner holds a run's process.
-HELD_TYPES = (2, 3, 8, 9)  # PENDING, RUNNING, PAUSED, CANCELLING
+# The states in which a runner holds a run's process.
+HELD_TYPES = (StateType.PENDING, StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.server.db.tables import flow_run, flow_run_state
 from runplane.server.db.upsert import insert_ignoring_conflict
+from runplane.server.orchestration.states import StateType
 
-SCHEDULED = 1  # runplane.v1.StateType numbers, as stored in state_type
 SCHEDULED_NAME = "Scheduled"
 
 
@@ -47,7 +47,7 @@ def _state_row(
 ) -> dict[str, Any]:
     return {
         "id": state_id,
-        "type": SCHEDULED,
+        "type": StateType.SCHEDULED,
         "name": SCHEDULED_NAME,
         "timestamp": timestamp,
         "message": message,
@@ -114,7 +114,7 @@ async def delete_scheduled(conn: AsyncConnection, deployment_id: uuid.UUID) -> i
     """Deletes the deployment's runs that are still SCHEDULED; how many there were."""
     result = await conn.execute(
         sa.delete(flow_run).where(
-            flow_run.c.deployment_id == deployment_id, flow_run.c.state_type == SCHEDULED
+            flow_run.c.deployment_id == deployment_id, flow_run.c.state_type == StateType.SCHEDULED
         )
     )
     return result.rowcount

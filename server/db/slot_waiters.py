@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.server.db import held_runs
-from runplane.server.db.flow_runs import SLOT_HOLDING_TYPES
 from runplane.server.db.held_runs import HeldRun
 from runplane.server.db.tables import AWAITING_SLOT, deployment, flow_run
+from runplane.server.orchestration.rules import SLOT_HOLDING_TYPES
 
 # Waiting runs looked at in one call; the rest wait for the next freed slot or their time.
 MAX_WAITING = 500
@@ -81,7 +81,7 @@ async def _free_slots(
         sa.select(flow_run.c.deployment_id, sa.func.count())
         .where(
             flow_run.c.deployment_id.in_(deployment_ids),
-            flow_run.c.state_type.in_(SLOT_HOLDING_TYPES),
+            flow_run.c.state_type.in_(sorted(SLOT_HOLDING_TYPES)),
         )
         .group_by(flow_run.c.deployment_id)
     )

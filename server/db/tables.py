@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from runplane.server.db.types import JSON, FreeText, UTCDateTime
+from runplane.server.orchestration.states import StateType
 
 DEFAULT_RUNTIME = "python"
 """The runtime of deployments that name none, and of runs without a deployment."""
@@ -124,7 +125,7 @@ flow_run = sa.Table(
 # for whenever a slot frees, usually to find none: a partial index makes that free. Literals,
 # not parameters, so that a planner can match a query's condition to the index's.
 AWAITING_SLOT = sa.and_(
-    flow_run.c.state_type == sa.literal_column("1"),  # SCHEDULED
+    flow_run.c.state_type == sa.literal_column(str(StateType.SCHEDULED.value)),
     flow_run.c.state_name == sa.literal_column("'AwaitingConcurrencySlot'"),
 )
 sa.Index(

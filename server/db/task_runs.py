@@ -28,8 +28,7 @@ from runplane.server.db.run_records import (
     times_from_row,
 )
 from runplane.server.db.tables import task_run, task_run_state
-
-COMPLETED = 4
+from runplane.server.orchestration.states import StateType
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +223,7 @@ async def lookup_cached(
         sa.select(task_run)
         .where(
             task_run.c.cache_key == cache_key,
-            task_run.c.state_type == COMPLETED,
+            task_run.c.state_type == StateType.COMPLETED,
             sa.or_(task_run.c.cache_expiration.is_(None), task_run.c.cache_expiration > now),
         )
         .order_by(task_run.c.state_timestamp.desc())

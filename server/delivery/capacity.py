@@ -29,7 +29,7 @@ _SLOT_TYPES = frozenset(
 )
 
 
-def holds_slot(state_type: int, state_name: str) -> bool:
+def holds_slot(state_type: int | None, state_name: str) -> bool:
     """Whether a run in this state occupies a slot of the runner it was handed to."""
     if state_type == StateType.PAUSED:
         return state_name != SUSPENDED

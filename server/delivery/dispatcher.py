@@ -29,6 +29,14 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from runplane.server.clock import Clock
+from runplane.server.cluster_notices import (
+    Cancelling,
+    Notice,
+    PoolsAnnounced,
+    SlotsFreed,
+    WorkDue,
+    encode,
+)
 from runplane.server.db import held_runs
 from runplane.server.db.delivery_dialects import DeliveryDialect, earliest_scheduled
 from runplane.server.db.engine import Database
@@ -41,12 +49,12 @@ from runplane.server.delivery.waiters import make_waiters_due
 from runplane.server.delivery.work_items import Cancel, WorkItem
 from runplane.server.delivery.written import announcing
 from runplane.server.hub import Hub
+from runplane.server.orchestration.states import StateType
 from runplane.server.settings import ServerSettings
 from runplane.server.transitions.events import FlowRunEvent
 
 logger = logging.getLogger(__name__)
 
-_CANCELLING = 9  # runplane.v1.StateType.STATE_TYPE_CANCELLING
 _MAX_SWEPT_CANCELS = 1000
 
 
@@ -102,7 +110,7 @@ class WorkDispatcher:
     def notify_work(self, pool: str | None = None) -> None:
         """A run of ``pool`` (any pool when None) may have become due; call after the commit."""
         self._mark(pool)
-        self._outbox.append(f"w {self._token} {pool or ''}")
+        self._outbox.append(encode(WorkDue(sender=self._token, pool=pool or None)))
 
     def notify_slots_freed(self) -> None:
         """A flow run left PENDING, RUNNING or CANCELLING; call after the commit."""
@@ -114,9 +122,9 @@ class WorkDispatcher:
         self._dirty.update(self._limited_pools)
         self._wake.set()
 
-    def notify_run_state(self, run_id: uuid.UUID, state_type: int, state_name: str) -> None:
-        """A run's state after a commit; when the run no longer holds a slot of the subscriber
-        it was handed to, that subscriber may take another."""
+    def notify_run_state(self, run_id: uuid.UUID, state_type: int | None, state_name: str) -> None:
+        """A run's state after a commit (None: the run was deleted); when the run no longer
+        holds a slot of the subscriber it was handed to, that subscriber may take another."""
         if holds_slot(state_type, state_name):
             return
         session_id = self._slots.maybe_freed(run_id)
@@ -128,7 +136,7 @@ class WorkDispatcher:
         """A run became CANCELLING; its runner is told on its stream. Call after the commit."""
         self._cancels.add(run_id)
         self._wake.set()
-        self._outbox.append(f"c {self._token} {run_id}")
+        self._outbox.append(encode(Cancelling(sender=self._token, run_id=run_id)))
 
     def wake(self) -> None:
         """Looks at every pool of this server's subscribers now (e.g. after moving a clock)."""
@@ -141,24 +149,21 @@ class WorkDispatcher:
             self._everything = True
         self._wake.set()
 
-    def on_payload(self, payload: str) -> None:
-        """A notification from another server process."""
-        kind, _, rest = payload.partition(" ")
-        token, _, value = rest.partition(" ")
-        if token == self._token:
+    def on_notice(self, notice: Notice) -> None:
+        """A notice from another server process; those of other kinds are not for delivery."""
+        if notice.sender == self._token:
             return
-        if kind == "w":
-            self._mark(value or None)
-        elif kind == "f":
+        if isinstance(notice, WorkDue):
+            self._mark(notice.pool)
+        elif isinstance(notice, SlotsFreed):
             # The deployment slots were seen to by the server where the run ended; the limits
             # of pools and queues hold across servers, so this server's limited pools look.
             self._limits_freed()
-        elif kind == "p":
-            self._presence.heard(token, value)
-        elif kind == "c":
-            with contextlib.suppress(ValueError):
-                self._cancels.add(uuid.UUID(value))
-                self._wake.set()
+        elif isinstance(notice, PoolsAnnounced):
+            self._presence.heard(notice)
+        elif isinstance(notice, Cancelling):
+            self._cancels.add(notice.run_id)
+            self._wake.set()
 
     # --- subscriptions ----------------------------------------------------------------------
 
@@ -249,7 +254,7 @@ class WorkDispatcher:
         if self._slots_freed:
             self._slots_freed = False
             if self.limits_elsewhere():
-                self._outbox.append(f"f {self._token}")
+                self._outbox.append(encode(SlotsFreed(sender=self._token)))
             await self._make_waiters_due()
         if self._announce:
             self._announce = False
@@ -356,7 +361,7 @@ class WorkDispatcher:
         async with self._db.read() as conn:
             holders = await held_runs.holders(conn, list(run_ids))
         for run_id, holder in holders.items():
-            if holder.state_type == _CANCELLING and holder.runner_session_id is not None:
+            if holder.state_type == StateType.CANCELLING and holder.runner_session_id is not None:
                 self._send_cancel(run_id, holder.runner_session_id)
 
     def _send_cancel(self, run_id: uuid.UUID, session_id: uuid.UUID) -> None:

@@ -13,13 +13,12 @@ that a plane without limits pays no notification per run.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-# A NOTIFY payload must stay under 8000 bytes.
-_MAX_PAYLOAD = 7000
+from runplane.server.cluster_notices import PoolsAnnounced, encode, fits
+
 # What a pool announced without runtimes runs: announcements older than runtimes came from
 # servers whose runners all ran Python.
 _PYTHON_ONLY = frozenset({"python"})
@@ -55,53 +54,44 @@ class Presence:
         runtimes: Mapping[str, Iterable[str]] | None = None,
     ) -> list[str]:
         """Payloads naming ``pools``, which of them are ``limited``, and the runtimes their
-        runners run: ``p <token> {"n": <number>, "pools": [...], "limited": [...],
-        "runtimes": {pool: [...]}}``, as many as size needs, all with one number; an
+        runners run (:class:`PoolsAnnounced`), as many as size needs, all with one number; an
         announcement replaces the one before it, so one with no pools withdraws them."""
         self._announced += 1
-        prefix = f"p {self._token} "
         with_limits = frozenset(limited)
         by_pool = {pool: sorted(names) for pool, names in (runtimes or {}).items()}
 
         def payload(chunk: list[str]) -> str:
-            chunk_limited = [pool for pool in chunk if pool in with_limits]
-            chunk_runtimes = {pool: by_pool[pool] for pool in chunk if pool in by_pool}
-            body = {
-                "n": self._announced,
-                "pools": chunk,
-                "limited": chunk_limited,
-                "runtimes": chunk_runtimes,
-            }
-            return prefix + json.dumps(body)
+            announced = PoolsAnnounced(
+                sender=self._token,
+                n=self._announced,
+                pools=chunk,
+                limited=[pool for pool in chunk if pool in with_limits],
+                runtimes={pool: by_pool[pool] for pool in chunk if pool in by_pool},
+            )
+            return encode(announced)
 
         payloads: list[str] = []
         chunk: list[str] = []
         for pool in sorted(pools):
-            if chunk and len(payload([*chunk, pool])) > _MAX_PAYLOAD:
+            if chunk and not fits(payload([*chunk, pool])):
                 payloads.append(payload(chunk))
                 chunk = []
             chunk.append(pool)
         payloads.append(payload(chunk))
         return payloads
 
-    def heard(self, token: str, body: str) -> None:
-        """An announcement of another server; a malformed one is ignored."""
-        try:
-            message = json.loads(body)
-            number, pools = int(message["n"]), frozenset(str(p) for p in message["pools"])
-            limited = frozenset(str(p) for p in message.get("limited", ()))
-            runtimes = {
-                str(pool): frozenset(str(name) for name in names)
-                for pool, names in message.get("runtimes", {}).items()
-            }
-        except (ValueError, TypeError, KeyError, AttributeError):
-            return
-        previous = self._heard.get(token)
-        if previous is not None and number == previous.number:  # a part of the same one
+    def heard(self, announced: PoolsAnnounced) -> None:
+        """An announcement of another server."""
+        pools, limited = frozenset(announced.pools), frozenset(announced.limited)
+        runtimes = {pool: frozenset(names) for pool, names in announced.runtimes.items()}
+        previous = self._heard.get(announced.sender)
+        if previous is not None and announced.n == previous.number:  # a part of the same one
             pools |= previous.pools
             limited |= previous.limited
             runtimes = {**previous.runtimes, **runtimes}
-        self._heard[token] = _Heard(number, pools, limited, runtimes, time.monotonic())
+        self._heard[announced.sender] = _Heard(
+            announced.n, pools, limited, runtimes, time.monotonic()
+        )
 
     def elsewhere(self, pool: str, runtime: str | None = None) -> bool:
         """Whether another server announced a runner of ``pool`` (running ``runtime``, unless

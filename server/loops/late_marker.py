@@ -57,7 +57,7 @@ class LateMarker:
         """Marks the late runs; how many."""
         now = self._clock.now()
         where = [
-            flow_run.c.state_type == held_runs.SCHEDULED,
+            flow_run.c.state_type == StateType.SCHEDULED,
             flow_run.c.state_name == SCHEDULED_NAME,
             flow_run.c.next_scheduled_start_time
             < now - timedelta(seconds=self._settings.late_after),

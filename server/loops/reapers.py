@@ -52,7 +52,7 @@ class Reapers:
         """Expired assignments back to SCHEDULED; the pools that have runs due again."""
         now = self._clock.now()
         where = [
-            flow_run.c.state_type == held_runs.PENDING,
+            flow_run.c.state_type == StateType.PENDING,
             flow_run.c.lease_id.is_not(None),
             flow_run.c.lease_expire_time < now,
         ]
@@ -75,9 +75,9 @@ class Reapers:
         # retry's wait, say) gets the whole timeout before its first heartbeat of this attempt.
         where = [
             sa.or_(
-                flow_run.c.state_type == held_runs.RUNNING,
+                flow_run.c.state_type == StateType.RUNNING,
                 sa.and_(
-                    flow_run.c.state_type == held_runs.PAUSED,
+                    flow_run.c.state_type == StateType.PAUSED,
                     flow_run.c.state_name != SUSPENDED,
                 ),
             ),
@@ -104,7 +104,7 @@ class Reapers:
         now = self._clock.now()
         timeout = self._settings.cancellation_timeout
         where = [
-            flow_run.c.state_type == held_runs.CANCELLING,
+            flow_run.c.state_type == StateType.CANCELLING,
             flow_run.c.state_timestamp < now - timedelta(seconds=timeout),
         ]
         count = 0

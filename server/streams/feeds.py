@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from runplane.server.cluster_notices import Notice
 from runplane.server.db.delivery_dialects import DeliveryDialect
 from runplane.server.db.engine import Database
 from runplane.server.db.logs import LogRecord
@@ -18,8 +19,8 @@ class StreamFeed(Protocol):
         """Works until cancelled."""
         ...
 
-    def on_payload(self, payload: str) -> None:
-        """A notification from another server process (PostgreSQL)."""
+    def on_notice(self, notice: Notice) -> None:
+        """A notice from another server process (PostgreSQL)."""
         ...
 
 

@@ -2,10 +2,9 @@
 committed, on the work channel (NOTIFY), and publishes what the others committed to its own
 watches and log follows.
 
-Payloads stay under NOTIFY's 8000 bytes, so ids are batched:
-
-- ``s <token> <state id> <state id> ...``: flow-run states written;
-- ``l <token> <flow run id>:<first id>:<last id> ...``: log records written, per run.
+The notices (:mod:`runplane.server.cluster_notices`) carry ids only, batched to fit a
+NOTIFY payload: :class:`StatesWritten` (flow-run states, by id) and :class:`LogsWritten` (the
+first and last id of the log records written, per run).
 
 Sending: the hubs relay every state and log batch this process publishes; one task sends
 all that was queued since its last send in as few payloads as fit, so under load one NOTIFY
@@ -22,6 +21,13 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
+from runplane.server.cluster_notices import (
+    LogsWritten,
+    Notice,
+    StatesWritten,
+    logs_written,
+    states_written,
+)
 from runplane.server.db import changes
 from runplane.server.db.engine import Database
 from runplane.server.db.logs import LogRecord
@@ -31,27 +37,9 @@ from runplane.server.transitions.events import FlowRunEvent
 
 logger = logging.getLogger(__name__)
 
-_MAX_PAYLOAD = 7000
 _READ_CHUNK = 1000
-STATES = "s"
-LOGS = "l"
 LogRange = tuple[uuid.UUID, int, int]
 """A flow run id and the first and last id of log records written for it in one batch."""
-
-
-def payloads(kind: str, token: str, items: Iterable[str]) -> list[str]:
-    """``<kind> <token> <item> <item> ...``, as many payloads as size needs."""
-    prefix = f"{kind} {token}"
-    result: list[str] = []
-    current = prefix
-    for item in items:
-        if len(current) + 1 + len(item) > _MAX_PAYLOAD and current != prefix:
-            result.append(current)
-            current = prefix
-        current += f" {item}"
-    if current != prefix:
-        result.append(current)
-    return result
 
 
 def log_ranges(records: Iterable[LogRecord]) -> list[LogRange]:
@@ -61,11 +49,6 @@ def log_ranges(records: Iterable[LogRecord]) -> list[LogRange]:
         first, last = ranges.get(record.flow_run_id, (record.id, record.id))
         ranges[record.flow_run_id] = (min(first, record.id), max(last, record.id))
     return [(run_id, first, last) for run_id, (first, last) in ranges.items()]
-
-
-def _parse_range(item: str) -> LogRange:
-    run_id, first, last = item.split(":")
-    return uuid.UUID(run_id), int(first), int(last)
 
 
 class ClusterNotices:
@@ -100,23 +83,16 @@ class ClusterNotices:
         self._sending_logs.extend(log_ranges(records))
         self._to_send.set()
 
-    def on_payload(self, payload: str) -> None:
-        """A notification from another server process; other kinds and malformed items are
-        ignored."""
-        kind, _, rest = payload.partition(" ")
-        if kind not in (STATES, LOGS):
+    def on_notice(self, notice: Notice) -> None:
+        """A notice from another server process; those of other kinds are not for streams."""
+        if notice.sender == self._token:
             return
-        token, _, body = rest.partition(" ")
-        if token == self._token:
+        if isinstance(notice, StatesWritten):
+            self._received_states.extend(notice.state_ids)
+        elif isinstance(notice, LogsWritten):
+            self._received_logs.extend(notice.ranges)
+        else:
             return
-        for item in body.split():
-            try:
-                if kind == STATES:
-                    self._received_states.append(uuid.UUID(item))
-                else:
-                    self._received_logs.append(_parse_range(item))
-            except ValueError:
-                continue
         self._received.set()
 
     async def run(self) -> None:
@@ -130,8 +106,8 @@ class ClusterNotices:
             self._to_send.clear()
             states, self._sending_states = self._sending_states, []
             ranges, self._sending_logs = self._sending_logs, []
-            outgoing = payloads(STATES, self._token, (str(i) for i in states))
-            outgoing += payloads(LOGS, self._token, (f"{r}:{f}:{t}" for r, f, t in ranges))
+            outgoing = states_written(self._token, states)
+            outgoing += logs_written(self._token, ranges)
             try:
                 await self._publish(outgoing)
             except Exception as error:

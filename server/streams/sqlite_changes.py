@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from runplane.server.cluster_notices import Notice
 from runplane.server.db import changes
 from runplane.server.db.engine import Database
 from runplane.server.db.logs import LogRecord
@@ -63,7 +64,7 @@ class SqliteChanges:
         """Whether it holds a connection and polls it (only while anyone watches)."""
         return self._conn is not None
 
-    def on_payload(self, payload: str) -> None:
+    def on_notice(self, notice: Notice) -> None:
         """SQLite has no notifications."""
 
     def _anyone(self) -> bool:

@@ -8,6 +8,7 @@ Every wait has a deadline of several seconds: the streams are read, never slept 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,10 +18,12 @@ from typing import Any
 import grpc
 import pytest
 from delivery_support import create_deployment, next_item, propose, quiet, subscribe, unique
+from postgres_support import notify
 
 from runplane import Settings, arun_deployment
 from runplane._states import StateType
 from runplane.server import RunplaneServer, ServerSettings, create_server
+from runplane.server.db.delivery_dialects import CHANNEL
 from runplane.server.streams.sqlite_changes import POLL_INTERVAL, SqliteChanges
 from runplane.v1 import (
     flow_runs_pb2,
@@ -119,6 +122,36 @@ async def test_a_watch_sees_each_state_once_in_order(server_settings: ServerSett
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(1.5):
                 await call.read()  # no duplicate follows
+        call.cancel()
+
+
+async def test_a_watch_is_still_served_after_notifications_it_cannot_read(
+    server_settings: ServerSettings,
+) -> None:
+    """During a rolling upgrade a server hears notices of a newer version, and anything else
+    may NOTIFY on the channel: each is ignored, and the streams go on."""
+    if is_sqlite(server_settings):
+        pytest.skip("only PostgreSQL carries notifications between server processes")
+    async with two_servers(server_settings) as (_, on_first, _, on_second):
+        run_id = await new_flow_run(on_second)
+        call = await watch(on_first, run_id)
+        unknown_state = str(uuid.uuid4())
+        newer = {"v": 1, "sender": "newer"}
+        notices = [
+            {**newer, "v": 2, "kind": "states", "ids": [unknown_state]},
+            {**newer, "kind": "teleport"},
+            {**newer, "kind": "states", "state_ids": [7]},
+            {**newer, "kind": "states", "state_ids": [unknown_state]},
+            {**newer, "kind": "cancelling"},
+        ]
+        garbage = ["[]", "{not json", "s older not-an-id", "garbage \u00e9\u20ac", ""]
+        url = server_settings.database_url or ""
+        await notify(url, CHANNEL, [json.dumps(n) for n in notices] + garbage)
+        # Sent after those: heard after them, by a listener that is still listening.
+        await propose(on_second, run_id, states_pb2.STATE_TYPE_RUNNING)
+        assert await next_state_type(call) == states_pb2.STATE_TYPE_RUNNING
+        # And the server itself still answers.
+        assert await new_flow_run(on_first)
         call.cancel()
 
 

@@ -5,23 +5,25 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from runplane.server.cluster_notices import StatesWritten, decode, states_written
 from runplane.server.db.logs import LogRecord
-from runplane.server.streams.notices import log_ranges, payloads
+from runplane.server.streams.notices import log_ranges
 
 NOTIFY_LIMIT = 8000
 
 
 def test_payloads_batch_ids_under_the_notify_limit() -> None:
-    ids = [str(uuid.uuid4()) for _ in range(1000)]
-    sent = payloads("s", "token", ids)
+    ids = [uuid.uuid4() for _ in range(1000)]
+    sent = states_written("token", ids)
     assert len(sent) > 1
     assert all(len(p.encode()) < NOTIFY_LIMIT for p in sent)
-    assert all(p.startswith("s token ") for p in sent)
-    assert [item for p in sent for item in p.split()[2:]] == ids
+    notices = [decode(p) for p in sent]
+    assert all(isinstance(n, StatesWritten) and n.sender == "token" for n in notices)
+    assert [i for n in notices if isinstance(n, StatesWritten) for i in n.state_ids] == ids
 
 
 def test_no_ids_no_payload() -> None:
-    assert payloads("s", "token", []) == []
+    assert states_written("token", []) == []
 
 
 def test_log_ranges_span_each_runs_records() -> None:
