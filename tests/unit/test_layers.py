@@ -17,7 +17,7 @@ PACKAGE = "runplane.server"
 
 # From the bottom up. A part is a package under server/ or a module directly in it.
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("base", frozenset({"settings", "clock", "hub", "api_keys"})),
+    ("base", frozenset({"settings", "clock", "hub", "api_keys", "cluster_notices"})),
     ("orchestration", frozenset({"orchestration"})),
     ("db", frozenset({"db"})),
     ("transitions", frozenset({"transitions"})),
