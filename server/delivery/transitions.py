@@ -20,8 +20,6 @@ from runplane.server.orchestration import Decision, Proposal, StateSpec, decide_
 from runplane.server.transitions.deployment_slots import concurrency_gate
 from runplane.server.transitions.state_writes import outcome, snapshot, state_write
 
-__all__ = ["propose", "snapshot"]
-
 
 async def propose(
     conn: AsyncConnection,

@@ -24,7 +24,7 @@ from runplane.server.db import held_runs, loop_locks
 from runplane.server.db.engine import Database
 from runplane.server.db.tables import flow_run
 from runplane.server.delivery.claims import reschedule
-from runplane.server.delivery.transitions import propose, snapshot
+from runplane.server.delivery.transitions import propose
 from runplane.server.orchestration import (
     SUSPENDED,
     StateSpec,
@@ -32,6 +32,7 @@ from runplane.server.orchestration import (
     awaiting_retry_state,
 )
 from runplane.server.settings import ServerSettings
+from runplane.server.transitions.state_writes import snapshot
 
 BATCH = 200
 _CLEAR_HOLDER = {
