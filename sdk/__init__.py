@@ -38,30 +38,8 @@ from runplane._lazy_exports import lazy_exports
 # part of the package (the server's state rules, the command line) does not load the
 # whole SDK. Type checkers and editors read them from this block.
 if TYPE_CHECKING:
-    from runplane._artifacts import (
-        create_link_artifact,
-        create_markdown_artifact,
-        create_table_artifact,
-    )
-    from runplane._cache import DEFAULT, INPUTS, NO_CACHE, RUN_ID, TASK_SOURCE, CachePolicy
-    from runplane._client import RunplaneClient
-    from runplane._concurrency import ConcurrencySlots, concurrency
-    from runplane._context import tags
-    from runplane._dask import DaskTaskRunner
-    from runplane._deploy import adeploy, deploy
-    from runplane._deployments import RunnerDeployment
-    from runplane._engine.errors import (
-        ParameterValidationError,
-        PauseTimeout,
-        RunAborted,
-        TerminationSignal,
-        TimedOut,
-        UpstreamFailed,
-    )
-    from runplane._engine.parameters import unmapped
-    from runplane._engine.pauses import apause_flow_run, pause_flow_run, resume_flow_run
-    from runplane._engine.suspensions import asuspend_flow_run, suspend_flow_run
-    from runplane._errors import (
+    from runplane._client.client import RunplaneClient
+    from runplane._client.errors import (
         Aborted,
         AlreadyExists,
         DeadlineExceeded,
@@ -77,10 +55,7 @@ if TYPE_CHECKING:
         Unauthenticated,
         Unavailable,
     )
-    from runplane._flows import Flow, flow
-    from runplane._futures import RunplaneFuture, as_completed, wait
-    from runplane._logging import get_run_logger
-    from runplane._models import (
+    from runplane._client.models import (
         Artifact,
         ArtifactType,
         CachedState,
@@ -121,30 +96,67 @@ if TYPE_CHECKING:
         WorkPool,
         WorkQueue,
     )
-    from runplane._models import Flow as FlowRecord
+    from runplane._client.models import Flow as FlowRecord
+    from runplane._client.settings import Settings, get_settings
+    from runplane._client.sync_client import SyncRunplaneClient, get_client
+    from runplane._client.transport import Stubs
+    from runplane._dask import DaskTaskRunner
+    from runplane._deployments.deploy import adeploy, deploy
+    from runplane._deployments.runner_deployment import RunnerDeployment
+    from runplane._deployments.serve import (
+        RunDeploymentTimeout,
+        arun_deployment,
+        run_deployment,
+        serve,
+    )
+    from runplane._engine.errors import (
+        ParameterValidationError,
+        PauseTimeout,
+        RunAborted,
+        TerminationSignal,
+        TimedOut,
+        UpstreamFailed,
+    )
+    from runplane._engine.parameters import unmapped
+    from runplane._engine.pauses import apause_flow_run, pause_flow_run, resume_flow_run
+    from runplane._engine.suspensions import asuspend_flow_run, suspend_flow_run
+    from runplane._flows import Flow, flow
+    from runplane._futures import RunplaneFuture, as_completed, wait
     from runplane._retries import exponential_backoff
-    from runplane._runtime import RunContext, get_run_context
-    from runplane._serve import RunDeploymentTimeout, arun_deployment, run_deployment, serve
-    from runplane._settings import Settings, get_settings
-    from runplane._sync_client import SyncRunplaneClient, get_client
+    from runplane._runtime.artifacts import (
+        create_link_artifact,
+        create_markdown_artifact,
+        create_table_artifact,
+    )
+    from runplane._runtime.cache import DEFAULT, INPUTS, NO_CACHE, RUN_ID, TASK_SOURCE, CachePolicy
+    from runplane._runtime.concurrency import ConcurrencySlots, concurrency
+    from runplane._runtime.context import tags
+    from runplane._runtime.run_context import RunContext, get_run_context
+    from runplane._runtime.run_logs import get_run_logger
     from runplane._task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
     from runplane._tasks import Task, task
-    from runplane._transport import Stubs
 
 # Where each public name lives: the module, and the names it exports.
 _EXPORTED_FROM: dict[str, tuple[str, ...]] = {
-    "runplane._artifacts": (
+    "runplane._runtime.artifacts": (
         "create_link_artifact",
         "create_markdown_artifact",
         "create_table_artifact",
     ),
-    "runplane._cache": ("DEFAULT", "INPUTS", "NO_CACHE", "RUN_ID", "TASK_SOURCE", "CachePolicy"),
-    "runplane._client": ("RunplaneClient",),
-    "runplane._concurrency": ("ConcurrencySlots", "concurrency"),
-    "runplane._context": ("tags",),
+    "runplane._runtime.cache": (
+        "DEFAULT",
+        "INPUTS",
+        "NO_CACHE",
+        "RUN_ID",
+        "TASK_SOURCE",
+        "CachePolicy",
+    ),
+    "runplane._client.client": ("RunplaneClient",),
+    "runplane._runtime.concurrency": ("ConcurrencySlots", "concurrency"),
+    "runplane._runtime.context": ("tags",),
     "runplane._dask": ("DaskTaskRunner",),
-    "runplane._deploy": ("adeploy", "deploy"),
-    "runplane._deployments": ("RunnerDeployment",),
+    "runplane._deployments.deploy": ("adeploy", "deploy"),
+    "runplane._deployments.runner_deployment": ("RunnerDeployment",),
     "runplane._engine.errors": (
         "ParameterValidationError",
         "PauseTimeout",
@@ -156,7 +168,7 @@ _EXPORTED_FROM: dict[str, tuple[str, ...]] = {
     "runplane._engine.parameters": ("unmapped",),
     "runplane._engine.pauses": ("apause_flow_run", "pause_flow_run", "resume_flow_run"),
     "runplane._engine.suspensions": ("asuspend_flow_run", "suspend_flow_run"),
-    "runplane._errors": (
+    "runplane._client.errors": (
         "Aborted",
         "AlreadyExists",
         "DeadlineExceeded",
@@ -174,8 +186,8 @@ _EXPORTED_FROM: dict[str, tuple[str, ...]] = {
     ),
     "runplane._flows": ("Flow", "flow"),
     "runplane._futures": ("RunplaneFuture", "as_completed", "wait"),
-    "runplane._logging": ("get_run_logger",),
-    "runplane._models": (
+    "runplane._runtime.run_logs": ("get_run_logger",),
+    "runplane._client.models": (
         "Artifact",
         "ArtifactType",
         "CachedState",
@@ -217,17 +229,22 @@ _EXPORTED_FROM: dict[str, tuple[str, ...]] = {
         "WorkQueue",
     ),
     "runplane._retries": ("exponential_backoff",),
-    "runplane._runtime": ("RunContext", "get_run_context"),
-    "runplane._serve": ("RunDeploymentTimeout", "arun_deployment", "run_deployment", "serve"),
-    "runplane._settings": ("Settings", "get_settings"),
-    "runplane._sync_client": ("SyncRunplaneClient", "get_client"),
+    "runplane._runtime.run_context": ("RunContext", "get_run_context"),
+    "runplane._deployments.serve": (
+        "RunDeploymentTimeout",
+        "arun_deployment",
+        "run_deployment",
+        "serve",
+    ),
+    "runplane._client.settings": ("Settings", "get_settings"),
+    "runplane._client.sync_client": ("SyncRunplaneClient", "get_client"),
     "runplane._task_runners": ("ProcessPoolTaskRunner", "TaskRunner", "ThreadPoolTaskRunner"),
     "runplane._tasks": ("Task", "task"),
-    "runplane._transport": ("Stubs",),
+    "runplane._client.transport": ("Stubs",),
 }
 # Names exported under another name than their module's.
 _RENAMED: dict[str, tuple[str, str]] = {
-    "FlowRecord": ("runplane._models", "Flow"),
+    "FlowRecord": ("runplane._client.models", "Flow"),
 }
 if not TYPE_CHECKING:  # a module __getattr__ would let type checkers accept any name
     __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTED_FROM, _RENAMED)

@@ -17,10 +17,10 @@ from runplane._option_signatures import method_takes_options_of, takes_options_o
 from runplane._task_runners import TaskRunner, ThreadPoolTaskRunner
 
 if TYPE_CHECKING:
-    from runplane._deployments import RunnerDeployment
-    from runplane._models import Deployment
-    from runplane._results import ResultSerializer, ResultStorage
-    from runplane._states import State
+    from runplane._client.models import Deployment
+    from runplane._client.states import State
+    from runplane._deployments.runner_deployment import RunnerDeployment
+    from runplane._runtime.results import ResultSerializer, ResultStorage
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -147,7 +147,7 @@ class Flow(Generic[P, R]):
         ``enforce_parameter_schema`` (default True) and ``job_variables`` (``{"env": {...}}``
         sets the environment of each run's process).
         """
-        from runplane._deployments import to_deployment
+        from runplane._deployments.runner_deployment import to_deployment
 
         return to_deployment(self, name, **options)
 
@@ -155,7 +155,7 @@ class Flow(Generic[P, R]):
         """Registers a deployment of this flow and executes its runs here until SIGTERM;
         takes the options of ``to_deployment``, e.g. ``flow.serve("nightly", cron="0 2 * * *")``.
         """
-        from runplane._serve import serve
+        from runplane._deployments.serve import serve
 
         serve(self.to_deployment(name, **options), limit=limit)
 
@@ -164,7 +164,7 @@ class Flow(Generic[P, R]):
         options), for that pool's runners to execute; takes the options of ``to_deployment``,
         e.g. ``flow.deploy("nightly", work_pool_name="etl", cron="0 2 * * *")``. Returns the
         deployment as stored; deploying again with the same name updates it."""
-        from runplane._deploy import deploy
+        from runplane._deployments.deploy import deploy
 
         [deployment] = deploy(self.to_deployment(name, **options), work_pool_name=work_pool_name)
         return deployment

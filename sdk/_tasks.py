@@ -10,17 +10,17 @@ from datetime import timedelta
 from functools import cached_property, update_wrapper
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
-from runplane._context import flow_run_context
 from runplane._engine import options as check
 from runplane._engine.names import NameTemplate
 from runplane._engine.results import ResultOptions, check_serializer
 from runplane._option_signatures import method_takes_options_of, takes_options_of
+from runplane._runtime.context import flow_run_context
 
 if TYPE_CHECKING:
-    from runplane._cache import CacheKeyFn, CachePolicy
+    from runplane._client.states import State
     from runplane._futures import RunplaneFuture
-    from runplane._results import ResultSerializer, ResultStorage
-    from runplane._states import State
+    from runplane._runtime.cache import CacheKeyFn, CachePolicy
+    from runplane._runtime.results import ResultSerializer, ResultStorage
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -121,7 +121,7 @@ class Task(Generic[P, R]):
     def source_hash(self) -> str:
         cached: str | None = self.__dict__.get("_source_hash")
         if cached is None:
-            from runplane._cache import task_source_hash
+            from runplane._runtime.cache import task_source_hash
 
             cached = self.__dict__["_source_hash"] = task_source_hash(self.fn)
         return cached
@@ -179,7 +179,7 @@ def _cache_policy(
     policy: CachePolicy | None, key_fn: CacheKeyFn | None, results: ResultOptions
 ) -> CachePolicy | None:
     """The policy in force: explicit, from a key function, or the default one when persisting."""
-    from runplane import _cache
+    from runplane._runtime import cache as _cache
 
     if policy is not None and key_fn is not None:
         raise ValueError("give either cache_policy or cache_key_fn, not both")

@@ -19,7 +19,7 @@ import pytest
 from delivery_support import create_deployment, next_item, propose, quiet, subscribe, unique
 
 from runplane import Settings, arun_deployment
-from runplane._states import StateType
+from runplane._client.states import StateType
 from runplane.server import RunplaneServer, ServerSettings, create_server
 from runplane.server.streams.sqlite_changes import POLL_INTERVAL, SqliteChanges
 from runplane.v1 import (

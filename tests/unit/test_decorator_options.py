@@ -10,7 +10,7 @@ import pytest
 
 from runplane import INPUTS, ThreadPoolTaskRunner, flow, task
 from runplane._flows import Flow, FlowOptions
-from runplane._results import JSONSerializer, LocalFileSystem
+from runplane._runtime.results import JSONSerializer, LocalFileSystem
 from runplane._tasks import Task, TaskOptions
 
 
