@@ -124,7 +124,7 @@ class State(Frozen):
 
         Raises the run's exception for a failed run (returns it with ``raise_on_failure=False``).
         """
-        from runplane._runtime.results import load_result  # deferred: _results imports this module
+        from runplane._runtime.results import load_result  # deferred: results imports this module
 
         return load_result(self, raise_on_failure=raise_on_failure)
 
