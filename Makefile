@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Pinned so that lint results do not change under us.
 BUF := npx --yes @bufbuild/buf@1.75.0
 # Lint only the folders that exist, so the targets work while the tree grows.
-LINT_PATHS := $(wildcard sdk server runner tests scripts bench)
+LINT_PATHS := $(wildcard sdk server runner tests scripts bench setup.py)
 
 .PHONY: venv run test proto proto-check buf-lint buf-breaking buf-baseline lint bench
 
@@ -15,7 +15,7 @@ $(PY):
 	python3 -m venv $(VENV)
 
 # The stamp makes `make venv` cheap: it re-installs only when pyproject.toml changes.
-$(VENV)/.installed: pyproject.toml | $(PY)
+$(VENV)/.installed: pyproject.toml setup.py | $(PY)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -e '.[dev]'
 	touch $@

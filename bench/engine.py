@@ -68,7 +68,7 @@ class Engine:
 
 def _runplane_engine() -> Engine:
     import runplane
-    from runplane._context import current_run_ids
+    from runplane._runtime.context import current_run_ids
 
     def current() -> str:
         return str(current_run_ids()[0])

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import anyio
 
-from runplane._models import FlowRun, RunAssignment, StateType
+from runplane._client.models import FlowRun, RunAssignment, StateType
 from runplane.runner._processes import RunProcess
 
 # States in which the run still belongs to the process the runner started for it.

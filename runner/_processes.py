@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import anyio
 from anyio.abc import Process
 
-from runplane._models import RunAssignment
+from runplane._client.models import RunAssignment
 
 ENGINE_MODULE = "runplane.runner.execute"
 

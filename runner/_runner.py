@@ -15,9 +15,9 @@ from uuid import UUID
 import anyio
 from anyio.abc import TaskGroup
 
-from runplane._client import RunplaneClient
-from runplane._errors import RunplaneError
-from runplane._models import (
+from runplane._client.client import RunplaneClient
+from runplane._client.errors import RunplaneError
+from runplane._client.models import (
     CancelRun,
     RunAssignment,
     State,
@@ -26,7 +26,7 @@ from runplane._models import (
     SubscriptionStarted,
     WorkItem,
 )
-from runplane._settings import Settings
+from runplane._client.settings import Settings
 from runplane.runner._fence import Fence
 from runplane.runner._forks import ForkServer, ForkServerGone, open_fork_server
 from runplane.runner._held import HeldRun, StopReason

@@ -11,9 +11,9 @@ from uuid import UUID
 
 import anyio
 
-from runplane._client import RunplaneClient
-from runplane._errors import Aborted, DeadlineExceeded, ServerError, Unavailable
-from runplane._models import Reconnect, SubscriptionStarted, WorkItem
+from runplane._client.client import RunplaneClient
+from runplane._client.errors import Aborted, DeadlineExceeded, ServerError, Unavailable
+from runplane._client.models import Reconnect, SubscriptionStarted, WorkItem
 
 logger = logging.getLogger("runplane.runner")
 

@@ -36,11 +36,11 @@ def _report_crash(
     run_id: uuid.UUID, lease_id: uuid.UUID | None, context: str, error: BaseException
 ) -> None:
     """CRASHED with ``context`` and the exception as the message; the traceback as a log."""
+    from runplane._client.models import LogRecord
+    from runplane._client.states import State, StateType
     from runplane._engine.client import engine_client
     from runplane._engine.failures import describe, traceback_text
-    from runplane._logging import truncate_message
-    from runplane._models import LogRecord
-    from runplane._states import State, StateType
+    from runplane._runtime.run_logs import truncate_message
 
     message = f"{context}{describe(error)}"
     client = engine_client()

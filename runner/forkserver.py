@@ -52,9 +52,9 @@ PRELOAD = (
     "runplane._engine.subflows",
     "runplane._engine.hooks",
     "runplane._engine.timeouts",
-    "runplane._sync_client",
-    "runplane._logging",
-    "runplane._results",
+    "runplane._client.sync_client",
+    "runplane._runtime.run_logs",
+    "runplane._runtime.results",
     "grpc._channel",
     "concurrent.futures.thread",
 )

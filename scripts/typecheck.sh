@@ -3,9 +3,11 @@
 #
 # setuptools maps three folders onto one import tree (runplane -> sdk/,
 # runplane.server -> server/, runplane.runner -> runner/). mypy cannot follow that
-# mapping through an editable install, so this script lays the tree out as
-# symlinks under .typecheck/runplane/ (found through mypy_path in pyproject.toml)
-# and maps the reported paths back to the real folders.
+# mapping through an editable install (the install's import hook is code that mypy
+# does not run), and mypy_path or explicit_package_bases name a module after its
+# folder, with no way to put sdk/ under the name runplane. So this script lays the
+# tree out as symlinks under .typecheck/runplane/ (found through mypy_path in
+# pyproject.toml) and maps the reported paths back to the real folders.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

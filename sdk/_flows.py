@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass
 from functools import cached_property, update_wrapper
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
@@ -11,19 +13,55 @@ from runplane._engine import options as check
 from runplane._engine.names import NameTemplate
 from runplane._engine.parameters import ParameterValidator
 from runplane._engine.results import ResultOptions, check_serializer
+from runplane._option_signatures import method_takes_options_of, takes_options_of
 from runplane._task_runners import TaskRunner, ThreadPoolTaskRunner
 
 if TYPE_CHECKING:
-    from runplane._deployments import RunnerDeployment
-    from runplane._models import Deployment
-    from runplane._results import ResultSerializer, ResultStorage
-    from runplane._states import State
+    from runplane._client.models import Deployment
+    from runplane._client.states import State
+    from runplane._deployments.runner_deployment import RunnerDeployment
+    from runplane._runtime.results import ResultSerializer, ResultStorage
 
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
 
 Hooks = Iterable[Callable[..., Any]] | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlowOptions:
+    """The options of ``@flow(...)`` and ``Flow.with_options(...)``, as given.
+
+    Declared here once: the decorator's and ``with_options``' keyword arguments are these
+    fields (see _option_signatures). Applied to a function, the options make a flow of it.
+    """
+
+    name: str | None = None
+    description: str | None = None
+    version: str | None = None
+    retries: int | None = None
+    retry_delay_seconds: float | list[float] | None = None
+    timeout_seconds: float | None = None
+    tags: Iterable[str] | None = None
+    log_prints: bool = False
+    persist_result: bool | None = None
+    result_storage: ResultStorage | None = None
+    result_serializer: ResultSerializer | str | None = None
+    flow_run_name: NameTemplate | None = None
+    validate_parameters: bool = True
+    task_runner: TaskRunner | None = None
+    on_completion: Hooks = None
+    on_failure: Hooks = None
+    on_crashed: Hooks = None
+    on_cancellation: Hooks = None
+    on_running: Hooks = None
+
+    def __call__(self, fn: Callable[P, T]) -> Flow[P, T]:
+        return Flow(fn, self)
+
+
+_FLOW_OPTION_NAMES = frozenset(field.name for field in dataclasses.fields(FlowOptions))
 
 
 class Flow(Generic[P, R]):
@@ -33,61 +71,44 @@ class Flow(Generic[P, R]):
     flow returns a coroutine. Inside another flow, a call is a subflow run.
     """
 
-    def __init__(
-        self,
-        fn: Callable[P, R],
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        version: str | None = None,
-        retries: int | None = None,
-        retry_delay_seconds: float | list[float] | None = None,
-        timeout_seconds: float | None = None,
-        tags: Iterable[str] | None = None,
-        log_prints: bool = False,
-        persist_result: bool | None = None,
-        result_storage: ResultStorage | None = None,
-        result_serializer: ResultSerializer | str | None = None,
-        flow_run_name: NameTemplate | None = None,
-        validate_parameters: bool = True,
-        task_runner: TaskRunner | None = None,
-        on_completion: Hooks = None,
-        on_failure: Hooks = None,
-        on_crashed: Hooks = None,
-        on_cancellation: Hooks = None,
-        on_running: Hooks = None,
-    ) -> None:
+    def __init__(self, fn: Callable[P, R], options: FlowOptions | None = None) -> None:
         if not callable(fn):
             raise TypeError(f"@flow needs a function, got {fn!r}")
-        if callable(retry_delay_seconds):
+        given = options or FlowOptions()
+        if callable(given.retry_delay_seconds):
             raise TypeError("a flow's retry_delay_seconds must be a number or a list of numbers")
         from runplane._retries import retry_delays
 
         self.fn = fn
-        self.name = check.check_name(name, fn, "flow")
-        self.description = description or inspect.getdoc(fn)
-        self.version = version
-        self.retries = check.check_retries(retries)
-        self.retry_delay_seconds = check.check_retry_delay(retry_delay_seconds)
+        self.options = given
+        self.name = check.check_name(given.name, fn, "flow")
+        self.description = given.description or inspect.getdoc(fn)
+        self.version = given.version
+        self.retries = check.check_retries(given.retries)
+        self.retry_delay_seconds = check.check_retry_delay(given.retry_delay_seconds)
         self.retry_delays = retry_delays(self.retry_delay_seconds, self.retries)
-        self.timeout_seconds = check.check_timeout(timeout_seconds)
-        self.tags = check.check_tags(tags)
-        self.log_prints = log_prints
-        check_serializer(result_serializer)
-        self.result_options = ResultOptions(persist_result, result_storage, result_serializer)
+        self.timeout_seconds = check.check_timeout(given.timeout_seconds)
+        self.tags = check.check_tags(given.tags)
+        self.log_prints = given.log_prints
+        check_serializer(given.result_serializer)
+        self.result_options = ResultOptions(
+            given.persist_result, given.result_storage, given.result_serializer
+        )
         self.persists = self.result_options.persists()
+        flow_run_name = given.flow_run_name
         if flow_run_name is not None and not isinstance(flow_run_name, str | Callable):
             raise TypeError("flow_run_name must be a template string or a callable")
         self.flow_run_name = flow_run_name
-        self.validate_parameters = validate_parameters
+        self.validate_parameters = given.validate_parameters
+        task_runner = given.task_runner
         if task_runner is not None and not isinstance(task_runner, TaskRunner):
             raise TypeError(f"task_runner must be a TaskRunner, got {task_runner!r}")
         self.task_runner = task_runner or ThreadPoolTaskRunner()
-        self.on_completion = check.check_hooks("on_completion", on_completion)
-        self.on_failure = check.check_hooks("on_failure", on_failure)
-        self.on_crashed = check.check_hooks("on_crashed", on_crashed)
-        self.on_cancellation = check.check_hooks("on_cancellation", on_cancellation)
-        self.on_running = check.check_hooks("on_running", on_running)
+        self.on_completion = check.check_hooks("on_completion", given.on_completion)
+        self.on_failure = check.check_hooks("on_failure", given.on_failure)
+        self.on_crashed = check.check_hooks("on_crashed", given.on_crashed)
+        self.on_cancellation = check.check_hooks("on_cancellation", given.on_cancellation)
+        self.on_running = check.check_hooks("on_running", given.on_running)
         self.is_async = inspect.iscoroutinefunction(fn)
         self.validator = ParameterValidator(fn)
         update_wrapper(self, fn)
@@ -99,33 +120,13 @@ class Flow(Generic[P, R]):
     def signature(self) -> inspect.Signature:
         return inspect.signature(self.fn)
 
+    @method_takes_options_of(FlowOptions)
     def with_options(self, **changes: Any) -> Flow[P, R]:
         """A copy of the flow with some options changed."""
-        current = {
-            "name": self.name,
-            "description": self.description,
-            "version": self.version,
-            "retries": self.retries,
-            "retry_delay_seconds": self.retry_delay_seconds,
-            "timeout_seconds": self.timeout_seconds,
-            "tags": self.tags,
-            "log_prints": self.log_prints,
-            "persist_result": self.result_options.persist_result,
-            "result_storage": self.result_options.result_storage,
-            "result_serializer": self.result_options.result_serializer,
-            "flow_run_name": self.flow_run_name,
-            "validate_parameters": self.validate_parameters,
-            "task_runner": self.task_runner,
-            "on_completion": self.on_completion,
-            "on_failure": self.on_failure,
-            "on_crashed": self.on_crashed,
-            "on_cancellation": self.on_cancellation,
-            "on_running": self.on_running,
-        }
-        unknown = set(changes) - set(current)
+        unknown = set(changes) - _FLOW_OPTION_NAMES
         if unknown:
             raise TypeError(f"unknown flow options: {', '.join(sorted(unknown))}")
-        return Flow(self.fn, **{**current, **changes})
+        return Flow(self.fn, dataclasses.replace(self.options, **changes))
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return_state = bool(kwargs.pop("return_state", False))
@@ -146,7 +147,7 @@ class Flow(Generic[P, R]):
         ``enforce_parameter_schema`` (default True) and ``job_variables`` (``{"env": {...}}``
         sets the environment of each run's process).
         """
-        from runplane._deployments import to_deployment
+        from runplane._deployments.runner_deployment import to_deployment
 
         return to_deployment(self, name, **options)
 
@@ -154,7 +155,7 @@ class Flow(Generic[P, R]):
         """Registers a deployment of this flow and executes its runs here until SIGTERM;
         takes the options of ``to_deployment``, e.g. ``flow.serve("nightly", cron="0 2 * * *")``.
         """
-        from runplane._serve import serve
+        from runplane._deployments.serve import serve
 
         serve(self.to_deployment(name, **options), limit=limit)
 
@@ -163,7 +164,7 @@ class Flow(Generic[P, R]):
         options), for that pool's runners to execute; takes the options of ``to_deployment``,
         e.g. ``flow.deploy("nightly", work_pool_name="etl", cron="0 2 * * *")``. Returns the
         deployment as stored; deploying again with the same name updates it."""
-        from runplane._deploy import deploy
+        from runplane._deployments.deploy import deploy
 
         [deployment] = deploy(self.to_deployment(name, **options), work_pool_name=work_pool_name)
         return deployment
@@ -177,38 +178,13 @@ class Flow(Generic[P, R]):
 
 
 @overload
-def flow(__fn: Callable[P, Coroutine[Any, Any, T]]) -> Flow[P, Coroutine[Any, Any, T]]: ...
+def flow(__fn: Callable[P, Coroutine[Any, Any, T]], /) -> Flow[P, Coroutine[Any, Any, T]]: ...
 @overload
-def flow(__fn: Callable[P, T]) -> Flow[P, T]: ...
+def flow(__fn: Callable[P, T], /) -> Flow[P, T]: ...
 @overload
-def flow(
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    version: str | None = None,
-    retries: int | None = None,
-    retry_delay_seconds: float | list[float] | None = None,
-    timeout_seconds: float | None = None,
-    tags: Iterable[str] | None = None,
-    log_prints: bool = False,
-    persist_result: bool | None = None,
-    result_storage: ResultStorage | None = None,
-    result_serializer: ResultSerializer | str | None = None,
-    flow_run_name: NameTemplate | None = None,
-    validate_parameters: bool = True,
-    task_runner: TaskRunner | None = None,
-    on_completion: Hooks = None,
-    on_failure: Hooks = None,
-    on_crashed: Hooks = None,
-    on_cancellation: Hooks = None,
-    on_running: Hooks = None,
-) -> Callable[[Callable[P, T]], Flow[P, T]]: ...
-def flow(__fn: Callable[..., Any] | None = None, **options: Any) -> Any:
+@takes_options_of(FlowOptions)
+def flow(**options: Any) -> FlowOptions: ...
+def flow(__fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Makes a function a flow, with or without options: ``@flow`` or ``@flow(retries=1)``."""
-    if __fn is not None:
-        return Flow(__fn, **options)
-
-    def decorate(fn: Callable[..., Any]) -> Flow[Any, Any]:
-        return Flow(fn, **options)
-
-    return decorate
+    given = FlowOptions(**options)
+    return given if __fn is None else given(__fn)

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
-from runplane._states import State, StateType
+from runplane._client.states import State, StateType
 
 if TYPE_CHECKING:
     from runplane._engine.outcome import Outcome

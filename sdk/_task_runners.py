@@ -151,7 +151,7 @@ def _timed() -> bool:
     """Whether the task run calling here has a timeout (the engine enforces it in this
     thread by raising ``TimedOut``, which ``_call_in_own_process`` answers by ending the
     process)."""
-    from runplane._context import task_run_context
+    from runplane._runtime.context import task_run_context
 
     context = task_run_context.get()
     return context is not None and getattr(context.task, "timeout_seconds", None) is not None

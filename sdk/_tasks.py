@@ -2,26 +2,65 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property, update_wrapper
-from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
-from runplane._context import flow_run_context
 from runplane._engine import options as check
 from runplane._engine.names import NameTemplate
 from runplane._engine.results import ResultOptions, check_serializer
+from runplane._option_signatures import method_takes_options_of, takes_options_of
+from runplane._runtime.context import flow_run_context
 
 if TYPE_CHECKING:
-    from runplane._cache import CacheKeyFn, CachePolicy
+    from runplane._client.states import State
     from runplane._futures import RunplaneFuture
-    from runplane._results import ResultSerializer, ResultStorage
-    from runplane._states import State
+    from runplane._runtime.cache import CacheKeyFn, CachePolicy
+    from runplane._runtime.results import ResultSerializer, ResultStorage
 
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskOptions:
+    """The options of ``@task(...)`` and ``Task.with_options(...)``, as given.
+
+    Declared here once: the decorator's and ``with_options``' keyword arguments are these
+    fields (see _option_signatures). Applied to a function, the options make a task of it.
+    """
+
+    name: str | None = None
+    description: str | None = None
+    version: str | None = None
+    tags: Iterable[str] | None = None
+    retries: int | None = None
+    retry_delay_seconds: check.RetryDelay | None = None
+    retry_jitter_factor: float | None = None
+    retry_condition_fn: Callable[..., bool] | None = None
+    timeout_seconds: float | None = None
+    cache_policy: CachePolicy | None = None
+    cache_key_fn: CacheKeyFn | None = None
+    cache_expiration: timedelta | float | None = None
+    refresh_cache: bool = False
+    persist_result: bool | None = None
+    result_storage: ResultStorage | None = None
+    result_serializer: ResultSerializer | str | None = None
+    task_run_name: NameTemplate | None = None
+    log_prints: bool | None = None
+    on_completion: Iterable[Callable[..., Any]] | None = None
+    on_failure: Iterable[Callable[..., Any]] | None = None
+
+    def __call__(self, fn: Callable[P, T]) -> Task[P, T]:
+        return Task(fn, self)
+
+
+_TASK_OPTION_NAMES = frozenset(field.name for field in dataclasses.fields(TaskOptions))
 
 
 class Task(Generic[P, R]):
@@ -30,56 +69,37 @@ class Task(Generic[P, R]):
     Outside a flow run, calling a task just calls its function.
     """
 
-    def __init__(
-        self,
-        fn: Callable[P, R],
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        version: str | None = None,
-        tags: Iterable[str] | None = None,
-        retries: int | None = None,
-        retry_delay_seconds: check.RetryDelay | None = None,
-        retry_jitter_factor: float | None = None,
-        retry_condition_fn: Callable[..., bool] | None = None,
-        timeout_seconds: float | None = None,
-        cache_policy: CachePolicy | None = None,
-        cache_key_fn: CacheKeyFn | None = None,
-        cache_expiration: timedelta | float | None = None,
-        refresh_cache: bool = False,
-        persist_result: bool | None = None,
-        result_storage: ResultStorage | None = None,
-        result_serializer: ResultSerializer | str | None = None,
-        task_run_name: NameTemplate | None = None,
-        log_prints: bool | None = None,
-        on_completion: Iterable[Callable[..., Any]] | None = None,
-        on_failure: Iterable[Callable[..., Any]] | None = None,
-    ) -> None:
+    def __init__(self, fn: Callable[P, R], options: TaskOptions | None = None) -> None:
         if not callable(fn):
             raise TypeError(f"@task needs a function, got {fn!r}")
         from runplane._retries import retry_delays
 
         self.fn = fn
-        self.name = check.check_name(name, fn, "task")
-        self.description = description or inspect.getdoc(fn)
-        self.version = version
-        self.tags = check.check_tags(tags)
-        self.retries = check.check_retries(retries)
-        self.retry_delay_seconds = check.check_retry_delay(retry_delay_seconds)
+        self.options = given = options or TaskOptions()
+        self.name = check.check_name(given.name, fn, "task")
+        self.description = given.description or inspect.getdoc(fn)
+        self.version = given.version
+        self.tags = check.check_tags(given.tags)
+        self.retries = check.check_retries(given.retries)
+        self.retry_delay_seconds = check.check_retry_delay(given.retry_delay_seconds)
         self.retry_delays = retry_delays(self.retry_delay_seconds, self.retries)
-        self.retry_jitter_factor = check.check_jitter(retry_jitter_factor)
-        self.retry_condition_fn = retry_condition_fn
-        self.timeout_seconds = check.check_timeout(timeout_seconds)
-        self.cache_expiration = check.check_expiration(cache_expiration)
-        self.refresh_cache = refresh_cache
-        self.task_run_name = task_run_name
-        self.log_prints = log_prints
-        self.on_completion = check.check_hooks("on_completion", on_completion)
-        self.on_failure = check.check_hooks("on_failure", on_failure)
-        check_serializer(result_serializer)
-        self.result_options = ResultOptions(persist_result, result_storage, result_serializer)
-        self.cache_policy, self.cache_key_fn = cache_policy, cache_key_fn
-        self.active_cache_policy = _cache_policy(cache_policy, cache_key_fn, self.result_options)
+        self.retry_jitter_factor = check.check_jitter(given.retry_jitter_factor)
+        self.retry_condition_fn = given.retry_condition_fn
+        self.timeout_seconds = check.check_timeout(given.timeout_seconds)
+        self.cache_expiration = check.check_expiration(given.cache_expiration)
+        self.refresh_cache = given.refresh_cache
+        self.task_run_name = given.task_run_name
+        self.log_prints = given.log_prints
+        self.on_completion = check.check_hooks("on_completion", given.on_completion)
+        self.on_failure = check.check_hooks("on_failure", given.on_failure)
+        check_serializer(given.result_serializer)
+        self.result_options = ResultOptions(
+            given.persist_result, given.result_storage, given.result_serializer
+        )
+        self.cache_policy, self.cache_key_fn = given.cache_policy, given.cache_key_fn
+        self.active_cache_policy = _cache_policy(
+            given.cache_policy, given.cache_key_fn, self.result_options
+        )
         self.persists = self.result_options.persists(self.active_cache_policy is not None)
         if self.active_cache_policy is not None and not self.persists:
             self.active_cache_policy = None  # persist_result=False: nothing to reuse
@@ -87,7 +107,7 @@ class Task(Generic[P, R]):
         module = getattr(fn, "__module__", None) or "__main__"
         self.task_key = f"{module}.{getattr(fn, '__qualname__', self.name)}"
         self.needs_parameters = self.active_cache_policy is not None or isinstance(
-            task_run_name, str
+            given.task_run_name, str
         )
         update_wrapper(self, fn)
 
@@ -101,39 +121,18 @@ class Task(Generic[P, R]):
     def source_hash(self) -> str:
         cached: str | None = self.__dict__.get("_source_hash")
         if cached is None:
-            from runplane._cache import task_source_hash
+            from runplane._runtime.cache import task_source_hash
 
             cached = self.__dict__["_source_hash"] = task_source_hash(self.fn)
         return cached
 
+    @method_takes_options_of(TaskOptions)
     def with_options(self, **changes: Any) -> Task[P, R]:
         """A copy of the task with some options changed."""
-        current = {
-            "name": self.name,
-            "description": self.description,
-            "version": self.version,
-            "tags": self.tags,
-            "retries": self.retries,
-            "retry_delay_seconds": self.retry_delay_seconds,
-            "retry_jitter_factor": self.retry_jitter_factor,
-            "retry_condition_fn": self.retry_condition_fn,
-            "timeout_seconds": self.timeout_seconds,
-            "cache_policy": self.cache_policy,
-            "cache_key_fn": self.cache_key_fn,
-            "cache_expiration": self.cache_expiration,
-            "refresh_cache": self.refresh_cache,
-            "persist_result": self.result_options.persist_result,
-            "result_storage": self.result_options.result_storage,
-            "result_serializer": self.result_options.result_serializer,
-            "task_run_name": self.task_run_name,
-            "log_prints": self.log_prints,
-            "on_completion": self.on_completion,
-            "on_failure": self.on_failure,
-        }
-        unknown = set(changes) - set(current)
+        unknown = set(changes) - _TASK_OPTION_NAMES
         if unknown:
             raise TypeError(f"unknown task options: {', '.join(sorted(unknown))}")
-        return Task(self.fn, **{**current, **changes})
+        return Task(self.fn, dataclasses.replace(self.options, **changes))
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self._call(args, kwargs, return_state=False)  # type: ignore[no-any-return]
@@ -180,7 +179,7 @@ def _cache_policy(
     policy: CachePolicy | None, key_fn: CacheKeyFn | None, results: ResultOptions
 ) -> CachePolicy | None:
     """The policy in force: explicit, from a key function, or the default one when persisting."""
-    from runplane import _cache
+    from runplane._runtime import cache as _cache
 
     if policy is not None and key_fn is not None:
         raise ValueError("give either cache_policy or cache_key_fn, not both")
@@ -192,42 +191,13 @@ def _cache_policy(
 
 
 @overload
-def task(__fn: Callable[P, Coroutine[Any, Any, T]]) -> Task[P, Coroutine[Any, Any, T]]: ...
+def task(__fn: Callable[P, Coroutine[Any, Any, T]], /) -> Task[P, Coroutine[Any, Any, T]]: ...
 @overload
-def task(__fn: Callable[P, T]) -> Task[P, T]: ...
+def task(__fn: Callable[P, T], /) -> Task[P, T]: ...
 @overload
-def task(
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    version: str | None = None,
-    tags: Iterable[str] | None = None,
-    retries: int | None = None,
-    retry_delay_seconds: check.RetryDelay | None = None,
-    retry_jitter_factor: float | None = None,
-    retry_condition_fn: Callable[..., bool] | None = None,
-    timeout_seconds: float | None = None,
-    cache_policy: CachePolicy | None = None,
-    cache_key_fn: CacheKeyFn | None = None,
-    cache_expiration: timedelta | float | None = None,
-    refresh_cache: bool = False,
-    persist_result: bool | None = None,
-    result_storage: ResultStorage | None = None,
-    result_serializer: ResultSerializer | str | None = None,
-    task_run_name: NameTemplate | None = None,
-    log_prints: bool | None = None,
-    on_completion: Iterable[Callable[..., Any]] | None = None,
-    on_failure: Iterable[Callable[..., Any]] | None = None,
-) -> Callable[[Callable[P, T]], Task[P, T]]: ...
-def task(__fn: Callable[..., Any] | None = None, **options: Any) -> Any:
+@takes_options_of(TaskOptions)
+def task(**options: Any) -> TaskOptions: ...
+def task(__fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Makes a function a task, with or without options: ``@task`` or ``@task(retries=2)``."""
-    if __fn is not None:
-        return Task(__fn, **options)
-
-    def decorate(fn: Callable[..., Any]) -> Task[Any, Any]:
-        return Task(fn, **options)
-
-    return decorate
-
-
-Literal_ = Literal  # keeps typing's Literal import used by the overloads above
+    given = TaskOptions(**options)
+    return given if __fn is None else given(__fn)

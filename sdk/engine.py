@@ -17,8 +17,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from runplane._client.states import State
 from runplane._flows import Flow
-from runplane._states import State
 
 __all__ = ["exit_code", "load_flow", "main", "run_flow_run"]
 

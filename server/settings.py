@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from runplane._settings import default_home
+from runplane._client.settings import default_home
 
 
 @dataclass(frozen=True, slots=True)

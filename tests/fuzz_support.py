@@ -22,7 +22,7 @@ from google.protobuf import descriptor_pool, duration_pb2, text_format
 from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 
-from runplane._channel import contract_services
+from runplane._client.channel import contract_services
 from runplane.v1 import (
     artifacts_pb2,
     concurrency_pb2,

@@ -13,7 +13,7 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from runplane._channel import contract_services
+from runplane._client.channel import contract_services
 
 Detail = TypeVar("Detail", bound=Message)
 

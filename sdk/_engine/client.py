@@ -15,13 +15,13 @@ import threading
 import uuid
 from typing import TYPE_CHECKING
 
+from runplane._client.settings import Settings
+from runplane._client.sync_client import SyncRunplaneClient
 from runplane._engine.results import LocalCache
-from runplane._settings import Settings
-from runplane._sync_client import SyncRunplaneClient
 
 if TYPE_CHECKING:
     from runplane._engine.task_slots import TagSlots
-    from runplane._logging import LogShipper
+    from runplane._runtime.run_logs import LogShipper
 
 
 class EngineClient(SyncRunplaneClient):
@@ -50,7 +50,7 @@ class EngineClient(SyncRunplaneClient):
             with self._lock:
                 shipper = self._log_shipper
                 if shipper is None:
-                    from runplane._logging import install_log_shipping
+                    from runplane._runtime.run_logs import install_log_shipping
 
                     shipper = self._log_shipper = install_log_shipping(self)
         return shipper
@@ -76,7 +76,7 @@ class EngineClient(SyncRunplaneClient):
         self.cached_results.clear()
         try:
             if shipper is not None:
-                from runplane._logging import uninstall_log_shipping
+                from runplane._runtime.run_logs import uninstall_log_shipping
 
                 uninstall_log_shipping(shipper, timeout=5.0)
         finally:

@@ -11,14 +11,14 @@ import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from runplane._client.states import State
     from runplane._engine.flow_run import FlowRunEngine
-    from runplane._states import State
 
 
 def _say(engine: FlowRunEngine, text: str, *args: object) -> None:
     if not engine.client.settings.console_lines:
         return
-    from runplane._logging import FLOW_RUN_LOGGER
+    from runplane._runtime.run_logs import FLOW_RUN_LOGGER
 
     extra = {"flow_run_id": engine.flow_run_id, "task_run_id": None, "send_to_api": False}
     logging.getLogger(FLOW_RUN_LOGGER).info(text, *args, extra=extra)

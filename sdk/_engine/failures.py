@@ -34,7 +34,7 @@ def log_failure(
     headline: str = ENCOUNTERED,
 ) -> None:
     """Logs ``error`` with its traceback as an ERROR line of the run (and on the console)."""
-    from runplane._logging import FLOW_RUN_LOGGER, TASK_RUN_LOGGER
+    from runplane._runtime.run_logs import FLOW_RUN_LOGGER, TASK_RUN_LOGGER
 
     name = FLOW_RUN_LOGGER if task_run_id is None else TASK_RUN_LOGGER
     logging.getLogger(name).error(

@@ -11,7 +11,8 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from runplane._context import FlowRunContext, current_tags, flow_run_context
+from runplane._client.models import FlowRun, RetryPolicy
+from runplane._client.states import ResultRef, State, StateType
 from runplane._engine.client import EngineClient, engine_client
 from runplane._engine.console import run_began, run_ended
 from runplane._engine.errors import ParameterValidationError, RunAborted, TimedOut
@@ -30,8 +31,7 @@ from runplane._engine.parameters import (
 from runplane._engine.signals import terminate_main_thread
 from runplane._engine.states import local_state, make_state, small_inline_ref
 from runplane._engine.subflows import Tracking
-from runplane._models import FlowRun, RetryPolicy
-from runplane._states import ResultRef, State, StateType
+from runplane._runtime.context import FlowRunContext, current_tags, flow_run_context
 
 if TYPE_CHECKING:
     from runplane._flows import Flow
@@ -189,7 +189,7 @@ class FlowCall:
         token = flow_run_context.set(context)
         stack.callback(flow_run_context.reset, token)
         if self.flow.log_prints:
-            from runplane._logging import capture_prints
+            from runplane._runtime.run_logs import capture_prints
 
             stack.enter_context(capture_prints())
         return stack
@@ -219,7 +219,7 @@ class FlowCall:
     def _complete(self, value: Any) -> float | None:
         ref: ResultRef | None = None
         if self.flow.persists:
-            from runplane._results import SerializationError
+            from runplane._runtime.results import SerializationError
 
             try:
                 ref = self._engine().results.for_options(self.flow.result_options).persist(value)

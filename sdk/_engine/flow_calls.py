@@ -14,8 +14,8 @@ from runplane._engine.signals import sigterm_raises
 from runplane._engine.timeouts import sync_timeout
 
 if TYPE_CHECKING:
+    from runplane._client.models import FlowRun
     from runplane._flows import Flow
-    from runplane._models import FlowRun
 
 
 def _signals(call: FlowCall) -> AbstractContextManager[bool]:

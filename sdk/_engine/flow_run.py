@@ -10,12 +10,12 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from runplane._client.models import FlowRun, OrchestrationStatus
+from runplane._client.states import State, StateType
 from runplane._engine.errors import LeaseLost, RunAborted
 from runplane._engine.heartbeats import WatchedRun, heartbeats
 from runplane._engine.reporter import TaskReporter
 from runplane._engine.results import ResultStores
-from runplane._models import FlowRun, OrchestrationStatus
-from runplane._states import State, StateType
 
 if TYPE_CHECKING:
     from runplane._engine.client import EngineClient

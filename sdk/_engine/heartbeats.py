@@ -26,8 +26,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from runplane._settings import get_settings
-from runplane._sync_client import SyncRunplaneClient
+from runplane._client.settings import get_settings
+from runplane._client.sync_client import SyncRunplaneClient
 
 logger = logging.getLogger("runplane.engine")
 

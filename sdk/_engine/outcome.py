@@ -9,8 +9,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from runplane._client.states import ResultRef, State, StateType
 from runplane._engine.states import local_state, make_state, small_inline_ref
-from runplane._states import ResultRef, State, StateType
 
 
 class Outcome:

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from runplane._client import RunplaneClient
-from runplane._context import flow_run_context, task_run_context
+from runplane._client.client import RunplaneClient
+from runplane._client.errors import Unavailable
+from runplane._client.models import FlowRunFilter
+from runplane._client.states import State, StateDetails, StateType
 from runplane._engine.errors import PauseTimeout, RunAborted
-from runplane._errors import Unavailable
-from runplane._models import FlowRunFilter
-from runplane._states import State, StateDetails, StateType
+from runplane._runtime.context import flow_run_context, task_run_context
 
 if TYPE_CHECKING:
     from runplane._engine.flow_run import FlowRunEngine
@@ -117,7 +117,7 @@ def resume_flow_run(flow_run_id: uuid.UUID | str) -> State:
     """Resumes a paused flow run (its state: RUNNING) or a suspended one (Scheduled
     "Resuming": its runner runs it again); raises ``RunAborted`` when the run is neither, or
     its deadline has passed (the run then ends FAILED)."""
-    from runplane._sync_client import SyncRunplaneClient
+    from runplane._client.sync_client import SyncRunplaneClient
 
     run_id = flow_run_id if isinstance(flow_run_id, uuid.UUID) else uuid.UUID(flow_run_id)
     with SyncRunplaneClient() as client:

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from google.protobuf import timestamp_pb2
 
-from runplane import _convert as convert
+from runplane._client import convert
 from runplane._engine.reporter_types import Record, TaskRunCreate, Transition
 from runplane.v1 import states_pb2, task_runs_pb2
 

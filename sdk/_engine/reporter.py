@@ -13,11 +13,11 @@ import threading
 import time
 import uuid
 
-from runplane._client import RunplaneClient
+from runplane._client.client import RunplaneClient
+from runplane._client.errors import RunplaneError
+from runplane._client.sync_client import SyncRunplaneClient
 from runplane._engine.report_messages import report_request
 from runplane._engine.reporter_types import Record, TaskRunCreate, Transition
-from runplane._errors import RunplaneError
-from runplane._sync_client import SyncRunplaneClient
 from runplane.v1 import task_runs_pb2
 
 __all__ = ["ReportFailed", "TaskReporter", "TaskRunCreate", "Transition"]

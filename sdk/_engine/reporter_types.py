@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from runplane._states import ResultRef, StateType
+from runplane._client.states import ResultRef, StateType
 
 
 @dataclass(slots=True, frozen=True)

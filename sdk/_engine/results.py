@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from runplane._result_trust import trust_storage
+from runplane._runtime.result_trust import trust_storage
 
 if TYPE_CHECKING:
-    from runplane._results import ResultSerializer, ResultStorage, ResultStore
-    from runplane._states import ResultRef
+    from runplane._client.states import ResultRef
+    from runplane._runtime.results import ResultSerializer, ResultStorage, ResultStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,7 @@ class ResultOptions:
 def check_serializer(serializer: ResultSerializer | str | None) -> None:
     """Fails at decoration time on an unknown serializer name."""
     if serializer is not None:
-        from runplane._results import resolve_serializer
+        from runplane._runtime.results import resolve_serializer
 
         resolve_serializer(serializer)
 
@@ -52,7 +52,7 @@ class ResultStores:
 
     def default(self) -> ResultStore:
         if self._default is None:
-            from runplane._results import default_result_store
+            from runplane._runtime.results import default_result_store
 
             self._default = default_result_store()
         return self._default
@@ -60,7 +60,7 @@ class ResultStores:
     def for_options(self, options: ResultOptions) -> ResultStore:
         if options.result_storage is None and options.result_serializer is None:
             return self.default()
-        from runplane._results import ResultStore, resolve_serializer
+        from runplane._runtime.results import ResultStore, resolve_serializer
 
         storage = options.result_storage or self.default().storage
         serializer = resolve_serializer(options.result_serializer or self.default().serializer)

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
-from runplane._errors import NotFound
+from runplane._client.errors import NotFound
 
 T = TypeVar("T")
 

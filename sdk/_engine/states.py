@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import PrivateAttr
 
-from runplane._states import ResultRef, State, StateDetails, StateType
+from runplane._client.states import ResultRef, State, StateDetails, StateType
 
 
 def make_state(

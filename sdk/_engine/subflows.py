@@ -12,9 +12,9 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from runplane._context import current_tags
+from runplane._client.states import State, StateType
 from runplane._engine.reporter import TaskRunCreate, Transition
-from runplane._states import State, StateType
+from runplane._runtime.context import current_tags
 
 if TYPE_CHECKING:
     from runplane._engine.flow_run import FlowRunEngine

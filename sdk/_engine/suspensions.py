@@ -18,10 +18,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from runplane._client.models import Page, every_item
+from runplane._client.states import SUSPENDED, State, StateDetails, StateType
 from runplane._engine.errors import FlowSuspended, RunAborted
 from runplane._engine.pauses import own_flow_engine
-from runplane._models import Page, every_item
-from runplane._states import SUSPENDED, State, StateDetails, StateType
 
 if TYPE_CHECKING:
     from runplane._engine.flow_run import FlowRunEngine

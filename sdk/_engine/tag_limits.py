@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Iterable
 
-from runplane._sync_client import SyncRunplaneClient
+from runplane._client.sync_client import SyncRunplaneClient
 
 PREFIX = "tag:"
 REFRESH_SECONDS = 5.0

@@ -9,13 +9,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
-from runplane._context import flow_run_context, task_run_context
 from runplane._engine.outcome import Outcome
 from runplane._engine.parameters import Unmapped, bind, call_arguments
 from runplane._engine.task_run import TaskRun
 from runplane._engine.task_slots import take_slots, take_slots_async
 from runplane._engine.timeouts import sync_timeout
 from runplane._futures import RunplaneFuture, wait_async
+from runplane._runtime.context import flow_run_context, task_run_context
 
 if TYPE_CHECKING:
     from runplane._engine.flow_run import FlowRunEngine
@@ -38,7 +38,7 @@ def _prints(run: TaskRun) -> AbstractContextManager[Any]:
         wanted = inherited
     if not wanted and not inherited:
         return nullcontext()
-    from runplane._logging import capture_prints
+    from runplane._runtime.run_logs import capture_prints
 
     return capture_prints(enabled=wanted)
 

@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from runplane._context import TaskRunContext, current_tags, task_run_context
+from runplane._client.states import ResultRef, StateType
 from runplane._engine.errors import TimedOut, UpstreamFailed
 from runplane._engine.failures import describe as _describe
 from runplane._engine.failures import log_failure
@@ -22,17 +22,17 @@ from runplane._engine.names import render_name
 from runplane._engine.outcome import Outcome
 from runplane._engine.parameters import bind, find_futures, replace_futures, upstream_inputs
 from runplane._engine.reporter import TaskRunCreate, Transition
-from runplane._states import ResultRef, StateType
+from runplane._runtime.context import TaskRunContext, current_tags, task_run_context
 
 logger = logging.getLogger("runplane.engine")
 
 if TYPE_CHECKING:
     from contextvars import Token
 
+    from runplane._client.models import TaskRun as TaskRunModel
     from runplane._engine.flow_run import FlowRunEngine
     from runplane._engine.task_slots import TagSlots
     from runplane._futures import RunplaneFuture
-    from runplane._models import TaskRun as TaskRunModel
     from runplane._tasks import Task
 
 _PENDING, _RUNNING, _SCHEDULED = StateType.PENDING, StateType.RUNNING, StateType.SCHEDULED
@@ -169,7 +169,7 @@ class TaskRun:
         policy = task.active_cache_policy
         if policy is None:
             return None
-        from runplane._cache import CacheKeyContext
+        from runplane._runtime.cache import CacheKeyContext
 
         context = CacheKeyContext(
             task.task_key, task.source_hash(), self.engine.flow_run_id, self.id
@@ -196,7 +196,7 @@ class TaskRun:
         local = self.engine.client.cached_results.get(key)
         if local is not None:
             return local
-        from runplane._results import MissingResult, SerializationError, UntrustedResult
+        from runplane._runtime.results import MissingResult, SerializationError, UntrustedResult
 
         cached = self.engine.client.lookup_cached_state(key)
         if cached is None or cached.state.result_ref is None:
@@ -235,7 +235,7 @@ class TaskRun:
         ref: ResultRef | None = None
         expiration: datetime | None = None
         if task.persists:
-            from runplane._results import SerializationError
+            from runplane._runtime.results import SerializationError
 
             try:
                 ref = self.engine.results.for_options(task.result_options).persist(value)
@@ -316,7 +316,7 @@ class TaskRun:
 
     def model(self, outcome: Outcome) -> TaskRunModel:
         """The task run as the API model, for hooks."""
-        from runplane._models import TaskRun as TaskRunModel
+        from runplane._client.models import TaskRun as TaskRunModel
 
         return TaskRunModel(
             id=self.id,

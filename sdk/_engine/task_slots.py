@@ -25,11 +25,11 @@ import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from runplane._client.errors import RunplaneError
+from runplane._client.sync_client import SyncRunplaneClient
 from runplane._engine.errors import RunAborted
 from runplane._engine.slot_leases import LeaseKeeper, Releases
 from runplane._engine.tag_limits import TagLimits
-from runplane._errors import RunplaneError
-from runplane._sync_client import SyncRunplaneClient
 
 if TYPE_CHECKING:
     from runplane._engine.outcome import Outcome

@@ -11,9 +11,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from runplane._errors import NotFound
-from runplane._models import Artifact, ArtifactType
-from runplane._sync_client import SyncRunplaneClient
+from runplane._client.errors import NotFound
+from runplane._client.models import Artifact, ArtifactType
+from runplane._client.sync_client import SyncRunplaneClient
 from runplane.cli import ids
 from runplane.cli.clients import reading_client
 from runplane.cli.formatting import shortened, stdout_console, terminal_safe, time_text

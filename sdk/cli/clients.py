@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from runplane._embedded import ensure_api_url
-from runplane._settings import Settings
-from runplane._sync_client import SyncRunplaneClient
+from runplane._client.embedded import ensure_api_url
+from runplane._client.settings import Settings
+from runplane._client.sync_client import SyncRunplaneClient
 
 
 def reading_settings() -> Settings:

@@ -11,8 +11,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from runplane._errors import NotFound
-from runplane._sync_client import SyncRunplaneClient
+from runplane._client.errors import NotFound
+from runplane._client.sync_client import SyncRunplaneClient
 from runplane.cli.clients import reading_client
 from runplane.cli.formatting import stdout_console, terminal_safe
 from runplane.cli.help_layout import CommandGroup

@@ -18,7 +18,7 @@ from pydantic_settings import SettingsError as SourceError
 from rich.table import Table
 from rich.text import Text
 
-from runplane._settings import Settings
+from runplane._client.settings import Settings
 from runplane.cli.formatting import stdout_console
 from runplane.cli.help_layout import CommandGroup
 

@@ -9,16 +9,16 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from runplane._errors import NotFound, RunplaneError
-from runplane._models import (
+from runplane._client.errors import NotFound, RunplaneError
+from runplane._client.models import (
     CronSchedule,
     Deployment,
     DeploymentSchedule,
     IntervalSchedule,
     every_item,
 )
-from runplane._serve import run_deployment
-from runplane._sync_client import SyncRunplaneClient
+from runplane._client.sync_client import SyncRunplaneClient
+from runplane._deployments.serve import run_deployment
 from runplane.cli.clients import reading_client
 from runplane.cli.exit_codes import for_final_states
 from runplane.cli.flow_runs import state_markup as state_text

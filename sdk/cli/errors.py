@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from runplane._errors import RunplaneError
+from runplane._client.errors import RunplaneError
 from runplane.cli.help_layout import HelpGroup
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from runplane._models import TERMINAL_STATE_TYPES, State, StateType
+from runplane._client.models import TERMINAL_STATE_TYPES, State, StateType
 
 
 class ExitCode(IntEnum):

@@ -10,9 +10,9 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from runplane._client import RunplaneClient
-from runplane._errors import NotFound
-from runplane._models import (
+from runplane._client.client import RunplaneClient
+from runplane._client.errors import NotFound
+from runplane._client.models import (
     TERMINAL_STATE_TYPES,
     FlowRun,
     FlowRunChange,
@@ -21,7 +21,7 @@ from runplane._models import (
     State,
     StateType,
 )
-from runplane._sync_client import SyncRunplaneClient, run_on_shared_loop
+from runplane._client.sync_client import SyncRunplaneClient, run_on_shared_loop
 from runplane.cli import ids
 from runplane.cli.clients import reading_client, reading_settings
 from runplane.cli.exit_codes import ExitCode, for_final_states

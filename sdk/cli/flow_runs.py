@@ -16,9 +16,9 @@ import typer
 from rich.markup import escape
 from rich.text import Text
 
-from runplane._client import RunplaneClient
-from runplane._errors import NotFound
-from runplane._models import (
+from runplane._client.client import RunplaneClient
+from runplane._client.errors import NotFound
+from runplane._client.models import (
     FlowRun,
     FlowRunFilter,
     LogFilter,
@@ -27,8 +27,8 @@ from runplane._models import (
     StateType,
     every_item,
 )
-from runplane._settings import Settings
-from runplane._sync_client import SyncRunplaneClient, run_on_shared_loop
+from runplane._client.settings import Settings
+from runplane._client.sync_client import SyncRunplaneClient, run_on_shared_loop
 from runplane.cli import ids
 from runplane.cli.clients import reading_client
 from runplane.cli.formatting import stdout_console, terminal_safe, time_text

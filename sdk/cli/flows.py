@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from runplane._models import every_item
+from runplane._client.models import every_item
 from runplane.cli.clients import reading_client
 from runplane.cli.formatting import stdout_console, time_text
 from runplane.cli.help_layout import CommandGroup

@@ -15,8 +15,8 @@ from typing import Annotated
 
 import typer
 
-from runplane._models import FlowRun, every_item
-from runplane._sync_client import SyncRunplaneClient
+from runplane._client.models import FlowRun, every_item
+from runplane._client.sync_client import SyncRunplaneClient
 from runplane.cli.formatting import terminal_safe
 
 MIN_PREFIX_LENGTH = 6

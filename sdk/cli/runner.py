@@ -8,7 +8,7 @@ from typing import Annotated
 import anyio
 import typer
 
-from runplane._models import SubscriptionStarted
+from runplane._client.models import SubscriptionStarted
 from runplane.cli.formatting import stdout_console
 from runplane.cli.help_layout import CommandGroup
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runplane import _json_text as json_text
+from runplane._client import json_text
 
 # The command line is no place for megabytes of JSON; the server has its own limits.
 _MAX_TEXT_BYTES = 16 * 1024 * 1024

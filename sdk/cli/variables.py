@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
-from runplane._errors import AlreadyExists, NotFound
-from runplane._models import every_item
-from runplane._sync_client import SyncRunplaneClient
+from runplane._client.errors import AlreadyExists, NotFound
+from runplane._client.models import every_item
+from runplane._client.sync_client import SyncRunplaneClient
 from runplane.cli.clients import reading_client
 from runplane.cli.formatting import shortened, stdout_console, time_text
 from runplane.cli.help_layout import CommandGroup

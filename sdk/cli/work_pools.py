@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
-from runplane._errors import AlreadyExists, NotFound
-from runplane._models import WorkPool
-from runplane._sync_client import SyncRunplaneClient
+from runplane._client.errors import AlreadyExists, NotFound
+from runplane._client.models import WorkPool
+from runplane._client.sync_client import SyncRunplaneClient
 from runplane.cli.clients import reading_client
 from runplane.cli.formatting import stdout_console, terminal_safe
 from runplane.cli.help_layout import CommandGroup

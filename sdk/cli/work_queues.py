@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from runplane._errors import NotFound
-from runplane._models import WorkQueue
-from runplane._sync_client import SyncRunplaneClient
+from runplane._client.errors import NotFound
+from runplane._client.models import WorkQueue
+from runplane._client.sync_client import SyncRunplaneClient
 from runplane.cli.clients import reading_client
 from runplane.cli.formatting import stdout_console
 from runplane.cli.help_layout import CommandGroup

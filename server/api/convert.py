@@ -7,7 +7,7 @@ from typing import Any
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from runplane import _json_text as json_text_module
+from runplane._client import json_text as json_text_module
 from runplane.server.db.records import FlowRecord
 from runplane.v1 import flows_pb2
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from google.protobuf import field_mask_pb2
 
-from runplane import _json_text as json_text
+from runplane._client import json_text
 from runplane.server.api.errors import invalid_argument
 from runplane.server.db.tables import DEFAULT_RUNTIME
 

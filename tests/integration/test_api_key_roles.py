@@ -18,7 +18,7 @@ from grpc_support import status_detail
 from pydantic import SecretStr
 
 from runplane import PermissionDenied, RunplaneClient, Settings
-from runplane._channel import authorization_interceptors
+from runplane._client.channel import authorization_interceptors
 from runplane.server import RunplaneServer, ServerSettings, create_server
 from runplane.v1 import (
     concurrency_pb2,

@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection_pb2
 from grpc_support import contract_methods, status_detail
 from pydantic import SecretStr
 
-from runplane._channel import authorization_interceptors
+from runplane._client.channel import authorization_interceptors
 from runplane.server import RunplaneServer, ServerSettings, create_server
 from runplane.server.api.method_roles import REQUIRED_ROLES
 from runplane.server.api_keys import Role

@@ -17,7 +17,7 @@ from grpc_status import rpc_status
 from postgres_support import drop_connections
 
 from runplane import ArtifactType, get_client
-from runplane._channel import SERVICE_CONFIG
+from runplane._client.channel import SERVICE_CONFIG
 from runplane.server import RunplaneServer, ServerSettings, create_server
 from runplane.v1 import flows_pb2, flows_pb2_grpc
 

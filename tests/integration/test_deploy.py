@@ -11,7 +11,7 @@ from engine_support import engine_api
 
 import runplane
 from runplane import SyncRunplaneClient, flow
-from runplane._serve import aserve
+from runplane._deployments.serve import aserve
 
 __all__ = ["engine_api"]
 

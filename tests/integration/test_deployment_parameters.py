@@ -15,10 +15,10 @@ from delivery_support import unique
 from grpc_support import bad_field
 
 from runplane import flow
-from runplane._deployments import parameter_schema
-from runplane._errors import InvalidArgument
-from runplane._serve import run_deployment
-from runplane._settings import Settings
+from runplane._client.errors import InvalidArgument
+from runplane._client.settings import Settings
+from runplane._deployments.runner_deployment import parameter_schema
+from runplane._deployments.serve import run_deployment
 from runplane.server import RunplaneServer
 from runplane.v1 import deployments_pb2, deployments_pb2_grpc, flow_runs_pb2, flow_runs_pb2_grpc
 

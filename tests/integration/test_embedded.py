@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from runplane import FlowRunFilter, Settings, SyncRunplaneClient
-from runplane._embedded import ensure_api_url
-from runplane._transport import resolve_api_url
+from runplane._client.embedded import ensure_api_url
+from runplane._client.transport import resolve_api_url
 
 RECORD_RUNS = textwrap.dedent(
     """
@@ -81,7 +81,7 @@ def test_two_processes_share_one_home(tmp_path: Path) -> None:
             assert len(runs) == 5
 
 
-@pytest.mark.parametrize("importer", ["import runplane", "import runplane._embedded"])
+@pytest.mark.parametrize("importer", ["import runplane", "import runplane._client.embedded"])
 def test_importing_starts_nothing(importer: str, tmp_path: Path) -> None:
     code = f"{importer}; import sys; print('sqlalchemy' in sys.modules)"
     result = subprocess.run(
@@ -101,7 +101,7 @@ def test_reading_commands_get_a_server_without_background_loops(
 ) -> None:
     from typer.testing import CliRunner
 
-    from runplane import _embedded
+    from runplane._client import embedded as _embedded
     from runplane.cli import app
 
     home = (tmp_path / "home").resolve()

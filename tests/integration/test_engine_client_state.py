@@ -9,8 +9,8 @@ import weakref
 from engine_support import engine_api, log_messages, wait_until
 
 from runplane import SyncRunplaneClient, flow, get_run_logger, tags, task
-from runplane._context import current_run_ids
 from runplane._engine.client import EngineClient, engine_client, reset_engine_client
+from runplane._runtime.context import current_run_ids
 
 __all__ = ["engine_api"]
 

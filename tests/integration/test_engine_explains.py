@@ -11,7 +11,7 @@ import pytest
 from engine_support import engine_api, task_runs
 
 from runplane import LogFilter, LogRecord, StateType, SyncRunplaneClient, flow, task
-from runplane._context import flow_run_context
+from runplane._runtime.context import flow_run_context
 
 __all__ = ["engine_api"]
 

@@ -22,7 +22,7 @@ from runplane import (
     tags,
     task,
 )
-from runplane._context import flow_run_context
+from runplane._runtime.context import flow_run_context
 
 __all__ = ["engine_api"]
 

@@ -41,7 +41,7 @@ BLOCKING_FLOW = """
 import sys, threading
 from pathlib import Path
 from runplane import flow
-from runplane._context import flow_run_context
+from runplane._runtime.context import flow_run_context
 
 def cancelled(flow, flow_run, state):
     Path(sys.argv[1] + ".hook").write_text(state.name)

@@ -20,7 +20,7 @@ BLOCKING_FLOW = """
 import sys, threading
 from pathlib import Path
 from runplane import flow, task
-from runplane._context import flow_run_context
+from runplane._runtime.context import flow_run_context
 
 @task
 def step(x: int) -> int:

@@ -17,7 +17,7 @@ from engine_support import engine_api, task_runs, wait_until
 from process_support import process_exited
 
 from runplane import ProcessPoolTaskRunner, StateType, SyncRunplaneClient, flow, task
-from runplane._context import flow_run_context
+from runplane._runtime.context import flow_run_context
 
 __all__ = ["engine_api"]
 

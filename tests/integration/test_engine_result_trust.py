@@ -100,7 +100,7 @@ def test_a_cached_result_in_untrusted_storage_is_a_miss_and_never_runs(
 
     @flow
     def run() -> int:
-        from runplane._context import flow_run_context
+        from runplane._runtime.context import flow_run_context
 
         context = flow_run_context.get()
         assert context is not None

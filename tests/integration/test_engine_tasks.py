@@ -24,7 +24,7 @@ from runplane import (
     unmapped,
     wait,
 )
-from runplane._context import flow_run_context
+from runplane._runtime.context import flow_run_context
 
 __all__ = ["engine_api"]
 

@@ -8,7 +8,7 @@ import pytest
 from engine_support import engine_api, log_messages, task_runs
 
 from runplane import FlowRunFilter, StateType, SyncRunplaneClient, flow, get_run_logger, task
-from runplane._context import flow_run_context
+from runplane._runtime.context import flow_run_context
 
 __all__ = ["engine_api"]
 

@@ -10,8 +10,13 @@ import anyio
 import pytest
 
 from runplane import LogFilter, LogRecord, Settings, SyncRunplaneClient
-from runplane._context import FlowRunContext, TaskRunContext, flow_run_context, task_run_context
-from runplane._logging import (
+from runplane._runtime.context import (
+    FlowRunContext,
+    TaskRunContext,
+    flow_run_context,
+    task_run_context,
+)
+from runplane._runtime.run_logs import (
     MAX_MESSAGE_BYTES,
     LogShipper,
     capture_prints,

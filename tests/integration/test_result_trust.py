@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from result_support import plant, plant_pickle
 
 from runplane import FlowRun, RunplaneClient, Settings
-from runplane._results import UntrustedResult
+from runplane._runtime.results import UntrustedResult
 from runplane.server import RunplaneServer, ServerSettings, create_server
 from runplane.v1 import flow_runs_pb2, flow_runs_pb2_grpc, flows_pb2, flows_pb2_grpc, states_pb2
 

@@ -21,7 +21,7 @@ from delivery_support import create_deployment, next_item, propose, quiet, subsc
 from postgres_support import notify
 
 from runplane import Settings, arun_deployment
-from runplane._states import StateType
+from runplane._client.states import StateType
 from runplane.server import RunplaneServer, ServerSettings, create_server
 from runplane.server.db.delivery_dialects import CHANNEL
 from runplane.server.streams.sqlite_changes import POLL_INTERVAL, SqliteChanges

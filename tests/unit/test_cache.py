@@ -15,7 +15,7 @@ from typing import Any
 import pydantic
 import pytest
 
-from runplane._cache import (
+from runplane._runtime.cache import (
     DEFAULT,
     INPUTS,
     NO_CACHE,
@@ -89,7 +89,7 @@ def test_rich_values_have_a_spelling_stable_across_processes() -> None:
     # A set of strings iterates in a hash-seed dependent order; the key must not.
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); "
-        "from test_cache import Point, Model; from runplane._cache import hash_parameters; "
+        "from test_cache import Point, Model; from runplane._runtime.cache import hash_parameters; "
         "print(hash_parameters({'s': {'c', 'a', 'b'}, 'p': Point(1, 2), "
         "'m': Model(name='n', size=3)}))"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grpc import aio
 
-from runplane._channel import authorization_interceptors
+from runplane._client.channel import authorization_interceptors
 
 KINDS = (
     aio.UnaryUnaryClientInterceptor,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from runplane._settings import Settings
+from runplane._client.settings import Settings
 from runplane.cli import app
 from runplane.server.settings import ServerSettings
 

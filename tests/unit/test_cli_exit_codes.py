@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from runplane._models import State, StateType
+from runplane._client.models import State, StateType
 from runplane.cli.exit_codes import ExitCode, for_final_states
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "operations.md"

@@ -49,7 +49,7 @@ from runplane import (
     WorkPool,
     WorkQueue,
 )
-from runplane import _convert as convert
+from runplane._client import convert
 from runplane.v1 import deployments_pb2, flow_runs_pb2, states_pb2, work_pb2
 
 NOW = datetime(2031, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)

@@ -17,7 +17,7 @@ from runplane import (
     RunnerDeployment,
     flow,
 )
-from runplane._deployments import flow_entrypoint, parameter_schema
+from runplane._deployments.runner_deployment import flow_entrypoint, parameter_schema
 from runplane.cli.deployments import _parameters
 from runplane.engine import load_flow
 

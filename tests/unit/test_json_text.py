@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from runplane import _json_text as json_text
+from runplane._client import json_text
 from runplane.server.db import json_storage
 
 

@@ -11,9 +11,14 @@ from collections.abc import Iterator, Sequence
 import pytest
 
 from runplane import LogRecord, Unavailable
-from runplane._context import FlowRunContext, TaskRunContext, flow_run_context, task_run_context
-from runplane._errors import InvalidArgument
-from runplane._logging import (
+from runplane._client.errors import InvalidArgument
+from runplane._runtime.context import (
+    FlowRunContext,
+    TaskRunContext,
+    flow_run_context,
+    task_run_context,
+)
+from runplane._runtime.run_logs import (
     FLOW_RUN_LOGGER,
     MAX_MESSAGE_BYTES,
     TASK_RUN_LOGGER,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic_settings import BaseSettings
 
-from runplane._settings import Settings
+from runplane._client.settings import Settings
 from runplane.cli.config import variable_names
 from runplane.server.settings import ServerSettings
 

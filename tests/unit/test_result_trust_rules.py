@@ -12,8 +12,8 @@ from result_support import plant as plant_file
 from result_support import plant_pickle
 
 from runplane import ResultRef, Settings, State, StateType, task
-from runplane import _result_trust as trust
-from runplane._results import (
+from runplane._runtime import result_trust as trust
+from runplane._runtime.results import (
     LocalFileSystem,
     ResultStore,
     RunFailed,

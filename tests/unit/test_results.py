@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from runplane import ResultRef, Settings, State, StateType
-from runplane._results import (
+from runplane._runtime.results import (
     JSONSerializer,
     LocalFileSystem,
     MissingResult,

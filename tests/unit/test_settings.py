@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from runplane import Settings, get_settings
-from runplane._settings import Endpoint, parse_api_url
+from runplane._client.settings import Endpoint, parse_api_url
 
 VARIABLES = (
     "RUNPLANE_API_URL",

@@ -7,8 +7,8 @@ import threading
 import time
 import uuid
 
+from runplane._client.errors import NotFound
 from runplane._engine.slot_leases import LeaseKeeper, Releases
-from runplane._errors import NotFound
 
 DEADLINE = 30.0
 

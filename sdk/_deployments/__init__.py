@@ -1,0 +1,1 @@
+"""Deployments: flows packaged with their schedules, registered, and served."""
