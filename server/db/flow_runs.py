@@ -311,12 +311,20 @@ async def list_page(
     limit: int,
 ) -> list[FlowRunRecord]:
     """Runs newest first, by (create_time, id), starting after the key `before`."""
-    statement = SELECT_RUNS.where(*flow_run_conditions(query, conn.dialect.name))
+    statement = list_statement(query, conn.dialect.name, before=before, limit=limit)
+    rows = await conn.execute(statement)
+    return [flow_run_from_row(row._mapping) for row in rows]
+
+
+def list_statement(
+    query: FlowRunQuery, dialect: str, *, before: tuple[datetime, uuid.UUID] | None, limit: int
+) -> sa.Select[Any]:
+    """The SELECT of `list_page`."""
+    statement = SELECT_RUNS.where(*flow_run_conditions(query, dialect))
     if before is not None:
         statement = statement.where(older_than(flow_run.c.create_time, flow_run.c.id, before))
     statement = statement.order_by(flow_run.c.create_time.desc(), flow_run.c.id.desc())
-    rows = await conn.execute(statement.limit(limit))
-    return [flow_run_from_row(row._mapping) for row in rows]
+    return statement.limit(limit)
 
 
 async def delete(conn: AsyncConnection, run_id: uuid.UUID) -> bool:
