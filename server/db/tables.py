@@ -115,6 +115,8 @@ flow_run = sa.Table(
     sa.Index(None, "deployment_id", "create_time", "id"),
     sa.Index(None, "state_type", "create_time", "id"),
     sa.Index(None, "work_pool_name", "create_time", "id"),
+    # A time range too narrow to find by reading the newest runs: its few runs, then sorted.
+    sa.Index(None, "expected_start_time"),
     sa.Index(None, "work_pool_name", "state_type", "next_scheduled_start_time"),
     # The claim's: a runner's due runs, of its runtimes only, earliest first.
     sa.Index(

@@ -3,8 +3,9 @@
 Lists of flow runs are newest first by (create_time, id). A list filtered by one flow,
 deployment, state type or work pool reads an index that leads with that column and goes on
 with (create_time, id): it reads the page's rows in order and stops. The flow's and the
-deployment's replace the single-column indexes they extend. On PostgreSQL, a GIN index finds
-the runs that carry a tag.
+deployment's replace the single-column indexes they extend. An index on the expected start
+time finds the few runs of a narrow time range, and on PostgreSQL a GIN index the runs that
+carry a tag.
 
 Revision ID: 0010
 Revises: 0009
@@ -31,6 +32,7 @@ def upgrade() -> None:
         )
     for column in _EXTENDED:
         op.drop_index(f"ix_flow_run_{column}", table_name="flow_run")
+    op.create_index("ix_flow_run_expected_start_time", "flow_run", ["expected_start_time"])
     if op.get_bind().dialect.name == "postgresql":
         op.create_index(
             "ix_flow_run_tags",
@@ -44,6 +46,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.drop_index("ix_flow_run_tags", table_name="flow_run")
+    op.drop_index("ix_flow_run_expected_start_time", table_name="flow_run")
     for column in _EXTENDED:
         op.create_index(f"ix_flow_run_{column}", "flow_run", [column])
     for column in _ORDERED:
