@@ -19,7 +19,9 @@ Latencies are those a client sees: one request at a time, gRPC round trip includ
 
 Without ``--url`` it starts ``runplane server start`` on a fresh PostgreSQL database of its own
 (from RUNPLANE_BENCH_POSTGRES_URL, default postgres on 127.0.0.1:5432), dropped at the end
-unless ``--keep``.
+unless ``--keep``. With ``--url`` it loads that server, onto the flows, deployments and pools
+of an earlier load when it finds them (a kept database), so that the lists measure the whole
+table; its checkpoints then count the runs this load adds.
 """
 
 from __future__ import annotations
