@@ -311,9 +311,18 @@ async def list_page(
     limit: int,
 ) -> list[FlowRunRecord]:
     """Runs newest first, by (create_time, id), starting after the key `before`."""
+    if conn.dialect.name == "postgresql":
+        # A list's best plan depends on its values: a tag most runs carry is found by reading
+        # the newest runs in order, one few runs carry through its index. A generic plan of the
+        # prepared statement picks one for all values (and reads the whole table for the
+        # other), so each list is planned with its own.
+        await conn.execute(_PLAN_WITH_VALUES)
     statement = list_statement(query, conn.dialect.name, before=before, limit=limit)
     rows = await conn.execute(statement)
     return [flow_run_from_row(row._mapping) for row in rows]
+
+
+_PLAN_WITH_VALUES = sa.text("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
 def list_statement(
