@@ -105,11 +105,19 @@ flow_run = sa.Table(
     *_state_columns(),
     *_run_columns(),
     sa.UniqueConstraint("flow_id", "idempotency_key"),
-    sa.Index(None, "flow_id"),
-    sa.Index(None, "deployment_id"),
     sa.Index(None, "parent_task_run_id"),
     sa.Index(None, "state_type", "next_scheduled_start_time"),
+    # Lists are served newest first by (create_time, id): unfiltered from this index, and
+    # filtered by one flow, deployment, state type or work pool from the index that leads
+    # with it, so that a page reads its rows in order and stops after them. The flow's and
+    # deployment's also serve every other lookup by flow or deployment.
     sa.Index(None, "create_time", "id"),
+    sa.Index(None, "flow_id", "create_time", "id"),
+    sa.Index(None, "deployment_id", "create_time", "id"),
+    sa.Index(None, "state_type", "create_time", "id"),
+    sa.Index(None, "work_pool_name", "create_time", "id"),
+    # A time range too narrow to find by reading the newest runs: its few runs, then sorted.
+    sa.Index(None, "expected_start_time"),
     sa.Index(None, "work_pool_name", "state_type", "next_scheduled_start_time"),
     # The claim's: a runner's due runs, of its runtimes only, earliest first.
     sa.Index(
@@ -134,6 +142,19 @@ sa.Index(
     postgresql_where=AWAITING_SLOT,
     sqlite_where=AWAITING_SLOT,
 )
+
+# PostgreSQL: runs that carry a tag, for filters on tags (`@>`) too rare to find by reading the
+# newest runs in order. jsonb_path_ops: smaller and cheaper to write than the default class,
+# and `@>` is all it must serve. SQLite filters tags without an index.
+POSTGRESQL_ONLY_INDEXES = frozenset({"ix_flow_run_tags"})
+"""Indexes that only PostgreSQL databases have."""
+
+sa.Index(
+    "ix_flow_run_tags",
+    flow_run.c.tags,
+    postgresql_using="gin",
+    postgresql_ops={"tags": "jsonb_path_ops"},
+).ddl_if(dialect="postgresql")
 
 flow_run_state = sa.Table(
     "flow_run_state",

@@ -5,6 +5,12 @@ A run keeps its current state whatever its age: that state is what lists and ins
 show, and the run row carries it. Deletes go in batches, each its own short transaction
 under the loop's lock, so that a large backlog never holds locks for long and one server
 process at a time does the work.
+
+Each batch reads a bounded slice of its table's time index. Old logs all go, so the next
+slice starts at the oldest row again. Old states that are their run's current state stay,
+and a table of finished runs holds one per run: a batch that skipped them anew each time
+would read ever more rows, so the state batches walk the index by (timestamp, id) from where
+the last one stopped, across passes, and start over only once they reach the cutoff.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -40,37 +47,93 @@ class Pruned:
     task_run_states: int = 0
 
 
-def _old_logs(cutoff: datetime) -> sa.Delete:
-    chosen = sa.select(log.c.id).where(log.c.timestamp < cutoff).limit(BATCH)
+StateKey = tuple[datetime, uuid.UUID]
+"""Where a walk of a state history table's (timestamp, id) index stopped."""
+
+
+def _old_logs(cutoff: datetime, batch: int) -> sa.Delete:
+    chosen = sa.select(log.c.id).where(log.c.timestamp < cutoff).limit(batch)
     return sa.delete(log).where(log.c.id.in_(chosen.scalar_subquery()))
 
 
-def _old_log_batches(cutoff: datetime) -> sa.Delete:
-    """Applied WriteLogs batch ids as old as the logs deleted: no retry comes that late.
-    Few and small rows, so one statement."""
-    return sa.delete(log_batch).where(log_batch.c.create_time < cutoff)
+def _old_log_batches(cutoff: datetime, batch: int) -> sa.Delete:
+    """Applied WriteLogs batch ids as old as the logs deleted: no retry comes that late."""
+    key = sa.tuple_(log_batch.c.flow_run_id, log_batch.c.batch_id)
+    chosen = (
+        sa.select(log_batch.c.flow_run_id, log_batch.c.batch_id)
+        .where(log_batch.c.create_time < cutoff)
+        .limit(batch)
+    )
+    return sa.delete(log_batch).where(key.in_(chosen))
+
+
+def _history_key(history: sa.Table) -> sa.Tuple:
+    return sa.tuple_(history.c.timestamp, history.c.id)
+
+
+def _key(history: sa.Table, key: StateKey) -> sa.Tuple:
+    return sa.tuple_(
+        sa.literal(key[0], history.c.timestamp.type), sa.literal(key[1], history.c.id.type)
+    )
+
+
+def _old_states_after(
+    history: sa.Table, cutoff: datetime, after: StateKey | None
+) -> list[sa.ColumnElement[bool]]:
+    conditions = [history.c.timestamp < cutoff]
+    if after is not None:
+        conditions.append(_history_key(history) > _key(history, after))
+    return conditions
+
+
+def _slice_end(
+    history: sa.Table, cutoff: datetime, after: StateKey | None, batch: int
+) -> sa.Select[Any]:
+    """The key of the `batch`-th old state after `after`: where this batch's slice ends."""
+    return (
+        sa.select(history.c.timestamp, history.c.id)
+        .where(*_old_states_after(history, cutoff, after))
+        .order_by(history.c.timestamp, history.c.id)
+        .offset(batch - 1)
+        .limit(1)
+    )
 
 
 def _superseded_states(
-    run_key: sa.Column[uuid.UUID], runs: sa.Table, cutoff: datetime
+    run_key: sa.Column[uuid.UUID],
+    runs: sa.Table,
+    cutoff: datetime,
+    after: StateKey | None,
+    end: StateKey | None,
 ) -> sa.Delete:
-    """Old rows of the history table ``run_key`` belongs to that are not their run's current
-    state (read through the run's key)."""
+    """The states of the slice (after, end] that are not their run's current state (read
+    through the run's key); without `end`, up to the cutoff."""
     history = run_key.table
+    assert isinstance(history, sa.Table)
     current = sa.select(runs.c.state_id).where(runs.c.id == run_key).scalar_subquery()
-    chosen = (
-        sa.select(history.c.id)
-        .where(history.c.timestamp < cutoff, history.c.id != current)
-        .limit(BATCH)
-    )
-    return sa.delete(history).where(history.c.id.in_(chosen.scalar_subquery()))
+    conditions = _old_states_after(history, cutoff, after)
+    if end is not None:
+        conditions.append(_history_key(history) <= _key(history, end))
+    return sa.delete(history).where(*conditions, history.c.id != current)
 
 
 class Retention:
-    def __init__(self, database: Database, clock: Clock, settings: ServerSettings) -> None:
+    def __init__(
+        self,
+        database: Database,
+        clock: Clock,
+        settings: ServerSettings,
+        *,
+        batch: int = BATCH,
+        max_batches: int = MAX_BATCHES,
+    ) -> None:
         self._db = database
         self._clock = clock
         self._settings = settings
+        self._batch = batch
+        self._max_batches = max_batches
+        # Per state history table, where its walk stopped: the next pass goes on from there.
+        self._resume: dict[str, StateKey] = {}
 
     @property
     def enabled(self) -> bool:
@@ -82,24 +145,46 @@ class Retention:
         now = self._clock.now()
         logs = flow_states = task_states = 0
         if (days := self._settings.log_retention_days) is not None:
-            logs = await self._delete(_old_logs(now - timedelta(days=days)))
-            await self._delete(_old_log_batches(now - timedelta(days=days)))
+            cutoff = now - timedelta(days=days)
+            logs = await self._delete(_old_logs(cutoff, self._batch))
+            await self._delete(_old_log_batches(cutoff, self._batch))
         if (days := self._settings.state_retention_days) is not None:
             cutoff = now - timedelta(days=days)
-            flows = _superseded_states(flow_run_state.c.flow_run_id, flow_run, cutoff)
-            tasks = _superseded_states(task_run_state.c.task_run_id, task_run, cutoff)
-            flow_states = await self._delete(flows)
-            task_states = await self._delete(tasks)
+            flow_states = await self._prune_states(flow_run_state.c.flow_run_id, flow_run, cutoff)
+            task_states = await self._prune_states(task_run_state.c.task_run_id, task_run, cutoff)
         return Pruned(logs, flow_states, task_states)
 
     async def _delete(self, statement: sa.Delete) -> int:
         deleted = 0
-        for _ in range(MAX_BATCHES):
+        for _ in range(self._max_batches):
             async with self._db.write() as conn:
                 if not await loop_locks.try_lock(conn, "retention"):
                     return deleted
                 count = (await conn.execute(statement)).rowcount
             deleted += count
-            if count < BATCH:
+            if count < self._batch:
                 break
+        return deleted
+
+    async def _prune_states(
+        self, run_key: sa.Column[uuid.UUID], runs: sa.Table, cutoff: datetime
+    ) -> int:
+        history = run_key.table
+        assert isinstance(history, sa.Table)
+        deleted = 0
+        for _ in range(self._max_batches):
+            after = self._resume.get(history.name)
+            async with self._db.write() as conn:
+                if not await loop_locks.try_lock(conn, "retention"):
+                    return deleted
+                found = await conn.execute(_slice_end(history, cutoff, after, self._batch))
+                row = found.first()
+                end = None if row is None else (row.timestamp, row.id)
+                statement = _superseded_states(run_key, runs, cutoff, after, end)
+                deleted += (await conn.execute(statement)).rowcount
+            if end is None:
+                # The walk reached the cutoff: the next pass starts from the oldest again.
+                self._resume.pop(history.name, None)
+                break
+            self._resume[history.name] = end
         return deleted

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from runplane.server.db.engine import Database
 from runplane.server.db.migrate import alembic_config, current_revisions, head_revisions, upgrade
-from runplane.server.db.tables import metadata
+from runplane.server.db.tables import POSTGRESQL_ONLY_INDEXES, metadata
 
 pytestmark = pytest.mark.anyio
 
@@ -20,7 +20,13 @@ FIRST_REVISION = "0001"
 
 
 def _differences(connection: Connection) -> list[object]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    def declared_here(obj: object, name: str | None, kind: str, *_: object) -> bool:
+        """Whether this dialect's schema has the object (the metadata's `ddl_if`)."""
+        postgresql = connection.dialect.name == "postgresql"
+        return kind != "index" or postgresql or name not in POSTGRESQL_ONLY_INDEXES
+
+    opts = {"compare_type": True, "include_object": declared_here}
+    context = MigrationContext.configure(connection, opts=opts)
     return list(compare_metadata(context, metadata))
 
 

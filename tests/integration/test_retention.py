@@ -9,6 +9,7 @@ import pytest
 from delivery_support import ManualClock, propose, quiet, serving, unique
 
 from runplane.server import ServerSettings
+from runplane.server.loops.retention import Pruned, Retention
 from runplane.v1 import (
     flow_runs_pb2,
     flow_runs_pb2_grpc,
@@ -122,3 +123,29 @@ async def test_without_settings_nothing_is_deleted(settings: ServerSettings) -> 
         assert await api.log_count(run_id) == 1
         assert len(await api.flow_states(run_id)) == 3
     assert (pruned.logs, pruned.flow_run_states, pruned.task_run_states) == (0, 0, 0)
+
+
+async def test_a_backlog_is_deleted_in_bounded_batches_over_passes(
+    settings: ServerSettings,
+) -> None:
+    """Batches of 4 rows, 2 batches a pass: each pass deletes at most 8 rows of each kind, and
+    passes go on through the old current states (which stay) to every superseded one."""
+    clock = ManualClock()
+    retained = settings.model_copy(update={"log_retention_days": 7, "state_retention_days": 30})
+    async with serving(retained, clock) as (server, channel):
+        api = _Api(channel)
+        runs = [await api.finished_run(clock) for _ in range(12)]
+        clock.advance(40 * 86400)
+        retention = Retention(server.context.database, clock, retained, batch=4, max_batches=2)
+        passes: list[Pruned] = []
+        total = Pruned()
+        while total != Pruned(logs=12, flow_run_states=24, task_run_states=24):
+            assert len(passes) < 30, f"retention stopped short: {total}"
+            passes.append(await retention.run_once())
+            total = Pruned(*(sum(getattr(p, kind) for p in passes) for kind in Pruned.__slots__))
+        states = [(await api.flow_states(f), await api.task_states(t)) for f, t in runs]
+        logs = [await api.log_count(f) for f, _ in runs]
+    assert len(passes) >= 3
+    assert all(max(p.logs, p.flow_run_states, p.task_run_states) <= 8 for p in passes)
+    assert states == [(["Completed"], ["Completed"])] * 12
+    assert logs == [0] * 12

@@ -1,0 +1,239 @@
+"""PostgreSQL's plans for the flow run lists the API issues: an index read in order, no sort of
+the table.
+
+Each statement is the one ``flow_runs.list_page`` executes (``list_statement``, compiled by
+SQLAlchemy with its bind parameters), explained on a database of its own holding
+``RUNS`` runs spread over flows, deployments, work pools, states and tags the way a real one
+is, after ANALYZE. The planner is left free (no ``enable_seqscan = off``): forcing it off
+would make it pick an index even where it would not on a real table, and the test could not
+fail for the reason it exists. With real statistics on this many rows, a sequential scan and
+sort already costs far more than reading a page's rows from the right index, so the plans
+are those of larger tables; the ratio only grows with the table.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from template_support import PostgresDatabases
+
+from runplane.server.db import flow_runs
+from runplane.server.db.engine import Database
+from runplane.server.db.run_filters import FlowRunQuery
+
+pytestmark = pytest.mark.anyio
+
+RUNS = 30_000
+PAGE = 51  # the API reads one row more than a page of 50, to know whether another follows
+FLOWS = [uuid.UUID(int=i + 1) for i in range(5)]
+DEPLOYMENTS = [uuid.UUID(int=100 + i) for i in range(4)]
+POOLS = ["pool-0", "pool-1", "pool-2"]
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+class Explain(sa.Executable, sa.ClauseElement):
+    """``EXPLAIN (FORMAT JSON)`` of a statement, its parameters bound as when it runs."""
+
+    inherit_cache = False
+
+    def __init__(self, statement: sa.Select[Any]) -> None:
+        self.statement = statement
+
+
+@compiles(Explain, "postgresql")
+def _explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
+    return "EXPLAIN (FORMAT JSON) " + compiler.process(element.statement, **kw)
+
+
+# Runs one second apart, newest last. The first flow, deployment and work pool each hold one
+# run in a hundred, PENDING one in fifty: the values a list is filtered by on a large table,
+# where reading the newest runs of every kind until a page of them is found would read far
+# more than the page. Other states cycle, SCHEDULED a day ahead. Tags: a fifth "nightly", a
+# fifth "nightly" and "etl", one in 500 "rare", the rest none.
+_SEED = """
+INSERT INTO flow (id, name, tags, create_time)
+SELECT f, 'flow-' || f, '[]', :now FROM unnest(CAST(:flows AS uuid[])) AS f;
+"""
+_SEED_RUNS = """
+INSERT INTO flow_run (
+    id, flow_id, name, deployment_id, parameters, job_variables, retry_delays, tags,
+    work_pool_name, state_type, state_name, expected_start_time, create_time, update_time
+)
+SELECT
+    gen_random_uuid(),
+    (CAST(:flows AS uuid[]))[CASE WHEN i % 100 = 0 THEN 1 ELSE 2 + i % 4 END],
+    'run-' || i,
+    CASE WHEN i % 100 = 1 THEN (CAST(:deployments AS uuid[]))[1]
+         WHEN i % 10 < 6 THEN (CAST(:deployments AS uuid[]))[2 + i % 3] END,
+    '{}', '{}', '[]',
+    CAST(CASE WHEN i % 500 = 0 THEN '["rare"]'
+              WHEN i % 5 = 1 THEN '["nightly"]'
+              WHEN i % 5 = 2 THEN '["nightly", "etl"]'
+              ELSE '[]' END AS jsonb),
+    CASE WHEN i % 100 = 3 THEN (CAST(:pools AS text[]))[1]
+         WHEN i % 4 > 0 THEN (CAST(:pools AS text[]))[2 + i % 2] END,
+    state_type,
+    (CAST(:names AS text[]))[state_type],
+    at + CASE WHEN state_type = 1 THEN interval '1 day' ELSE interval '0' END,
+    at,
+    at
+FROM generate_series(1, :runs) AS i,
+     LATERAL (
+        SELECT CAST(:now AS timestamptz) - (:runs - i) * interval '1 second' AS at,
+               CASE WHEN i % 50 = 2 THEN 2 ELSE (ARRAY[1, 3, 4, 4, 5, 6])[1 + i % 6] END
+                   AS state_type
+     ) AS t;
+"""
+_NAMES = ["Scheduled", "Pending", "Running", "Completed", "Failed", "Cancelled"]
+
+
+@pytest.fixture(scope="module")
+def plans_database_url(postgres_databases: PostgresDatabases) -> Iterator[str]:
+    """A migrated database of this module's own, filled with RUNS runs and analyzed."""
+    url = postgres_databases.create_migrated()
+    try:
+        yield url
+    finally:
+        postgres_databases.drop(url)
+
+
+@pytest.fixture
+async def database(plans_database_url: str) -> AsyncIterator[Database]:
+    database = Database(plans_database_url)
+    try:
+        async with database.write() as conn:
+            if (await conn.execute(sa.text("SELECT count(*) FROM flow_run"))).scalar_one() == 0:
+                params = {
+                    "now": NOW,
+                    "flows": [str(f) for f in FLOWS],
+                    "deployments": [str(d) for d in DEPLOYMENTS],
+                    "pools": POOLS,
+                    "names": _NAMES,
+                    "runs": RUNS,
+                }
+                await conn.execute(sa.text(_SEED), params)
+                await conn.execute(sa.text(_SEED_RUNS), params)
+                await conn.execute(sa.text("ANALYZE flow, flow_run"))
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def plan_of(
+    database: Database, query: FlowRunQuery, before: tuple[datetime, uuid.UUID] | None = None
+) -> dict[str, Any]:
+    statement = flow_runs.list_statement(query, "postgresql", before=before, limit=PAGE)
+    async with database.read() as conn:
+        explained = (await conn.execute(Explain(statement))).scalar_one()
+    plan: dict[str, Any] = explained[0]["Plan"]
+    return plan
+
+
+def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", ()):
+        yield from nodes(child)
+
+
+def scans_of_runs(plan: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """(node type, index name) of each node that reads flow_run."""
+    return [
+        (node["Node Type"], node.get("Index Name"))
+        for node in nodes(plan)
+        if node.get("Relation Name") == "flow_run"
+        or str(node.get("Index Name", "")).startswith(("ix_flow_run", "pk_flow_run"))
+    ]
+
+
+def describe(plan: dict[str, Any]) -> str:
+    return "; ".join(
+        f"{node['Node Type']} {node.get('Index Name') or node.get('Relation Name') or ''}".strip()
+        for node in nodes(plan)
+    )
+
+
+# The lists read in order from an index: one case per filter the API takes that an index
+# leads with (a value one run in fifty or a hundred has), the unfiltered list, and filters
+# most runs pass (a time range, a tag, a state name), read from the order's own index.
+ORDERED = {
+    "no filter": (FlowRunQuery(), "ix_flow_run_create_time_id"),
+    "flow": (FlowRunQuery(flow_ids=(FLOWS[0],)), "ix_flow_run_flow_id_create_time_id"),
+    "deployment": (
+        FlowRunQuery(deployment_ids=(DEPLOYMENTS[0],)),
+        "ix_flow_run_deployment_id_create_time_id",
+    ),
+    "state type": (FlowRunQuery(state_types=(2,)), "ix_flow_run_state_type_create_time_id"),
+    "work pool": (
+        FlowRunQuery(work_pool_name=POOLS[0]),
+        "ix_flow_run_work_pool_name_create_time_id",
+    ),
+    "since a day ago": (
+        FlowRunQuery(expected_after=NOW - timedelta(days=1)),
+        "ix_flow_run_create_time_id",
+    ),
+    "common tag": (FlowRunQuery(tags=("nightly",)), "ix_flow_run_create_time_id"),
+    "state name": (FlowRunQuery(state_names=("Failed",)), "ix_flow_run_create_time_id"),
+}
+
+
+@pytest.mark.parametrize("case", ORDERED)
+@pytest.mark.parametrize("page", ["first page", "next page"])
+async def test_a_list_reads_its_page_in_order_from_an_index(
+    database: Database, case: str, page: str
+) -> None:
+    query, index = ORDERED[case]
+    before = None
+    if page == "next page":
+        async with database.read() as conn:
+            first = await flow_runs.list_page(conn, query, before=None, limit=PAGE)
+        assert len(first) == PAGE
+        before = (first[-1].create_time, first[-1].id)
+    plan = await plan_of(database, query, before)
+    scans = scans_of_runs(plan)
+    assert scans == [("Index Scan", index)], describe(plan)
+    # The index scan is backward (newest first) and what it yields needs no sort.
+    assert not [node for node in nodes(plan) if node["Node Type"] == "Sort"], describe(plan)
+    if before is not None:
+        # The keyset is the scan's start, not a filter over the newer rows it skips.
+        scan = next(node for node in nodes(plan) if node.get("Index Name") == index)
+        assert "create_time" in scan.get("Index Cond", ""), describe(plan)
+
+
+# Filters that select few runs: found through an index, then the few sorted.
+SELECTIVE = {
+    "rare tag": (FlowRunQuery(tags=("rare",)), "ix_flow_run_tags"),
+    "run ids": (
+        FlowRunQuery(ids=tuple(uuid.UUID(int=1000 + i) for i in range(20))),
+        "pk_flow_run",
+    ),
+    "parent task run": (
+        FlowRunQuery(parent_task_run_id=uuid.UUID(int=7)),
+        "ix_flow_run_parent_task_run_id",
+    ),
+    "narrow time range": (
+        FlowRunQuery(expected_after=NOW + timedelta(hours=23, minutes=50)),
+        "ix_flow_run_expected_start_time",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", SELECTIVE)
+async def test_a_selective_filter_finds_its_few_runs_through_an_index(
+    database: Database, case: str
+) -> None:
+    query, index = SELECTIVE[case]
+    plan = await plan_of(database, query)
+    scans = scans_of_runs(plan)
+    assert scans, describe(plan)
+    assert all(kind != "Seq Scan" for kind, _ in scans), describe(plan)
+    assert index in {name for _, name in scans}, describe(plan)
+    # Whatever is sorted is the few runs found, not the table.
+    sorted_rows = [node["Plan Rows"] for node in nodes(plan) if node["Node Type"] == "Sort"]
+    assert all(rows <= RUNS // 100 for rows in sorted_rows), describe(plan)
