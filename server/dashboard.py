@@ -11,19 +11,26 @@ import contextlib
 import errno
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from runplane._settings import Settings
 from runplane.server.listen import PortInUseError
 from runplane.server.settings import ServerSettings
 
+if TYPE_CHECKING:
+    from runplane.dashboard import RunningDashboard
+
 logger = logging.getLogger(__name__)
 
 
 @contextlib.asynccontextmanager
-async def dashboard_beside(settings: ServerSettings, api_port: int) -> AsyncIterator[None]:
-    """Serves the dashboard, when enabled, over the API at ``api_port`` until the block ends."""
+async def dashboard_beside(
+    settings: ServerSettings, api_port: int
+) -> AsyncIterator[RunningDashboard | None]:
+    """Serves the dashboard, when enabled, over the API at ``api_port`` until the block ends;
+    yields where it listens (None when it is turned off)."""
     if not settings.dashboard_enabled:
-        yield
+        yield None
         return
     from runplane.dashboard import serving
 
@@ -42,4 +49,4 @@ async def dashboard_beside(settings: ServerSettings, api_port: int) -> AsyncIter
                 raise PortInUseError(settings.dashboard_host, settings.dashboard_port) from None
             raise
         logger.info("dashboard on %s", running.url)
-        yield
+        yield running

@@ -4,7 +4,8 @@ The API has no call that names a key's role, and the server checks the role of e
 before anything else (``server/api/method_roles.py``). So the dashboard makes, once, one call
 of each level that can change nothing: a state proposal for a flow run that does not exist
 (``worker``) and an update of a deployment that does not exist (``admin``). PERMISSION_DENIED
-means the role is too low; any other answer (NOT_FOUND) means the key may. Buttons for what the
+(or UNAUTHENTICATED: no key, or an unknown one) means it may not; any other answer
+(NOT_FOUND) means the key may. Buttons for what the
 key may not do are not shown, and an action refused all the same is shown as the server's
 PERMISSION_DENIED.
 """
@@ -15,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 
 from runplane._client import RunplaneClient
-from runplane._errors import PermissionDenied, RunplaneError
+from runplane._errors import PermissionDenied, RunplaneError, Unauthenticated
 from runplane._models import Deployment, State, StateType
 
 # Ids no run or deployment has: uuid5 of a fixed name, so the probes are the same each time.
@@ -34,7 +35,7 @@ class Permissions:
 async def _allowed(call: object) -> bool:
     try:
         await call  # type: ignore[misc]
-    except PermissionDenied:
+    except (PermissionDenied, Unauthenticated):
         return False
     except RunplaneError:
         return True

@@ -18,7 +18,13 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.templating import Jinja2Templates
 
 from runplane._client import RunplaneClient
-from runplane._errors import InvalidArgument, NotFound, PermissionDenied, RunplaneError
+from runplane._errors import (
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    RunplaneError,
+    Unauthenticated,
+)
 from runplane.dashboard import _format
 from runplane.dashboard._roles import Permissions
 
@@ -63,12 +69,14 @@ def path_id(request: Request, name: str = "id") -> UUID:
 
 
 async def api_error(request: Request, error: Exception) -> Response:
-    """An API error as a page with its status: 404, 403, 400, or 502 for the others."""
+    """An API error as a page with its status: 404, 403, 401, 400, or 502 for the others."""
     assert isinstance(error, RunplaneError)
     if isinstance(error, NotFound):
         status = 404
     elif isinstance(error, PermissionDenied):
         status = 403
+    elif isinstance(error, Unauthenticated):
+        status = 401
     elif isinstance(error, InvalidArgument):
         status = 400
     else:
