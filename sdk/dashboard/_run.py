@@ -37,6 +37,7 @@ LOG_PAGE = 200
 TASK_RUNS_SHOWN = 1000
 RETRY_HISTORIES = 50
 """Task runs that ran more than once whose state history is read to mark each retry."""
+SUBFLOW_LINKS = 50
 LEVELS = {"": 0, "DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 
 
@@ -71,6 +72,19 @@ async def _retry_histories(
     return {task_run.id: page.items for task_run, page in zip(retried, pages, strict=True)}
 
 
+async def _subflow_runs(client: RunplaneClient, task_runs: list[TaskRun]) -> dict[UUID, UUID]:
+    """The flow run of each subflow call among the task runs (those with a ``subflow:`` key
+    stand for one), by task run id; the first ``SUBFLOW_LINKS`` are looked up."""
+    calls = [t for t in task_runs if t.task_key.startswith("subflow:")][:SUBFLOW_LINKS]
+    pages = await asyncio.gather(
+        *(
+            client.list_flow_runs(FlowRunFilter(parent_task_run_id=call.id), page_size=1)
+            for call in calls
+        )
+    )
+    return {call.id: page.items[0].id for call, page in zip(calls, pages, strict=True) if page}
+
+
 async def _deployment(client: RunplaneClient, run: FlowRun) -> Deployment | None:
     return None if run.deployment_id is None else await client.get_deployment(run.deployment_id)
 
@@ -96,14 +110,20 @@ async def run_page(request: Request) -> Response:
         _deployment(client, run),
         _parent_run_id(client, run),
     )
-    histories = await _retry_histories(client, task_runs)
+    histories, subflows = await asyncio.gather(
+        _retry_histories(client, task_runs), _subflow_runs(client, task_runs)
+    )
     now = datetime.now(UTC)
     finished = run.state is not None and run.state.type in TERMINAL_STATE_TYPES
     context: dict[str, Any] = {
         "run": run,
         "duration": run_duration(run, now),
         "timeline": build_timeline(
-            task_runs, now, history=histories, window=(run.start_time, run.end_time)
+            task_runs,
+            now,
+            history=histories,
+            subflows=subflows,
+            window=(run.start_time, run.end_time),
         ),
         "task_runs": task_runs,
         "states": states,

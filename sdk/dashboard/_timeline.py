@@ -55,11 +55,13 @@ def build_timeline(
     now: datetime,
     *,
     history: Mapping[UUID, Sequence[State]] | None = None,
+    subflows: Mapping[UUID, UUID] | None = None,
     window: tuple[datetime | None, datetime | None] = (None, None),
 ) -> Timeline:
     """Lays out the task runs that have a time, ordered by start; ``history`` holds the state
     history of the task runs that ran more than once, so that each retry is marked, and
-    ``window`` the flow run's start and end."""
+    ``subflows`` the flow run of each subflow call by its task run's id, and ``window`` the
+    flow run's start and end."""
     timed = sorted(
         ((begin, task_run) for task_run in task_runs if (begin := _begin(task_run)) is not None),
         key=lambda pair: pair[0],
@@ -80,7 +82,7 @@ def build_timeline(
         x = x_of(begin)
         states = (history or {}).get(task_run.id, ())
         runs = [s.timestamp for s in states if s.type is StateType.RUNNING and s.timestamp]
-        child = task_run.state.details.child_flow_run_id if task_run.state else None
+        child = (subflows or {}).get(task_run.id)
         duration = duration_text(finish - begin)
         title = f"{task_run.name or task_run.task_key}: {state_label(task_run.state)}, {duration}"
         if task_run.run_count > 1:
@@ -90,7 +92,7 @@ def build_timeline(
                 y=index * ROW_HEIGHT + 20,
                 x=x,
                 width=max(x_of(finish) - x, 2.0),
-                label=task_run.name or task_run.task_key,
+                label=("↳ " if child else "") + (task_run.name or task_run.task_key),
                 css=state_class(task_run.state),
                 title=title,
                 attempts=tuple(x_of(moment) for moment in runs[1:]),

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from dashboard_support import completed_run, log, started_run, unique
+from dashboard_support import completed_run, log, started_run, task_run, unique
 from pydantic import SecretStr
 
 from runplane import (
@@ -334,3 +334,14 @@ async def test_a_read_only_key_sees_no_buttons_and_cannot_act(guarded: RunplaneS
             page = await http.get(f"/runs/{run.id}")
             assert 'id="cancel"' in page.text
             assert 'id="read-only"' not in page.text
+
+
+async def test_a_subflow_in_the_timeline_links_to_its_run(site: Site) -> None:
+    parent = await started_run(site.client, unique("parent"))
+    call = await task_run(site.client, parent.id, "subflow:child", StateType.COMPLETED)
+    child = await started_run(site.client, unique("child"), parent_task_run_id=call)
+    page = await site.http.get(f"/runs/{parent.id}")
+    timeline = page.text.split('id="timeline"', 1)[1].split("</svg>", 1)[0]
+    assert f'href="/runs/{child.id}"' in timeline
+    child_page = await site.http.get(f"/runs/{child.id}")
+    assert f'href="/runs/{parent.id}"' in child_page.text
