@@ -2,6 +2,8 @@
 // the stream at that URL; the pages work without this script, only not live.
 "use strict";
 
+const MAX_LIVE_ROWS = 200;
+
 function followRuns(table) {
   const body = table.tBodies[0];
   const source = new EventSource(table.dataset.events);
@@ -15,6 +17,8 @@ function followRuns(table) {
       old.replaceWith(row);
     } else {
       body.prepend(row);
+      // A busy server starts many runs: keep the page to the newest rows.
+      while (body.rows.length > MAX_LIVE_ROWS) body.deleteRow(-1);
     }
   });
 }
@@ -53,7 +57,9 @@ function followState(badge) {
     badge.textContent = state.name;
     badge.className = "badge state-" + state.type.toLowerCase();
     if (state.final) {
+      // The run is over: load the page again for its final timeline, states and artifacts.
       source.close();
+      window.location.reload();
     }
   });
 }
