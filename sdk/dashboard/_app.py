@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from runplane._client import RunplaneClient
 from runplane._errors import RunplaneError
 from runplane.dashboard import _deployments, _run, _runs, _work
-from runplane.dashboard._roles import Permissions
+from runplane.dashboard._roles import KnownPermissions
 from runplane.dashboard._web import HERE, Dashboard, api_error, error_page, http_error
 
 
@@ -41,8 +41,8 @@ async def home(request: Request) -> Response:
     return RedirectResponse("/runs", status_code=307)
 
 
-def create_app(client: RunplaneClient, permissions: Permissions) -> Starlette:
-    """The dashboard over an open ``client``; ``permissions`` says which buttons to show."""
+def create_app(client: RunplaneClient) -> Starlette:
+    """The dashboard over an open ``client``; its key's role decides which buttons show."""
     routes = [
         Route("/", home),
         Route("/runs", _runs.runs_page),
@@ -68,5 +68,5 @@ def create_app(client: RunplaneClient, permissions: Permissions) -> Starlette:
         middleware=[Middleware(SameOriginPosts)],
         exception_handlers={RunplaneError: api_error, HTTPException: http_error},
     )
-    app.state.dashboard = Dashboard(client, permissions)
+    app.state.dashboard = Dashboard(client, KnownPermissions(client))
     return app

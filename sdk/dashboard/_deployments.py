@@ -50,7 +50,7 @@ async def deployments_page(request: Request) -> Response:
         if page.next_page_token
         else None,
     }
-    return render(request, "deployments.html", context)
+    return await render(request, "deployments.html", context)
 
 
 async def deployment_page(request: Request) -> Response:
@@ -61,10 +61,10 @@ async def deployment_page(request: Request) -> Response:
         _last_runs(client, deployment_id),
         _next_runs(client, deployment_id),
     )
-    return _deployment_view(request, deployment, last, upcoming)
+    return await _deployment_view(request, deployment, last, upcoming)
 
 
-def _deployment_view(
+async def _deployment_view(
     request: Request,
     deployment: Deployment,
     last: list[FlowRun],
@@ -82,7 +82,7 @@ def _deployment_view(
         "error": error,
         "message": request.query_params.get("message", ""),
     }
-    return render(request, "deployment.html", context, status_code=status_code)
+    return await render(request, "deployment.html", context, status_code=status_code)
 
 
 async def set_paused(request: Request, paused: bool) -> Response:
@@ -116,7 +116,7 @@ async def run_deployment(request: Request) -> Response:
         last, upcoming = await asyncio.gather(
             _last_runs(client, deployment_id), _next_runs(client, deployment_id)
         )
-        return _deployment_view(
+        return await _deployment_view(
             request, deployment, last, upcoming, error=str(error), status_code=400
         )
     run = await client.run_deployment(deployment_id, parameters=parameters)

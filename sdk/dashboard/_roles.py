@@ -12,11 +12,18 @@ PERMISSION_DENIED.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 
 from runplane._client import RunplaneClient
-from runplane._errors import PermissionDenied, RunplaneError, Unauthenticated
+from runplane._errors import (
+    DeadlineExceeded,
+    PermissionDenied,
+    RunplaneError,
+    Unauthenticated,
+    Unavailable,
+)
 from runplane._models import Deployment, State, StateType
 
 # Ids no run or deployment has: uuid5 of a fixed name, so the probes are the same each time.
@@ -37,6 +44,8 @@ async def _allowed(call: object) -> bool:
         await call  # type: ignore[misc]
     except (PermissionDenied, Unauthenticated):
         return False
+    except (Unavailable, DeadlineExceeded):
+        raise  # no answer yet: ask again on the next page
     except RunplaneError:
         return True
     return True
@@ -51,3 +60,21 @@ async def probe_permissions(client: RunplaneClient) -> Permissions:
         )
     )
     return Permissions(act=act, administer=administer)
+
+
+class KnownPermissions:
+    """The probe's answer, asked for on the first page shown and then kept: the key does not
+    change while the dashboard runs. A server that does not answer yet is asked again later,
+    so that the dashboard can start before its server."""
+
+    def __init__(self, client: RunplaneClient) -> None:
+        self._client = client
+        self._known: Permissions | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Permissions:
+        if self._known is None:
+            async with self._lock:
+                if self._known is None:
+                    self._known = await probe_permissions(self._client)
+        return self._known

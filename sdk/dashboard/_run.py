@@ -139,7 +139,7 @@ async def run_page(request: Request) -> Response:
         "retriable": finished and run.work_pool_name is not None,
         "message": request.query_params.get("message", ""),
     }
-    return render(request, "run.html", context)
+    return await render(request, "run.html", context)
 
 
 def log_line(record: LogRecord) -> dict[str, Any]:

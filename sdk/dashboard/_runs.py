@@ -122,7 +122,7 @@ async def runs_page(request: Request) -> Response:
         "since_choices": list(SINCE),
         "events_url": f"/runs/events?{query.query_string()}",
     }
-    return render(request, "runs.html", context)
+    return await render(request, "runs.html", context)
 
 
 async def runs_events(request: Request) -> Response:

@@ -13,7 +13,6 @@ import uvicorn
 from runplane._client import RunplaneClient
 from runplane._settings import Settings
 from runplane.dashboard._app import create_app
-from runplane.dashboard._roles import probe_permissions
 
 # Seconds that open pages' event streams get to end when the dashboard stops.
 _SHUTDOWN_GRACE = 1
@@ -51,8 +50,7 @@ async def serving(
     """Serves the dashboard over the API that ``settings`` reach until the block ends."""
     sock = bind(host, port)
     async with RunplaneClient(settings) as client:
-        permissions = await probe_permissions(client)
-        app = create_app(client, permissions)
+        app = create_app(client)
         config = uvicorn.Config(
             app,
             log_level="warning",

@@ -26,7 +26,7 @@ from runplane._errors import (
     Unauthenticated,
 )
 from runplane.dashboard import _format
-from runplane.dashboard._roles import Permissions
+from runplane.dashboard._roles import KnownPermissions
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -44,7 +44,7 @@ class Dashboard:
     """The app's one client to the API and what its key may do."""
 
     client: RunplaneClient
-    permissions: Permissions
+    permissions: KnownPermissions
 
 
 def dashboard(request: Request) -> Dashboard:
@@ -52,11 +52,11 @@ def dashboard(request: Request) -> Dashboard:
     return found
 
 
-def render(
+async def render(
     request: Request, template: str, context: Mapping[str, Any], *, status_code: int = 200
 ) -> HTMLResponse:
     """A page, with what the key may do for its buttons."""
-    full = {"permissions": dashboard(request).permissions, **context}
+    full = {"permissions": await dashboard(request).permissions.get(), **context}
     return templates.TemplateResponse(request, template, full, status_code=status_code)
 
 

@@ -13,33 +13,37 @@ from runplane._client import RunplaneClient
 from runplane._models import FlowRunFilter, StateType, WorkPool, WorkQueue
 from runplane.dashboard._web import dashboard, render
 
-WAITING_SHOWN = 200
-"""Runs waiting in a pool are counted up to one page: beyond it the page says "200+"."""
+COUNTED_UP_TO = 200
+"""A pool's waiting and running runs are counted up to one page: beyond, the page says
+"200+" (the API has no count, which would scan at scale)."""
 
 
-async def _pool_facts(client: RunplaneClient, pool: WorkPool) -> tuple[list[WorkQueue], str]:
-    waiting_filter = FlowRunFilter(
-        work_pool_name=pool.name, state_types=(StateType.SCHEDULED, StateType.PENDING)
-    )
-    queues, waiting = await asyncio.gather(
+async def _count(client: RunplaneClient, pool: str, *states: StateType) -> str:
+    """How many of the pool's runs are in these states, counted up to one page."""
+    run_filter = FlowRunFilter(work_pool_name=pool, state_types=states)
+    page = await client.list_flow_runs(run_filter, page_size=COUNTED_UP_TO)
+    return f"{len(page.items)}+" if page.next_page_token else str(len(page.items))
+
+
+async def _pool_facts(client: RunplaneClient, pool: WorkPool) -> tuple[list[WorkQueue], str, str]:
+    return await asyncio.gather(
         client.list_work_queues(pool.name),
-        client.list_flow_runs(waiting_filter, page_size=WAITING_SHOWN),
+        _count(client, pool.name, StateType.SCHEDULED, StateType.PENDING),
+        _count(client, pool.name, StateType.RUNNING),
     )
-    count = len(waiting.items)
-    return queues, f"{count}+" if waiting.next_page_token else str(count)
 
 
 async def work_pools_page(request: Request) -> Response:
     client = dashboard(request).client
     pools = (await client.list_work_pools(page_size=200)).items
     facts = await asyncio.gather(*(_pool_facts(client, pool) for pool in pools))
-    rows = [(pool, queues, waiting) for pool, (queues, waiting) in zip(pools, facts, strict=True)]
-    return render(request, "work_pools.html", {"rows": rows})
+    rows = [(pool, *fact) for pool, fact in zip(pools, facts, strict=True)]
+    return await render(request, "work_pools.html", {"rows": rows})
 
 
 async def concurrency_page(request: Request) -> Response:
     limits = await dashboard(request).client.all_concurrency_limits()
-    return render(request, "concurrency.html", {"limits": limits})
+    return await render(request, "concurrency.html", {"limits": limits})
 
 
 async def variables_page(request: Request) -> Response:
@@ -49,4 +53,6 @@ async def variables_page(request: Request) -> Response:
     rows: list[tuple[Any, str]] = [
         (variable, json.dumps(variable.value, default=str)) for variable in page.items
     ]
-    return render(request, "variables.html", {"rows": rows, "next_token": page.next_page_token})
+    return await render(
+        request, "variables.html", {"rows": rows, "next_token": page.next_page_token}
+    )
