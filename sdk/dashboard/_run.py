@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 from uuid import UUID
 
 from starlette.requests import Request
@@ -30,6 +30,7 @@ from runplane._models import (
 )
 from runplane.dashboard._artifacts import render_artifact
 from runplane.dashboard._format import run_duration, time_text
+from runplane.dashboard._runs import changed_after, is_news
 from runplane.dashboard._timeline import build_timeline
 from runplane.dashboard._web import dashboard, path_id, render, sse_response
 
@@ -98,6 +99,7 @@ async def _parent_run_id(client: RunplaneClient, run: FlowRun) -> UUID | None:
 async def run_page(request: Request) -> Response:
     run_id = path_id(request)
     client = dashboard(request).client
+    read_at = datetime.now(UTC)
     run = await client.get_flow_run(run_id)
     level_name, level = min_level(request)
     log_filter = LogFilter(flow_run_id=run_id, min_level=level)
@@ -138,6 +140,7 @@ async def run_page(request: Request) -> Response:
         "paused": run.state is not None and run.state.type is StateType.PAUSED,
         "retriable": finished and run.work_pool_name is not None,
         "message": request.query_params.get("message", ""),
+        "state_events_url": f"/runs/{run_id}/state/events?{urlencode({'after': read_at.isoformat()})}",
     }
     return await render(request, "run.html", context)
 
@@ -172,12 +175,16 @@ async def run_logs_events(request: Request) -> Response:
 async def run_state_events(request: Request) -> Response:
     """The run's state as it changes."""
     run_id = path_id(request)
+    after = changed_after(request)
     client = dashboard(request).client
 
     async def events() -> AsyncIterator[tuple[str, Any]]:
-        changes = client.watch_flow_runs(FlowRunFilter(flow_run_ids=(run_id,)))
+        run_filter = FlowRunFilter(flow_run_ids=(run_id,))
+        changes = client.watch_flow_runs(run_filter, include_current=after is not None)
         try:
             async for change in changes:
+                if not is_news(change, after):
+                    continue
                 state = change.state
                 final = state.type in TERMINAL_STATE_TYPES
                 yield "state", {"name": state.name, "type": state.type.value, "final": final}

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from runplane._errors import NotFound
-from runplane._models import FlowRun, FlowRunFilter, StateType
+from runplane._models import FlowRun, FlowRunChange, FlowRunFilter, StateType
 from runplane.dashboard._charts import runs_chart
 from runplane.dashboard._format import STATE_ORDER, run_duration
 from runplane.dashboard._web import dashboard, render, sse_response, templates
@@ -95,9 +95,29 @@ class RunQuery:
         )
 
 
+def changed_after(request: Request) -> datetime | None:
+    """The ``after`` of an events URL: the time its page was read."""
+    text = request.query_params.get("after", "")
+    try:
+        moment = datetime.fromisoformat(text) if text else None
+    except ValueError:
+        raise HTTPException(400, "after must be an ISO 8601 time") from None
+    if moment is not None and moment.tzinfo is None:
+        raise HTTPException(400, "after must have a time zone")
+    return moment
+
+
+def is_news(change: FlowRunChange, after: datetime | None) -> bool:
+    """Whether a change is newer than the page: the watch starts with each run's current
+    state, so that a change between the page's read and the watch is not missed."""
+    moment = change.state.timestamp
+    return after is None or moment is None or moment > after
+
+
 async def runs_page(request: Request) -> Response:
     query = RunQuery.from_request(request)
     token = request.query_params.get("page") or None
+    read_at = datetime.now(UTC)
     client = dashboard(request).client
     run_filter = await query.flow_run_filter(request)
     runs: list[FlowRun] = []
@@ -120,7 +140,7 @@ async def runs_page(request: Request) -> Response:
         "first_page": token is None,
         "states": STATE_ORDER,
         "since_choices": list(SINCE),
-        "events_url": f"/runs/events?{query.query_string()}",
+        "events_url": f"/runs/events?{query.query_string(after=read_at.isoformat())}",
     }
     return await render(request, "runs.html", context)
 
@@ -128,6 +148,7 @@ async def runs_page(request: Request) -> Response:
 async def runs_events(request: Request) -> Response:
     """Each state change of the runs the filter matches, as a table row to put in place."""
     query = RunQuery.from_request(request)
+    after = changed_after(request)
     run_filter = await query.flow_run_filter(request)
     client = dashboard(request).client
     row = templates.get_template("run_row.html")
@@ -137,9 +158,11 @@ async def runs_events(request: Request) -> Response:
             return
         # The time bound is the page's, not the watch's: a new run is always recent.
         watched = run_filter.model_copy(update={"expected_start_time_after": None})
-        changes = client.watch_flow_runs(watched)
+        changes = client.watch_flow_runs(watched, include_current=after is not None)
         try:
             async for change in changes:
+                if not is_news(change, after):
+                    continue
                 run = change.flow_run.model_copy(update={"state": change.state})
                 now = datetime.now(UTC)
                 html = row.render(run=run, now=now, run_duration=run_duration)

@@ -97,6 +97,19 @@ async def test_the_runs_page_shows_a_completed_run(
     await expect(page.locator("#runs-chart rect.state-completed").first).to_be_visible()
 
 
+async def test_a_new_run_appears_in_the_list_without_reload(
+    site: str, client: RunplaneClient, page: Page
+) -> None:
+    flow = unique("arriving")
+    await completed_run(client, flow)
+    await page.goto(f"{site}/runs?flow={flow}")
+    await expect(page.locator("#runs tbody tr")).to_have_count(1)
+    await page.evaluate("window.sameDocument = true")
+    run = await started_run(client, flow)
+    await expect(page.locator(f"#run-{run.id}")).to_contain_text("Running")
+    assert await page.evaluate("window.sameDocument") is True
+
+
 async def test_a_run_page_shows_its_task_timeline_and_logs(
     site: str, client: RunplaneClient, page: Page
 ) -> None:

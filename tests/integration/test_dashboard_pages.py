@@ -6,6 +6,7 @@ the API's behaviour on both databases is tested elsewhere.
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -163,18 +164,43 @@ async def test_the_log_stream_sends_a_line_written_after_it_opened(site: Site) -
                 break
 
 
-async def test_the_runs_stream_sends_a_row_for_a_change(site: Site) -> None:
+def _events_url(page: httpx.Response, element: str) -> str:
+    """The live stream's URL that the page gives ``element``."""
+    tag = page.text.split(f'id="{element}"', 1)[1].split(">", 1)[0]
+    return html.unescape(tag.split('data-events="', 1)[1].split('"', 1)[0])
+
+
+async def test_the_runs_stream_sends_a_change_made_after_the_page_was_read(site: Site) -> None:
     flow = unique("watched")
     run = await started_run(site.client, flow)
-    async with site.http.stream("GET", "/runs/events", params={"flow": flow}) as stream:
-        lines = stream.aiter_lines()
-        assert await anext(lines) == ": open"
-        await site.client.set_flow_run_state(run.id, State(type=StateType.COMPLETED))
-        async for line in lines:
+    page = await site.http.get("/runs", params={"flow": flow})
+    # Changed before the stream opens: the stream still sends it, the page being older.
+    await site.client.set_flow_run_state(run.id, State(type=StateType.COMPLETED))
+    later = await started_run(site.client, flow)
+    seen: dict[str, str] = {}
+    async with site.http.stream("GET", _events_url(page, "runs")) as stream:
+        async for line in stream.aiter_lines():
             if line.startswith("data:"):
                 change = json.loads(line[5:])
-                assert change["id"] == str(run.id)
-                assert "state-completed" in change["html"]
+                seen[change["id"]] = change["html"]
+            if str(run.id) in seen and str(later.id) in seen:
+                break
+    assert "state-completed" in seen[str(run.id)]
+    assert "state-running" in seen[str(later.id)]
+
+
+async def test_the_run_state_stream_sends_only_changes_after_the_page(site: Site) -> None:
+    run = await started_run(site.client, unique("ending"))
+    page = await site.http.get(f"/runs/{run.id}")
+    await site.client.set_flow_run_state(run.id, State(type=StateType.COMPLETED))
+    async with site.http.stream("GET", _events_url(page, "run-state")) as stream:
+        async for line in stream.aiter_lines():
+            if line.startswith("data:"):
+                assert json.loads(line[5:]) == {
+                    "name": "Completed",
+                    "type": "COMPLETED",
+                    "final": True,
+                }
                 break
 
 
