@@ -117,6 +117,7 @@ async def run_page(request: Request) -> Response:
     )
     now = datetime.now(UTC)
     finished = run.state is not None and run.state.type in TERMINAL_STATE_TYPES
+    after = urlencode({"after": read_at.isoformat()})
     context: dict[str, Any] = {
         "run": run,
         "duration": run_duration(run, now),
@@ -140,7 +141,7 @@ async def run_page(request: Request) -> Response:
         "paused": run.state is not None and run.state.type is StateType.PAUSED,
         "retriable": finished and run.work_pool_name is not None,
         "message": request.query_params.get("message", ""),
-        "state_events_url": f"/runs/{run_id}/state/events?{urlencode({'after': read_at.isoformat()})}",
+        "state_events_url": f"/runs/{run_id}/state/events?{after}",
     }
     return await render(request, "run.html", context)
 
