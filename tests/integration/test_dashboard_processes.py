@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -96,3 +97,21 @@ def test_runplane_dashboard_serves_another_servers_api(tmp_path: Path) -> None:
             page = httpx.get(f"http://127.0.0.1:{dashboard_port}/deployments", timeout=10)
             assert page.status_code == 200
             assert "No deployments" in page.text
+
+
+def test_the_server_stops_promptly_with_a_page_open(tmp_path: Path) -> None:
+    api_port, dashboard_port = two_free_ports()
+    env = {
+        "RUNPLANE_HOME": str(tmp_path),
+        "RUNPLANE_SERVER_PORT": str(api_port),
+        "RUNPLANE_SERVER_DASHBOARD_ENABLED": "true",
+        "RUNPLANE_SERVER_DASHBOARD_PORT": str(dashboard_port),
+    }
+    with _process(SERVER_START, env) as process:
+        _wait_for_line(process, "runplane.server.dashboard dashboard on")
+        url = f"http://127.0.0.1:{dashboard_port}/runs/events"
+        with httpx.stream("GET", url, timeout=30) as events:
+            assert next(events.iter_lines()) == ": open"
+            process.send_signal(signal.SIGTERM)
+            # The dashboard ends its event streams within a second, then the API stops.
+            assert process.wait(timeout=20) == 0
