@@ -73,6 +73,8 @@ def server_process(
     and errors go to ``log`` when given."""
     port = free_port()
     env = {**os.environ, "RUNPLANE_DATABASE_URL": database_url, "RUNPLANE_HOME": str(home)}
+    # The API alone: several servers run at once, and the dashboard would want one port.
+    env["RUNPLANE_SERVER_DASHBOARD_ENABLED"] = "false"
     command = [sys.executable, "-m", "runplane.cli", "server", "start", "--port", str(port)]
     command += ["--log-level", "WARNING"]
     process = subprocess.Popen(command, env=env, stdout=log or subprocess.DEVNULL, stderr=log)

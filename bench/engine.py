@@ -260,6 +260,7 @@ def runplane_server(database_url: str, home: Path) -> Iterator[str]:
 
     port = free_port()
     env = {**_base_env(), "RUNPLANE_DATABASE_URL": database_url, "RUNPLANE_HOME": str(home)}
+    env["RUNPLANE_SERVER_DASHBOARD_ENABLED"] = "false"  # the API alone, on a free port
     command = [sys.executable, "-m", "runplane.cli", "server", "start", "--port", str(port)]
     command += ["--log-level", "WARNING"]
     with _process(command, env, home / "server.log") as process:

@@ -9,6 +9,7 @@ import os
 import signal
 
 from runplane.server.app import RunplaneServer, create_server
+from runplane.server.dashboard import dashboard_beside
 from runplane.server.db.engine import Database
 from runplane.server.db.migrate import upgrade
 from runplane.server.settings import ServerSettings
@@ -36,13 +37,15 @@ async def serve(settings: ServerSettings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop_requested.set)
     await server.start()
-    # Startup's objects (modules, the app) live as long as the process: out of the
-    # collector's reach, they make no full collection long, which keeps call latency even.
-    gc.collect()
-    gc.freeze()
     try:
-        await stop_requested.wait()
-        logger.info("shutting down: finishing in-flight calls")
+        async with dashboard_beside(settings, server.port):
+            # Startup's objects (modules, the app) live as long as the process: out of the
+            # collector's reach, they make no full collection long, which keeps call latency
+            # even.
+            gc.collect()
+            gc.freeze()
+            await stop_requested.wait()
+            logger.info("shutting down: finishing in-flight calls")
     finally:
         await _stop_within(server, settings.shutdown_grace + _SHUTDOWN_MARGIN)
 

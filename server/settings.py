@@ -41,6 +41,10 @@ class ServerSettings(BaseSettings):
     database_url: str | None = Field(default=None, validation_alias="RUNPLANE_DATABASE_URL")
     host: str = "127.0.0.1"
     port: int = Field(default=4200, ge=0, le=65535)
+    # The web dashboard served beside the API, a client of it (runplane.dashboard).
+    dashboard_enabled: bool = True
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = Field(default=4201, ge=0, le=65535)
     # Keys accepted in "authorization: Bearer <key>", comma-separated in the environment,
     # and those of api_keys_file (one a line), read when the server starts; neither set means
     # no authentication.

@@ -11,6 +11,7 @@ names they create. Without a reachable PostgreSQL those tests skip, except in CI
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -23,6 +24,10 @@ from template_support import (
 )
 
 from runplane.server import RunplaneServer, ServerSettings, create_server
+
+# Servers that tests start as processes serve only the API, so that they need no second port
+# (and several can run at once); the dashboard's tests turn it on where they test it.
+os.environ.setdefault("RUNPLANE_SERVER_DASHBOARD_ENABLED", "false")
 
 # The tests started and not finished, so that a run interrupted at a time limit says which.
 _unfinished: dict[str, None] = {}

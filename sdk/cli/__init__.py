@@ -8,6 +8,7 @@ from runplane.cli import flow_run_control  # noqa: F401  # adds cancel and watch
 from runplane.cli.artifacts import artifact_app
 from runplane.cli.concurrency_limits import concurrency_limit_app
 from runplane.cli.config import config_app
+from runplane.cli.dashboard import dashboard
 from runplane.cli.deployments import deployment_app
 from runplane.cli.errors import ApiErrorsGroup
 from runplane.cli.flow_runs import flow_run_app
@@ -35,6 +36,7 @@ app.add_typer(variable_app, name="variable")
 app.add_typer(artifact_app, name="artifact")
 app.add_typer(runner_app, name="runner")
 app.add_typer(config_app, name="config")
+app.command("dashboard")(dashboard)
 
 
 def main() -> None:

@@ -61,6 +61,9 @@ def start(
     stdout_console().print(
         f"runplane server on [bold]{address}[/] (database: {escape(_safe(url))})", soft_wrap=True
     )
+    if settings.dashboard_enabled:
+        dashboard = f"http://{settings.dashboard_host}:{settings.dashboard_port}"
+        stdout_console().print(f"dashboard on [bold]{dashboard}[/]", soft_wrap=True)
     try:
         run(settings)
     except SettingsError as error:

@@ -24,7 +24,10 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("delivery and streams", frozenset({"delivery", "streams"})),
     ("loops", frozenset({"loops"})),
     ("api", frozenset({"api"})),
-    ("composition root", frozenset({"app", "serve", "background", "listen", "reflection", "tls"})),
+    (
+        "composition root",
+        frozenset({"app", "serve", "background", "listen", "reflection", "tls", "dashboard"}),
+    ),
 )
 RANK = {part: rank for rank, (_, parts) in enumerate(LAYERS) for part in parts}
 ROOT_RANK = len(LAYERS) - 1
