@@ -33,6 +33,7 @@ from runplane.server.hub import Hub
 from runplane.server.listen import LISTEN_OPTIONS, bind
 from runplane.server.orchestration.subscriptions import SubscriptionRegistry
 from runplane.server.reflection import enable_documented_reflection
+from runplane.server.registration import generic_only
 from runplane.server.settings import ServerSettings
 from runplane.server.tls import server_credentials
 from runplane.v1 import (
@@ -268,9 +269,9 @@ async def create_server(
     )
     services = _services()
     for service in services:
-        service.register(server, context)
+        service.register(generic_only(server), context)
     health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, generic_only(server))
     for name in ["", *(s.full_name for s in services)]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     enable_documented_reflection(
