@@ -3,10 +3,13 @@
 Starts ``runplane server start`` in its own process on SQLite and on PostgreSQL, drives
 it from this process with 1, 8 and 32 concurrent clients for a few seconds each, and
 prints completed flow runs per second, accepted transitions per second and latency of
-one whole run. When ``pgbench`` is installed it also measures PostgreSQL's own commit
-rate on this machine with 32 clients, the physical ceiling for durable writes.
+one whole run. Each client makes the same three calls two ways: through the generated
+stubs (``raw``) and through its own ``RunplaneClient`` (``typed``), the SDK's models and
+conversions included. When ``pgbench`` is installed it also measures PostgreSQL's own
+commit rate on this machine with 32 clients, the physical ceiling for durable writes.
 
     .venv/bin/python bench/rpc.py [--seconds 5] [--clients 1 8 32] [--backends sqlite postgres]
+        [--clients-kind raw typed]
 
 PostgreSQL comes from RUNPLANE_BENCH_POSTGRES_URL (default: postgres on 127.0.0.1:5432);
 the benchmark creates and drops a database of its own.
@@ -16,23 +19,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import shutil
 import statistics
 import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
+import psutil
 import psycopg
-from bench_servers import database, libpq, running_server
+from bench_servers import database, libpq, server_process
 from rich.console import Console
 from rich.table import Table
 
+from runplane import OrchestrationStatus, RunplaneClient, Settings, State, StateType
 from runplane.v1 import flow_runs_pb2, flow_runs_pb2_grpc, flows_pb2, flows_pb2_grpc, states_pb2
 
 RUNNING = states_pb2.State(type=states_pb2.STATE_TYPE_RUNNING)
@@ -43,11 +50,14 @@ ACCEPT = states_pb2.ORCHESTRATION_STATUS_ACCEPT
 @dataclass
 class Result:
     backend: str
+    kind: str
     clients: int
     runs_per_second: float
     transitions_per_second: float
     p50_ms: float
     p99_ms: float
+    client_cpu_ms: float
+    server_cpu_ms: float
 
 
 async def _one_run(stub: flow_runs_pb2_grpc.FlowRunServiceStub, flow_id: str) -> None:
@@ -63,47 +73,110 @@ async def _one_run(stub: flow_runs_pb2_grpc.FlowRunServiceStub, flow_id: str) ->
             raise RuntimeError(f"proposal not accepted: {answer.result}")
 
 
+TYPED_RUNNING = State(type=StateType.RUNNING)
+TYPED_COMPLETED = State(type=StateType.COMPLETED)
+
+
+async def _one_typed_run(client: RunplaneClient, flow_id: uuid.UUID) -> None:
+    run = await client.create_flow_run(flow_id)
+    for state in (TYPED_RUNNING, TYPED_COMPLETED):
+        result = await client.set_flow_run_state(run.id, state)
+        if result.status is not OrchestrationStatus.ACCEPT:
+            raise RuntimeError(f"proposal not accepted: {result}")
+
+
 async def _client_loop(
-    stub: flow_runs_pb2_grpc.FlowRunServiceStub, flow_id: str, until: float, latencies: list[float]
+    one_run: Callable[[], Awaitable[None]], until: float, latencies: list[float]
 ) -> None:
     while (started := time.perf_counter()) < until:
-        await _one_run(stub, flow_id)
+        await one_run()
         latencies.append(time.perf_counter() - started)
 
 
-async def measure(address: str, backend: str, clients: int, seconds: float) -> Result:
+@dataclass
+class Sample:
+    """What one measurement saw: each run's latency, and the wall and CPU seconds it took."""
+
+    latencies: list[float]
+    elapsed: float
+    client_cpu: float
+    server_cpu: float
+
+
+def _server_cpu(server: psutil.Process) -> float:
+    times = server.cpu_times()
+    return times.user + times.system
+
+
+async def _drive(
+    runs: list[Callable[[], Awaitable[None]]], seconds: float, server: psutil.Process
+) -> Sample:
+    """Warms up, then runs every client's loop for ``seconds``."""
+    warmup = time.perf_counter() + min(1.0, seconds / 5)
+    await asyncio.gather(*(_client_loop(run, warmup, []) for run in runs))
+    latencies: list[float] = []
+    server_cpu, client_cpu = _server_cpu(server), time.process_time()
+    started = time.perf_counter()
+    until = started + seconds
+    await asyncio.gather(*(_client_loop(run, until, latencies) for run in runs))
+    return Sample(
+        latencies,
+        time.perf_counter() - started,
+        time.process_time() - client_cpu,
+        _server_cpu(server) - server_cpu,
+    )
+
+
+async def measure_raw(
+    address: str, server: psutil.Process, backend: str, clients: int, seconds: float
+) -> Result:
+    """Clients on the generated stubs; they share up to four channels."""
     # Several channels, so that the HTTP/2 connection is not the bottleneck.
     channels = [grpc.aio.insecure_channel(address) for _ in range(min(clients, 4))]
     try:
         flows = flows_pb2_grpc.FlowServiceStub(channels[0])
-        flow = await flows.CreateFlow(flows_pb2.CreateFlowRequest(name=f"bench-{clients}"))
+        flow = await flows.CreateFlow(flows_pb2.CreateFlowRequest(name=f"bench-raw-{clients}"))
         stubs = [flow_runs_pb2_grpc.FlowRunServiceStub(channel) for channel in channels]
-        warmup = time.perf_counter() + min(1.0, seconds / 5)
-        await asyncio.gather(
-            *(_client_loop(stubs[i % len(stubs)], flow.flow.id, warmup, []) for i in range(clients))
-        )
-        latencies: list[float] = []
-        started = time.perf_counter()
-        until = started + seconds
-        await asyncio.gather(
-            *(
-                _client_loop(stubs[i % len(stubs)], flow.flow.id, until, latencies)
-                for i in range(clients)
-            )
-        )
-        elapsed = time.perf_counter() - started
+        runs = [
+            functools.partial(_one_run, stubs[i % len(stubs)], flow.flow.id) for i in range(clients)
+        ]
+        sample = await _drive(runs, seconds, server)
     finally:
         for channel in channels:
             await channel.close()
-    latencies.sort()
+    return _result(backend, "raw", clients, sample)
+
+
+async def measure_typed(
+    address: str, server: psutil.Process, backend: str, clients: int, seconds: float
+) -> Result:
+    """Clients on the SDK's typed client, one ``RunplaneClient`` each, as separate programs
+    would have."""
+    settings = Settings(api_url=address)
+    async with contextlib.AsyncExitStack() as stack:
+        typed = [await stack.enter_async_context(RunplaneClient(settings)) for _ in range(clients)]
+        flow = await typed[0].create_flow(f"bench-typed-{clients}")
+        runs = [functools.partial(_one_typed_run, client, flow.id) for client in typed]
+        sample = await _drive(runs, seconds, server)
+    return _result(backend, "typed", clients, sample)
+
+
+MEASURES = {"raw": measure_raw, "typed": measure_typed}
+
+
+def _result(backend: str, kind: str, clients: int, sample: Sample) -> Result:
+    latencies, elapsed = sorted(sample.latencies), sample.elapsed
     runs = len(latencies)
     return Result(
         backend=backend,
+        kind=kind,
         clients=clients,
         runs_per_second=runs / elapsed,
         transitions_per_second=2 * runs / elapsed,
         p50_ms=1000 * statistics.median(latencies),
         p99_ms=1000 * latencies[min(runs - 1, int(runs * 0.99))],
+        client_cpu_ms=1000 * sample.client_cpu / runs,
+        server_cpu_ms=1000 * sample.server_cpu / runs,
     )
 
 
@@ -118,13 +191,14 @@ def pgbench_commits_per_second(database_url: str, clients: int, seconds: float) 
         script.write("INSERT INTO bench_commit (v) VALUES (1);\n")
         script.flush()
         command = ["pgbench", "-n", "-c", str(clients), "-j", "2", "-T", str(int(seconds))]
-        output = subprocess.run(
-            [*command, "-f", script.name, connection_string],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    for line in output.splitlines():
+        finished = subprocess.run(
+            [*command, "-f", script.name, connection_string], capture_output=True, text=True
+        )
+    if finished.returncode != 0:
+        # Usually a server out of connections on a shared machine: keep the other results.
+        print(f"pgbench failed: {finished.stderr.strip()[-300:]}")
+        return None
+    for line in finished.stdout.splitlines():
         if line.startswith("tps"):
             return float(line.split("=")[1].split()[0])
     return None
@@ -135,14 +209,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
+    parser.add_argument("--clients-kind", nargs="+", default=["raw", "typed"], choices=MEASURES)
     args = parser.parse_args()
     results: list[Result] = []
     pgbench: float | None = None
     with tempfile.TemporaryDirectory() as home:
         for backend in args.backends:
-            with database(backend, Path(home)) as url, running_server(url, Path(home)) as address:
+            with (
+                database(backend, Path(home)) as url,
+                server_process(url, Path(home)) as (address, pid),
+            ):
+                server = psutil.Process(pid)
                 for clients in args.clients:
-                    results.append(_run(measure(address, backend, clients, args.seconds)))
+                    for kind in args.clients_kind:
+                        measure = MEASURES[kind](address, server, backend, clients, args.seconds)
+                        results.append(_run(measure))
                 if backend == "postgres":
                     pgbench = pgbench_commits_per_second(url, 32, args.seconds)
     _print(results, pgbench)
@@ -158,19 +239,23 @@ def _run(coroutine: Coroutine[Any, Any, Result]) -> Result:
 
 
 def _print(results: list[Result], pgbench: float | None) -> None:
-    table = Table(title="create flow run + RUNNING + COMPLETED, raw gRPC stubs")
-    for column in ("database", "clients", "runs/s", "transitions/s", "p50 ms", "p99 ms"):
+    table = Table(title="create flow run + RUNNING + COMPLETED")
+    columns = ("database", "client", "clients", "runs/s", "transitions/s", "p50 ms", "p99 ms")
+    for column in (*columns, "client CPU ms/run", "server CPU ms/run"):
         table.add_column(column, justify="right")
     for r in results:
         table.add_row(
             r.backend,
+            r.kind,
             str(r.clients),
             f"{r.runs_per_second:,.0f}",
             f"{r.transitions_per_second:,.0f}",
             f"{r.p50_ms:.1f}",
             f"{r.p99_ms:.1f}",
+            f"{r.client_cpu_ms:.2f}",
+            f"{r.server_cpu_ms:.2f}",
         )
-    console = Console()
+    console = Console(width=160)
     console.print(table)
     if pgbench is not None:
         console.print(f"pgbench, 32 clients, one-row INSERT per commit: {pgbench:,.0f} commits/s")

@@ -34,6 +34,7 @@ from runplane.server.delivery.work_items import WorkItem
 from runplane.server.hub import Hub
 from runplane.server.listen import LISTEN_OPTIONS, bind
 from runplane.server.reflection import enable_documented_reflection
+from runplane.server.registration import generic_only
 from runplane.server.settings import ServerSettings
 from runplane.server.tls import server_credentials
 from runplane.server.transitions.events import FlowRunEvent
@@ -256,9 +257,9 @@ async def create_server(
         interceptors=_interceptors(api_keys), options=_server_options(settings)
     )
     for service in _SERVICES:
-        service.register(server, context)
+        service.register(generic_only(server), context)
     health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, generic_only(server))
     for name in ["", *(s.full_name for s in _SERVICES)]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     enable_documented_reflection(

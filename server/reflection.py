@@ -15,6 +15,8 @@ import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
+from runplane.server.registration import generic_only
+
 DESCRIPTOR_SET = "descriptors.binpb"
 
 
@@ -122,4 +124,4 @@ def enable_documented_reflection(service_names: list[str], server: grpc.aio.Serv
     """Registers reflection for ``service_names`` on ``server``, comments included."""
     documented = documented_files(descriptor_pool.Default())
     servicer = DocumentedReflectionServicer(service_names, documented)
-    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, server)
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, generic_only(server))

@@ -107,6 +107,7 @@ LOCK_COLUMNS = (
     flow_run.c.retry_delays,
     flow_run.c.lease_id,
     flow_run.c.lease_expire_time,
+    flow_run.c.work_pool_name,
     flow.c.name.label("flow_name"),
     deployment.c.concurrency_limit,
     deployment.c.collision_strategy,
@@ -368,6 +369,7 @@ def locked_from_row(m: Any) -> LockedRun:
         lease_id=m["lease_id"],
         lease_expire_time=m["lease_expire_time"],
         flow_name=m["flow_name"],
+        work_pool_name=m["work_pool_name"],
     )
 
 

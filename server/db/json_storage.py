@@ -11,20 +11,45 @@ SQLite keeps the text as it is, and reads the same values back either way.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 __all__ = ["dumps"]
 
+# Where a number in exponent form may be: a digit, then ``e`` and a digit or sign. Inside
+# strings this is common (``…93e-4a…`` in a UUID); ``_has_exponent`` tells those apart.
+_CANDIDATE = re.compile(r"[0-9][eE][-+0-9]")
+_MANTISSA = "0123456789."
+
 
 def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
     """The JSON text of ``value`` for a JSON column (NaN and Infinity are refused);
     ``default`` turns other objects into JSON values, as in ``json.dumps``."""
     text = json.dumps(value, allow_nan=False, default=default)
-    if "e+" not in text and "e-" not in text:
-        return text  # no float in exponent form (a string may hold these letters: rare)
+    if not _has_exponent(text):
+        return text
     return _positional(value, default)
+
+
+def _has_exponent(text: str) -> bool:
+    """Whether ``text`` (``json.dumps`` output) may hold a number in exponent form.
+
+    True for every such number; rarely also for a string holding something like `` 1e-7``,
+    which only costs the slower exact encoding. Looking for ``e-`` alone matched nearly every
+    batch of rows, since ids hold it, and rewrote them all.
+    """
+    for match in _CANDIDATE.finditer(text):
+        start = match.start()
+        while start > 0 and text[start - 1] in _MANTISSA:
+            start -= 1
+        if start > 0 and text[start - 1] == "-":
+            start -= 1
+        # json.dumps writes a number first, after "[" or after ", " / ": ".
+        if start == 0 or text[start - 1] in "[ ":
+            return True
+    return False
 
 
 def _positional(value: Any, default: Callable[[Any], Any] | None) -> str:

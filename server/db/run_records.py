@@ -123,6 +123,7 @@ class LockedRun:
     flow_name: str = ""
     cache_key: str | None = None
     cache_expiration: datetime | None = None
+    work_pool_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

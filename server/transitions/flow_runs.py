@@ -119,7 +119,14 @@ def decide(
         clear_lease=decision.clear_lease,
     )
     result = decision_result(decision, write.state)
-    return Decided(result, write, decision.release_concurrency_slots)
+    return Decided(result, write, decision.release_concurrency_slots and _under_limits(locked))
+
+
+def _under_limits(locked: LockedRun) -> bool:
+    """Whether the run may count under a concurrency limit: its deployment's, its work pool's
+    or its queue's. A run with neither (a plain ``@flow`` call) holds no slot anyone waits for,
+    so leaving RUNNING wakes no one: no work delivery pass after every such run."""
+    return locked.deployment_id is not None or bool(locked.work_pool_name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,9 +69,20 @@ def test_empty_object_text_is_an_empty_object() -> None:
         ({"a": [1e-7, 2.5e300]}, '{"a": [0.0000001, 25' + "0" * 299 + ".0]}"),
         ({"f": 1.0, "i": 10**30}, '{"f": 1.0, "i": 1000000000000000000000000000000}'),
         ({"text": "e+1e-2"}, '{"text": "e+1e-2"}'),
+        ({"text": "x 1e-2", "f": 1e-7}, '{"text": "x 1e-2", "f": 0.0000001}'),
+        ([-1e-5, "-1e-5"], '[-0.00001, "-1e-5"]'),
+        (-1e20, "-100000000000000000000.0"),
     ],
 )
 def test_columns_get_floats_without_exponents(value: Any, stored: str) -> None:
     text = json_storage.dumps(value)
     assert text == stored
     assert json.loads(text) == value
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"id": "0c93e-4a1b"}', '["2e+1"]', '{"1e-07": 1}', "[true, false, null, 1.5, 10]"],
+)
+def test_exponents_inside_strings_are_not_numbers(text: str) -> None:
+    assert not json_storage._has_exponent(text)

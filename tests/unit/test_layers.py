@@ -26,7 +26,18 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("api", frozenset({"api"})),
     (
         "composition root",
-        frozenset({"app", "serve", "background", "listen", "reflection", "tls", "dashboard"}),
+        frozenset(
+            {
+                "app",
+                "serve",
+                "background",
+                "listen",
+                "reflection",
+                "tls",
+                "dashboard",
+                "registration",
+            }
+        ),
     ),
 )
 RANK = {part: rank for rank, (_, parts) in enumerate(LAYERS) for part in parts}
