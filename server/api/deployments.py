@@ -178,7 +178,7 @@ class DeploymentServicer(deployments_pb2_grpc.DeploymentServiceServicer):
         if request.HasField("scheduled_start_time"):
             scheduled_time = parse_timestamp("scheduled_start_time", request.scheduled_start_time)
         async with self._db.write() as conn:
-            deployment = await deployments.get(conn, deployment_id)
+            deployment = await deployments.get(conn, deployment_id, hold=True)
             if deployment is None:
                 raise not_found("deployment", deployment_id)
             existing = None

@@ -392,7 +392,7 @@ async def _with_deployment(
 ) -> flow_runs.NewFlowRun:
     """The run with its deployment's runtime, and its default parameters under the run's own,
     checked against the deployment's parameter schema as RunDeployment checks them."""
-    deployment = await deployments.get(conn, deployment_id)
+    deployment = await deployments.get(conn, deployment_id, hold=True)
     if deployment is None:
         raise not_found("deployment", deployment_id)
     parameters = run_parameters(deployment, run.parameters)

@@ -200,8 +200,19 @@ async def _with_schedules(conn: AsyncConnection, rows: Sequence[Any]) -> list[De
     return [DeploymentRecord.from_parts(row, by_deployment[row.id]) for row in rows]
 
 
-async def get(conn: AsyncConnection, deployment_id: uuid.UUID) -> DeploymentRecord | None:
-    row = (await conn.execute(_select().where(deployment.c.id == deployment_id))).first()
+async def get(
+    conn: AsyncConnection, deployment_id: uuid.UUID, *, hold: bool = False
+) -> DeploymentRecord | None:
+    """The deployment; with ``hold``, its row and its flow's stay until the transaction ends.
+
+    Holding (``FOR KEY SHARE`` on PostgreSQL; SQLite has one writer) is for a write that
+    inserts rows referring to both, such as a new run: a concurrent delete of the deployment
+    or its flow then waits for it instead of making the insert fail its foreign keys.
+    """
+    query = _select().where(deployment.c.id == deployment_id)
+    if hold:
+        query = query.with_for_update(read=True, key_share=True)
+    row = (await conn.execute(query)).first()
     return (await _with_schedules(conn, [row]))[0] if row else None
 
 

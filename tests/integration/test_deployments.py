@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -571,6 +572,32 @@ async def test_update_rejects_bad_input(stub: Stub) -> None:
 
 
 # --- RunDeployment -------------------------------------------------------------------------
+async def test_runs_racing_deletes_of_their_flow_are_created_or_not_found(
+    stub: Stub, channel: grpc.aio.Channel
+) -> None:
+    flows = flows_pb2_grpc.FlowServiceStub(channel)
+    created = [await create(stub) for _ in range(20)]
+
+    async def run(target: deployments_pb2.Deployment, key: str) -> grpc.StatusCode:
+        request = deployments_pb2.RunDeploymentRequest(deployment_id=target.id, idempotency_key=key)
+        try:
+            await stub.RunDeployment(request)
+        except grpc.aio.AioRpcError as error:
+            return error.code()
+        return grpc.StatusCode.OK
+
+    async def delete_flow(target: deployments_pb2.Deployment) -> grpc.StatusCode:
+        await flows.DeleteFlow(flows_pb2.DeleteFlowRequest(flow_id=target.flow_id))
+        return grpc.StatusCode.OK
+
+    calls = []
+    for target in created:
+        calls += [run(target, f"k{i}") for i in range(4)]
+        calls.append(delete_flow(target))
+    codes = await asyncio.gather(*calls)
+    # Each run is created before the delete (which then removes it with its flow) or finds
+    # the deployment gone; a foreign key broken under a racing delete would be INTERNAL.
+    assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.NOT_FOUND}
 
 
 async def run(stub: Stub, deployment_id: str, **fields: Any) -> Any:
