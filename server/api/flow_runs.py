@@ -298,12 +298,14 @@ class FlowRunServicer(flow_runs_pb2_grpc.FlowRunServiceServicer):
             self._work.notify_slots_freed()
 
     async def _set_alone(self, transition: Transition) -> flow_runs_pb2.SetFlowRunStateResponse:
-        with self._events.writing() as watched:
+        with self._events.writing() as audience:
             async with self._db.write() as conn:
                 now = self._clock.now()
-                applied = await set_state(conn, transition, now, watched=watched)
+                applied = await set_state(conn, transition, now, watched=audience.events)
         if applied.event is not None:
             self._events.publish(applied.event)
+        elif audience.ids and applied.written is not None:
+            self._events.relay_written([applied.written])
         if applied.freed_slots:
             self._slots_freed()
         return flow_runs_pb2.SetFlowRunStateResponse(result=applied.result)

@@ -90,10 +90,15 @@ class ClusterNotices:
         self._to_send = asyncio.Event()
         self._received = asyncio.Event()
         events.relay_to(self._state_written)
+        events.relay_ids_to(self._states_written)
         logs.relay_to(self._logs_written)
 
     def _state_written(self, event: FlowRunEvent) -> None:
         self._sending_states.append(event.state.id)
+        self._to_send.set()
+
+    def _states_written(self, state_ids: Sequence[uuid.UUID]) -> None:
+        self._sending_states.extend(state_ids)
         self._to_send.set()
 
     def _logs_written(self, records: tuple[LogRecord, ...]) -> None:
