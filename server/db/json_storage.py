@@ -17,11 +17,18 @@ from typing import Any
 
 __all__ = ["dumps"]
 
+# What ``json.dumps(value, allow_nan=False)`` uses, made once: with any option, json.dumps
+# builds a new encoder on every call, and every JSON column value of every write comes here.
+_STRICT = json.JSONEncoder(allow_nan=False)
+
 
 def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
     """The JSON text of ``value`` for a JSON column (NaN and Infinity are refused);
     ``default`` turns other objects into JSON values, as in ``json.dumps``."""
-    text = json.dumps(value, allow_nan=False, default=default)
+    if default is None:
+        text = _STRICT.encode(value)
+    else:
+        text = json.dumps(value, allow_nan=False, default=default)
     if "e+" not in text and "e-" not in text:
         return text  # no float in exponent form (a string may hold these letters: rare)
     return _positional(value, default)
