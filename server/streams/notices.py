@@ -9,7 +9,9 @@ Payloads stay under NOTIFY's 8000 bytes, so ids are batched:
 
 Sending: the hubs relay every state and log batch this process publishes; one task sends
 all that was queued since its last send in as few payloads as fit, so under load one NOTIFY
-covers many writes. Receiving: a server with nobody watching (or following) drops a notice
+covers many writes. It lets a change wait ``LINGER_SECONDS`` for others to join it: the
+two states of a short flow run, or a run's states and its logs, then cost one statement.
+Receiving: a server with nobody watching (or following) drops a notice
 at once; otherwise it reads those states (or records) back and publishes them locally, in
 the order the notices came. Log writes of one run commit in id order on every server (see
 ``logs.order_writers``), and notices arrive in commit order, so a follow stays in order.
@@ -32,6 +34,8 @@ from runplane.server.streams.feeding import feed_logs, feed_states
 logger = logging.getLogger(__name__)
 
 _MAX_PAYLOAD = 7000
+LINGER_SECONDS = 0.02
+"""How long a change waits for others to share its notice; streams elsewhere lag as much."""
 _READ_CHUNK = 1000
 STATES = "s"
 LOGS = "l"
@@ -132,6 +136,7 @@ class ClusterNotices:
     async def _send(self) -> None:
         while True:
             await self._to_send.wait()
+            await asyncio.sleep(LINGER_SECONDS)
             self._to_send.clear()
             states, self._sending_states = self._sending_states, []
             ranges, self._sending_logs = self._sending_logs, []
