@@ -11,6 +11,7 @@ SQLite keeps the text as it is, and reads the same values back either way.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -20,6 +21,7 @@ __all__ = ["dumps"]
 # What ``json.dumps(value, allow_nan=False)`` uses, made once: with any option, json.dumps
 # builds a new encoder on every call, and every JSON column value of every write comes here.
 _STRICT = json.JSONEncoder(allow_nan=False)
+_STRING_OR_EXPONENT = re.compile(r'"(?:[^"\\]|\\.)*"|e[+-]')
 
 
 def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
@@ -29,9 +31,15 @@ def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
         text = _STRICT.encode(value)
     else:
         text = json.dumps(value, allow_nan=False, default=default)
-    if "e+" not in text and "e-" not in text:
-        return text  # no float in exponent form (a string may hold these letters: rare)
+    if ("e+" not in text and "e-" not in text) or not _has_exponent(text):
+        return text  # no float in exponent form
     return _positional(value, default)
+
+
+def _has_exponent(text: str) -> bool:
+    """Whether JSON text holds a number in exponent form: an ``e+`` or ``e-`` outside every
+    string (a UUID string such as ``"...c3e-4a1b..."`` holds one inside)."""
+    return any(found[0][0] != '"' for found in _STRING_OR_EXPONENT.finditer(text))
 
 
 def _positional(value: Any, default: Callable[[Any], Any] | None) -> str:

@@ -69,6 +69,8 @@ def test_empty_object_text_is_an_empty_object() -> None:
         ({"a": [1e-7, 2.5e300]}, '{"a": [0.0000001, 25' + "0" * 299 + ".0]}"),
         ({"f": 1.0, "i": 10**30}, '{"f": 1.0, "i": 1000000000000000000000000000000}'),
         ({"text": "e+1e-2"}, '{"text": "e+1e-2"}'),
+        ({"id": "158dc3e-32c44", "x": 1e-7}, '{"id": "158dc3e-32c44", "x": 0.0000001}'),
+        (['q"e-', 1e16], '["q\\"e-", 10000000000000000.0]'),
     ],
 )
 def test_columns_get_floats_without_exponents(value: Any, stored: str) -> None:
