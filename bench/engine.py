@@ -6,6 +6,8 @@ from one row to the next) and reports back one JSON line:
 * 500 sequential trivial tasks in one flow: per-task overhead, that is the flow's wall time
   minus an empty flow's, divided by 500; and how many of the 500 task runs the API lists
   right after the flow call returns;
+* the same with async tasks awaited one by one in an async flow (``asyncio.run`` per flow
+  call): per-task overhead, measured the same way; and 100 trivial async flow runs;
 * 500 submitted trivial tasks in one flow: the flow's wall time;
 * 100 sequential trivial flow runs: wall time per flow run;
 * ``import runplane``: best of 3 fresh interpreters.
@@ -25,6 +27,7 @@ level, so that it also runs under Prefect's interpreter.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import math
@@ -127,6 +130,34 @@ def _sequential_tasks(engine: Engine, repeat: int) -> dict[str, Any]:
             noop(i)
         return engine.current_flow_run_id()
 
+    return _per_task(engine, empty, sequential, repeat)
+
+
+def _async_tasks(engine: Engine, repeat: int) -> dict[str, Any]:
+    @engine.task
+    async def noop(i: int) -> int:
+        return i
+
+    @engine.flow
+    async def empty() -> str:
+        return engine.current_flow_run_id()
+
+    @engine.flow
+    async def sequential() -> str:
+        for i in range(TASKS):
+            await noop(i)
+        return engine.current_flow_run_id()
+
+    result = _per_task(
+        engine, lambda: asyncio.run(empty()), lambda: asyncio.run(sequential()), repeat
+    )
+    return {**result, **_flow_runs_of(lambda: asyncio.run(empty()), repeat)}
+
+
+def _per_task(
+    engine: Engine, empty: Callable[[], str], sequential: Callable[[], str], repeat: int
+) -> dict[str, Any]:
+    """Per-task overhead: a flow of TASKS tasks less an empty flow, and the runs recorded."""
     empty()  # warm up: server start, flow registration, first connections
     sequential()
     empties, fulls, recorded = [], [], []
@@ -159,6 +190,12 @@ def _flow_runs(engine: Engine, repeat: int) -> dict[str, Any]:
     def trivial() -> int:
         return 1
 
+    return _flow_runs_of(trivial, repeat)
+
+
+def _flow_runs_of(trivial: Callable[[], Any], repeat: int) -> dict[str, Any]:
+    """Wall time per call of a trivial flow, over FLOW_RUNS calls in a row."""
+
     def many() -> None:
         for _ in range(FLOW_RUNS):
             trivial()
@@ -186,7 +223,12 @@ def worker(kind: str, workload: str, repeat: int) -> None:
         result = _import_time("runplane" if kind == "runplane" else "prefect")
     else:
         engine = _runplane_engine() if kind == "runplane" else _prefect_engine()
-        run = {"tasks": _sequential_tasks, "submit": _submitted_tasks, "flows": _flow_runs}
+        run = {
+            "tasks": _sequential_tasks,
+            "async": _async_tasks,
+            "submit": _submitted_tasks,
+            "flows": _flow_runs,
+        }
         result = run[workload](engine, repeat)
     sys.stdout.flush()
     print(RESULT_MARK + json.dumps(result), flush=True)
@@ -404,10 +446,26 @@ METRICS = [
         "≤ 0.3 ms",
         lambda v: v <= 0.3,
     ),
+    Metric(
+        f"per async task, {TASKS} awaited",
+        "async",
+        "per_task_ms",
+        "ms",
+        "≤ 0.3 ms",
+        lambda v: v <= 0.3,
+    ),
     Metric(f"{TASKS} submitted, wall", "submit", "wall_s", "s", "", None),
     Metric(
         f"per flow run, {FLOW_RUNS} runs",
         "flows",
+        "per_flow_ms",
+        "ms",
+        "≤ 15 ms",
+        lambda v: v <= 15,
+    ),
+    Metric(
+        f"per async flow run, {FLOW_RUNS} runs",
+        "async",
         "per_flow_ms",
         "ms",
         "≤ 15 ms",
@@ -500,8 +558,8 @@ def main() -> None:
     parser.add_argument(
         "--workloads",
         nargs="+",
-        default=["tasks", "submit", "flows"],
-        choices=["tasks", "submit", "flows"],
+        default=["tasks", "async", "submit", "flows"],
+        choices=["tasks", "async", "submit", "flows"],
     )
     parser.add_argument("--skip-runplane", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--worker", choices=["runplane", "prefect"], help=argparse.SUPPRESS)

@@ -7,19 +7,36 @@ ends every subscription, which is how streams finish on shutdown.
 
 A hub may also relay what is published to the other server processes on the same database
 (:meth:`Hub.relay_to`), which publish it to their own subscribers with
-:meth:`Hub.publish_local`; see :mod:`runplane.server.streams`.
+:meth:`Hub.publish_local`; see :mod:`runplane.server.streams`. A relay that needs only the
+ids of what was written (:meth:`Hub.relay_ids_to`) spares the writers the reads that whole
+events cost while nobody in this process is subscribed.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
 _CLOSED = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who hears of a write; true when anyone does."""
+
+    events: bool
+    """Whole events are wanted: build them and ``publish`` them."""
+    ids: bool
+    """Otherwise, relays want only the ids of what was written: ``relay_written`` them."""
+
+    def __bool__(self) -> bool:
+        return self.events or self.ids
 
 
 class SubscriberOverflow(Exception):
@@ -72,32 +89,48 @@ class Hub(Generic[T]):
         self._no_unobserved = asyncio.Event()
         self._no_unobserved.set()
         self._relays: list[Callable[[T], None]] = []
+        self._id_relays: list[Callable[[Sequence[uuid.UUID]], None]] = []
         self._catch_ups: list[Callable[[], Awaitable[None]]] = []
 
     def relay_to(self, relay: Callable[[T], None]) -> None:
         """Also hands every event published from now on to ``relay``, which tells the other
-        server processes; writes are then always observed (see ``writing``)."""
+        server processes; writes then build whole events for it, unless relays of ids are
+        given too (see ``audience``)."""
         self._relays.append(relay)
+
+    def relay_ids_to(self, relay: Callable[[Sequence[uuid.UUID]], None]) -> None:
+        """Hands ``relay`` the ids given to ``relay_written``: what writers built no event for,
+        because only relays were listening and they need no more than ids."""
+        self._id_relays.append(relay)
 
     def catch_up_with(self, step: Callable[[], Awaitable[None]]) -> None:
         """Makes ``caught_up`` also await ``step``: what a new subscriber needs done before
         it reads the state it starts from (see :mod:`runplane.server.streams`)."""
         self._catch_ups.append(step)
 
+    def audience(self) -> Audience:
+        """Who hears of a write made now: whole events are built for this process's
+        subscribers (and for relays that take whole events); relays that take ids alone get
+        ids when no subscriber is here."""
+        if self._subscriptions or (self._relays and not self._id_relays):
+            return Audience(events=True, ids=False)
+        return Audience(events=False, ids=bool(self._id_relays))
+
     @contextmanager
-    def writing(self) -> Iterator[bool]:
-        """Wraps a write that publishes its changes if anyone is subscribed; yields whether
-        anyone is. Building events costs reads, so a write nobody watches skips them, and a
-        new subscriber waits for such writes (``unobserved_writes_done``) before reading the
-        state it starts from: otherwise a change could land after that read unannounced."""
-        observed = bool(self._subscriptions or self._relays)
-        if observed:
-            yield True
+    def writing(self) -> Iterator[Audience]:
+        """Wraps a write that publishes its changes if anyone hears of them; yields who does
+        (see ``audience``). Building events costs reads, so a write no subscriber watches
+        skips them, and a new subscriber waits for such writes (``unobserved_writes_done``)
+        before reading the state it starts from: otherwise a change could land after that
+        read unannounced."""
+        audience = self.audience()
+        if audience.events:
+            yield audience
             return
         self._unobserved += 1
         self._no_unobserved.clear()
         try:
-            yield False
+            yield audience
         finally:
             self._unobserved -= 1
             if self._unobserved == 0:
@@ -129,6 +162,13 @@ class Hub(Generic[T]):
         self.publish_local(event)
         for relay in self._relays:
             relay(event)
+
+    def relay_written(self, ids: Sequence[uuid.UUID]) -> None:
+        """Hands the ids of changes committed by this process, that no event was built for,
+        to the relays that take ids (see ``audience``)."""
+        if ids:
+            for relay in self._id_relays:
+                relay(ids)
 
     def publish_local(self, event: T) -> None:
         """Hands a change to this process's subscribers only (one another process made)."""

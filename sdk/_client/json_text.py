@@ -32,6 +32,8 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A \uD800-\uDFFF escape: the only way JSON text in a protobuf string (valid UTF-8) can
 # spell a surrogate.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# Made once: json.dumps with options builds a new encoder on every call.
+_COMPACT = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":"))
 
 
 class JSONTextError(ValueError):
@@ -108,7 +110,7 @@ def dumps(value: Any, field: str) -> str:
     """``value`` as compact JSON text; ``JSONTextError`` names what JSON cannot hold."""
     path = value_root(field)
     try:
-        text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+        text = _COMPACT.encode(value)
     except (TypeError, ValueError) as error:
         found = _problem(value, path)
         if found is not None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from runplane._engine.errors import FlowSuspended, LeaseLost
 from runplane._engine.flow_call import FlowCall
+from runplane._engine.off_loop import off_loop
 from runplane._engine.signals import sigterm_raises
 from runplane._engine.timeouts import sync_timeout
 
@@ -78,7 +79,7 @@ async def run_flow_async(
         call.interruptible = interruptible
         try:
             # One hand-off for the start and the first attempt: each costs a thread switch.
-            running = await asyncio.to_thread(_start_first_attempt, call)
+            running = await off_loop(_start_first_attempt, call)
             while running:
                 call_args, call_kwargs = call.call_arguments()
                 try:
@@ -87,15 +88,15 @@ async def run_flow_async(
                             flow.fn(*call_args, **call_kwargs), flow.timeout_seconds
                         )
                 except Exception as error:
-                    wait = await asyncio.to_thread(call.failed, error)
+                    wait = await off_loop(call.failed, error)
                 else:
-                    wait = await asyncio.to_thread(call.succeeded, value)
+                    wait = await off_loop(call.succeeded, value)
                 if wait is None:
                     break
                 await asyncio.sleep(wait)
-                running = await asyncio.to_thread(call.begin_attempt)
+                running = await off_loop(call.begin_attempt)
         except FlowSuspended:
-            await asyncio.to_thread(call.suspended)
+            await off_loop(call.suspended)
         except LeaseLost:
             call.lease_lost()
             raise

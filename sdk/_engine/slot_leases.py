@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from runplane._client.errors import NotFound
+from runplane._engine.off_loop import off_loop
 
 T = TypeVar("T")
 
@@ -141,7 +142,7 @@ class Releases:
         """``ask_until_answered`` for a coroutine: asking and waiting leave the event loop free."""
         while True:
             seen = self._count
-            answer = await asyncio.to_thread(ask)  # a round trip to the server
+            answer = await off_loop(ask)  # a round trip to the server
             if not isinstance(answer, float):
                 return answer
             await self.wait_async(seen, answer)

@@ -14,13 +14,13 @@ A suspension that is not resumed by its deadline is refused when it is: the run 
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from runplane._client.models import Page, every_item
 from runplane._client.states import SUSPENDED, State, StateDetails, StateType
 from runplane._engine.errors import FlowSuspended, RunAborted
+from runplane._engine.off_loop import off_loop
 from runplane._engine.pauses import own_flow_engine
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def suspend_flow_run(timeout: float = 3600.0) -> None:
 async def asuspend_flow_run(timeout: float = 3600.0) -> None:  # noqa: ASYNC109 - as the sync one
     """``suspend_flow_run`` for async flows."""
     # Waiting for submitted task runs blocks: off the event loop, in a copy of this context.
-    await asyncio.to_thread(suspend_flow_run, timeout)
+    await off_loop(suspend_flow_run, timeout)
 
 
 def _engine_of_caller(timeout: float) -> FlowRunEngine:

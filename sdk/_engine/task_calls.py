@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
+from runplane._engine.off_loop import off_loop
 from runplane._engine.outcome import Outcome
 from runplane._engine.parameters import Unmapped, bind, call_arguments
 from runplane._engine.task_run import TaskRun
@@ -83,7 +84,7 @@ async def drive_async(run: TaskRun) -> Outcome:
         await wait_async(run.upstream)
     early = run.not_ready()
     if early is None and run.task.active_cache_policy is not None:
-        early = await asyncio.to_thread(run.cached)
+        early = await off_loop(run.cached)
     if early is not None:
         return early
     task = run.task
@@ -99,7 +100,7 @@ async def drive_async(run: TaskRun) -> Outcome:
             await _release_slots(run)  # before a retry's delay, not after it
             delay = run.attempt_failed(error)
             if delay is None:
-                return await asyncio.to_thread(run.fail, error) if persists else run.fail(error)
+                return await off_loop(run.fail, error) if persists else run.fail(error)
             await asyncio.sleep(delay)
             continue
         except BaseException as error:
@@ -108,13 +109,13 @@ async def drive_async(run: TaskRun) -> Outcome:
         finally:
             task_run_context.reset(token)
             await _release_slots(run)
-        return await asyncio.to_thread(run.complete, value) if persists else run.complete(value)
+        return await off_loop(run.complete, value) if persists else run.complete(value)
 
 
 async def _release_slots(run: TaskRun) -> None:
     """``run.release_slots()`` off the loop: giving slots back is a round trip."""
     if run.tags:  # only a run with tags can hold slots
-        await asyncio.to_thread(run.release_slots)
+        await off_loop(run.release_slots)
 
 
 async def _with_timeout(awaitable: Any, seconds: float | None) -> Any:

@@ -19,7 +19,6 @@ leases expire after ``LEASE_SECONDS``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from datetime import timedelta
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING
 from runplane._client.errors import RunplaneError
 from runplane._client.sync_client import SyncRunplaneClient
 from runplane._engine.errors import RunAborted
+from runplane._engine.off_loop import off_loop
 from runplane._engine.slot_leases import LeaseKeeper, Releases
 from runplane._engine.tag_limits import TagLimits
 
@@ -139,7 +139,7 @@ def take_slots(run: TaskRun) -> Outcome | None:
 
 async def take_slots_async(run: TaskRun) -> Outcome | None:
     """``take_slots`` for a coroutine: asking and waiting leave the event loop free."""
-    request = await asyncio.to_thread(_request, run)  # may list the limits: a round trip
+    request = await off_loop(_request, run)  # may list the limits: a round trip
     if not isinstance(request, _SlotRequest):
         return request
     return await request.slots.releases.ask_until_answered_async(request.ask)

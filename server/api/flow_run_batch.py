@@ -28,7 +28,7 @@ from runplane.server.db import flow_run_batch, flow_runs
 from runplane.server.db.engine import Database
 from runplane.server.db.flow_runs import Connection, NewFlowRun
 from runplane.server.db.run_records import LockedRun, StateWrite
-from runplane.server.hub import Hub
+from runplane.server.hub import Audience, Hub
 from runplane.server.transitions.events import FlowRunEvent
 from runplane.server.transitions.flow_runs import (
     InitialStateRefused,
@@ -85,7 +85,8 @@ class FlowRunBatch:
         outcomes: list[BatchOutcome[Answer]] = [ALONE] * len(works)
         events: list[FlowRunEvent] = []
         now = self._clock.now()
-        with self._events.writing() as watched:
+        written: list[uuid.UUID] = []
+        with self._events.writing() as audience:
             async with self._db.write() as conn:
                 new_runs = [(i, w) for i, w in enumerate(works) if isinstance(w, NewRun)]
                 if new_runs:
@@ -93,9 +94,12 @@ class FlowRunBatch:
                 proposals = [(i, w) for i, w in enumerate(works) if isinstance(w, Transition)]
                 freed = False
                 if proposals:
-                    freed = await self._propose(conn, proposals, now, watched, outcomes, events)
+                    freed = await self._propose(
+                        conn, proposals, now, audience, outcomes, events, written
+                    )
         for event in events:
             self._events.publish(event)
+        self._events.relay_written(written)
         if freed:
             self._on_slots_freed()
         return outcomes
@@ -133,11 +137,15 @@ class FlowRunBatch:
         conn: Connection,
         proposals: list[tuple[int, Transition]],
         now: datetime,
-        watched: bool,
+        audience: Audience,
         outcomes: list[BatchOutcome[Answer]],
         events: list[FlowRunEvent],
+        written: list[uuid.UUID],
     ) -> bool:
-        """Applies the proposals; whether any of them freed slots (see ``Decided``)."""
+        """Applies the proposals; whether any of them freed slots (see ``Decided``).
+
+        For whom ``audience`` says, adds the events of the states written to ``events``
+        (reading their runs back), or only their ids to ``written``."""
         locked = await flow_run_batch.lock_many(conn, (t.run_id for _, t in proposals))
         writes: list[tuple[LockedRun, StateWrite]] = []
         freed = False
@@ -156,7 +164,9 @@ class FlowRunBatch:
                     freed |= frees_slots
             outcomes[index] = flow_runs_pb2.SetFlowRunStateResponse(result=result_message(result))
         await flow_run_batch.write_states(conn, writes)
-        if watched and writes:
+        if audience.events and writes:
             records = await flow_run_batch.get_many(conn, (run.id for run, _ in writes))
             events.extend(FlowRunEvent(records[run.id], write.state) for run, write in writes)
+        elif audience.ids:
+            written.extend(write.state.id for _, write in writes)
         return freed

@@ -306,14 +306,16 @@ class FlowRunServicer(flow_runs_pb2_grpc.FlowRunServiceServicer):
 
     async def _set_alone(self, transition: Transition) -> flow_runs_pb2.SetFlowRunStateResponse:
         try:
-            with self._events.writing() as watched:
+            with self._events.writing() as audience:
                 async with self._db.write() as conn:
                     now = self._clock.now()
-                    applied = await set_state(conn, transition, now, watched=watched)
+                    applied = await set_state(conn, transition, now, watched=audience.events)
         except RunMissing as error:
             raise not_found("flow run", error.run_id) from None
         if applied.event is not None:
             self._events.publish(applied.event)
+        elif audience.ids and applied.written is not None:
+            self._events.relay_written([applied.written])
         if applied.freed_slots:
             self._slots_freed()
         return flow_runs_pb2.SetFlowRunStateResponse(result=result_message(applied.result))

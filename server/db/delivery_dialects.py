@@ -28,6 +28,9 @@ from runplane.server.orchestration.states import StateType
 logger = logging.getLogger(__name__)
 
 CHANNEL = "runplane_work"
+_NOTIFY_ALL = sa.text(
+    "SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads AS text[])) AS payload"
+)
 _RECONNECT_DELAY = 1.0
 
 
@@ -122,10 +125,11 @@ class PostgresDelivery:
     async def publish(self, payloads: Sequence[str]) -> None:
         if not payloads:
             return
-        statement = sa.text("SELECT pg_notify(:channel, :payload)")
-        async with self._database.engine.begin() as conn:
-            for payload in payloads:
-                await conn.execute(statement, {"channel": CHANNEL, "payload": payload})
+        # One statement for all payloads, outside a transaction block: one round trip, where
+        # a transaction would add its BEGIN and COMMIT. The payloads go out in array order.
+        async with self._database.engine.connect() as raw:
+            conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(_NOTIFY_ALL, {"channel": CHANNEL, "payloads": list(payloads)})
 
     async def listen(
         self, on_payload: Callable[[str], None], on_connect: Callable[[], None]

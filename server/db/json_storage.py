@@ -18,38 +18,28 @@ from typing import Any
 
 __all__ = ["dumps"]
 
-# Where a number in exponent form may be: a digit, then ``e`` and a digit or sign. Inside
-# strings this is common (``…93e-4a…`` in a UUID); ``_has_exponent`` tells those apart.
-_CANDIDATE = re.compile(r"[0-9][eE][-+0-9]")
-_MANTISSA = "0123456789."
+# What ``json.dumps(value, allow_nan=False)`` uses, made once: with any option, json.dumps
+# builds a new encoder on every call, and every JSON column value of every write comes here.
+_STRICT = json.JSONEncoder(allow_nan=False)
+_STRING_OR_EXPONENT = re.compile(r'"(?:[^"\\]|\\.)*"|e[+-]')
 
 
 def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
     """The JSON text of ``value`` for a JSON column (NaN and Infinity are refused);
     ``default`` turns other objects into JSON values, as in ``json.dumps``."""
-    text = json.dumps(value, allow_nan=False, default=default)
-    if not _has_exponent(text):
-        return text
+    if default is None:
+        text = _STRICT.encode(value)
+    else:
+        text = json.dumps(value, allow_nan=False, default=default)
+    if ("e+" not in text and "e-" not in text) or not _has_exponent(text):
+        return text  # no float in exponent form
     return _positional(value, default)
 
 
 def _has_exponent(text: str) -> bool:
-    """Whether ``text`` (``json.dumps`` output) may hold a number in exponent form.
-
-    True for every such number; rarely also for a string holding something like `` 1e-7``,
-    which only costs the slower exact encoding. Looking for ``e-`` alone matched nearly every
-    batch of rows, since ids hold it, and rewrote them all.
-    """
-    for match in _CANDIDATE.finditer(text):
-        start = match.start()
-        while start > 0 and text[start - 1] in _MANTISSA:
-            start -= 1
-        if start > 0 and text[start - 1] == "-":
-            start -= 1
-        # json.dumps writes a number first, after "[" or after ", " / ": ".
-        if start == 0 or text[start - 1] in "[ ":
-            return True
-    return False
+    """Whether JSON text holds a number in exponent form: an ``e+`` or ``e-`` outside every
+    string (a UUID string such as ``"...c3e-4a1b..."`` holds one inside)."""
+    return any(found[0][0] != '"' for found in _STRING_OR_EXPONENT.finditer(text))
 
 
 def _positional(value: Any, default: Callable[[Any], Any] | None) -> str:

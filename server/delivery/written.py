@@ -3,7 +3,7 @@
 ``propose`` records each state it writes in the collector of the current task, if one is
 open; a loop step runs inside ``announcing(...)``, which publishes one event per written
 state once the step (and so its transactions) has finished. Nothing is read back unless
-someone is watching.
+someone in this process is watching; relays to other server processes get the states' ids.
 
 The block also learns whether any of those states took a run out of PENDING, RUNNING or
 CANCELLING: that frees room under the concurrency limits of its deployment, work pool and
@@ -56,7 +56,11 @@ async def announcing(database: Database, events: Hub[FlowRunEvent]) -> AsyncIter
         yield written
     finally:
         _collector.reset(token)
-    if not written.states or not events.observed:
+    audience = events.audience()
+    if not written.states or not audience:
+        return
+    if not audience.events:
+        events.relay_written([state.id for _, state in written.states])
         return
     async with database.read() as conn:
         # One read for all: the claims of a delivery pass write many states at once.

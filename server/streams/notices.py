@@ -8,7 +8,9 @@ first and last id of the log records written, per run).
 
 Sending: the hubs relay every state and log batch this process publishes; one task sends
 all that was queued since its last send in as few payloads as fit, so under load one NOTIFY
-covers many writes. Receiving: a server with nobody watching (or following) drops a notice
+covers many writes. It lets a change wait ``LINGER_SECONDS`` for others to join it: the
+two states of a short flow run, or a run's states and its logs, then cost one statement.
+Receiving: a server with nobody watching (or following) drops a notice
 at once; otherwise it reads those states (or records) back and publishes them locally, in
 the order the notices came. Log writes of one run commit in id order on every server (see
 ``logs.order_writers``), and notices arrive in commit order, so a follow stays in order.
@@ -37,6 +39,8 @@ from runplane.server.transitions.events import FlowRunEvent
 
 logger = logging.getLogger(__name__)
 
+LINGER_SECONDS = 0.02
+"""How long a change waits for others to share its notice; streams elsewhere lag as much."""
 _READ_CHUNK = 1000
 LogRange = tuple[uuid.UUID, int, int]
 """A flow run id and the first and last id of log records written for it in one batch."""
@@ -73,10 +77,15 @@ class ClusterNotices:
         self._to_send = asyncio.Event()
         self._received = asyncio.Event()
         events.relay_to(self._state_written)
+        events.relay_ids_to(self._states_written)
         logs.relay_to(self._logs_written)
 
     def _state_written(self, event: FlowRunEvent) -> None:
         self._sending_states.append(event.state.id)
+        self._to_send.set()
+
+    def _states_written(self, state_ids: Sequence[uuid.UUID]) -> None:
+        self._sending_states.extend(state_ids)
         self._to_send.set()
 
     def _logs_written(self, records: tuple[LogRecord, ...]) -> None:
@@ -103,6 +112,7 @@ class ClusterNotices:
     async def _send(self) -> None:
         while True:
             await self._to_send.wait()
+            await asyncio.sleep(LINGER_SECONDS)
             self._to_send.clear()
             states, self._sending_states = self._sending_states, []
             ranges, self._sending_logs = self._sending_logs, []

@@ -137,6 +137,8 @@ class Applied:
     event: FlowRunEvent | None = None
     """For the watchers, when someone is watching and a state was written."""
     freed_slots: bool = False
+    written: uuid.UUID | None = None
+    """The id of the state written, if one was."""
 
 
 async def set_state(
@@ -162,7 +164,7 @@ async def set_state(
     write = decided.write
     record = await flow_runs.write_state(conn, locked, write, fetch=watched)
     event = FlowRunEvent(record, write.state) if record is not None else None
-    return Applied(decided.result, event, decided.frees_slots)
+    return Applied(decided.result, event, decided.frees_slots, write.state.id)
 
 
 def first_write(

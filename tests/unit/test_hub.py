@@ -117,3 +117,36 @@ async def test_caught_up_runs_the_catch_up_steps() -> None:
     hub.subscribe()
     await hub.caught_up()
     assert steps == ["caught up"]
+
+
+async def test_a_write_only_relays_of_ids_hear_builds_no_event_but_is_waited_for() -> None:
+    hub: Hub[int] = Hub()
+    relayed: list[int] = []
+    relayed_ids: list[uuid.UUID] = []
+    hub.relay_to(relayed.append)
+    hub.relay_ids_to(relayed_ids.extend)
+    written = uuid.uuid4()
+    order: list[str] = []
+
+    async def subscribe() -> None:
+        await hub.unobserved_writes_done()
+        order.append("subscriber reads")
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as group:
+            with hub.writing() as audience:
+                assert audience
+                assert audience.ids
+                assert not audience.events
+                subscription = hub.subscribe()
+                group.start_soon(subscribe)
+                await anyio.wait_all_tasks_blocked()
+                order.append("write committed")
+            hub.relay_written([written])
+    assert order == ["write committed", "subscriber reads"]
+    with hub.writing() as audience:
+        assert audience.events  # with a subscriber here, whole events are built
+    hub.publish(1)
+    subscription.close()
+    assert relayed == [1]
+    assert relayed_ids == [written]

@@ -72,6 +72,8 @@ def test_empty_object_text_is_an_empty_object() -> None:
         ({"text": "x 1e-2", "f": 1e-7}, '{"text": "x 1e-2", "f": 0.0000001}'),
         ([-1e-5, "-1e-5"], '[-0.00001, "-1e-5"]'),
         (-1e20, "-100000000000000000000.0"),
+        ({"id": "158dc3e-32c44", "x": 1e-7}, '{"id": "158dc3e-32c44", "x": 0.0000001}'),
+        (['q"e-', 1e16], '["q\\"e-", 10000000000000000.0]'),
     ],
 )
 def test_columns_get_floats_without_exponents(value: Any, stored: str) -> None:
