@@ -133,6 +133,15 @@ if TYPE_CHECKING:
     from runplane._runtime.context import tags
     from runplane._runtime.run_context import RunContext, get_run_context
     from runplane._runtime.run_logs import get_run_logger
+    from runplane._states import (
+        Cancelled,
+        Completed,
+        Crashed,
+        Failed,
+        Pending,
+        Running,
+        Scheduled,
+    )
     from runplane._task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
     from runplane._tasks import Task, task
 
@@ -238,6 +247,15 @@ _EXPORTED_FROM: dict[str, tuple[str, ...]] = {
     ),
     "runplane._client.settings": ("Settings", "get_settings"),
     "runplane._client.sync_client": ("SyncRunplaneClient", "get_client"),
+    "runplane._states": (
+        "Cancelled",
+        "Completed",
+        "Crashed",
+        "Failed",
+        "Pending",
+        "Running",
+        "Scheduled",
+    ),
     "runplane._task_runners": ("ProcessPoolTaskRunner", "TaskRunner", "ThreadPoolTaskRunner"),
     "runplane._tasks": ("Task", "task"),
     "runplane._client.transport": ("Stubs",),
@@ -262,16 +280,20 @@ __all__ = [
     "CachePolicy",
     "CachedState",
     "CancelRun",
+    "Cancelled",
     "CatchupPolicy",
     "CollisionStrategy",
+    "Completed",
     "ConcurrencyLease",
     "ConcurrencyLimit",
     "ConcurrencySlots",
+    "Crashed",
     "CronSchedule",
     "DaskTaskRunner",
     "DeadlineExceeded",
     "Deployment",
     "DeploymentSchedule",
+    "Failed",
     "FailedPrecondition",
     "FieldViolation",
     "Flow",
@@ -291,6 +313,7 @@ __all__ = [
     "Page",
     "ParameterValidationError",
     "PauseTimeout",
+    "Pending",
     "PermissionDenied",
     "Ping",
     "PreconditionViolation",
@@ -304,9 +327,11 @@ __all__ = [
     "RunContext",
     "RunDeploymentTimeout",
     "RunnerDeployment",
+    "Running",
     "RunplaneClient",
     "RunplaneError",
     "RunplaneFuture",
+    "Scheduled",
     "ServerError",
     "Settings",
     "State",

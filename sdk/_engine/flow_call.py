@@ -202,15 +202,33 @@ class FlowCall:
         engine = self._engine()
         engine.finish_tasks()
         if isinstance(value, State):
-            if value.type is StateType.COMPLETED:
-                return self._complete(value.result() if value.result_ref else None)
-            return self._failed(RuntimeError(value.message or f"the flow returned {value.name}"))
+            self._returned(value)
+            return None
         futures = find_futures(value)
         for future in futures:
             outcome = future.outcome()
             if not outcome.completed:
                 return self._failed(outcome.error or RuntimeError(outcome.message))
         return self._complete(replace_futures(value) if futures else value)
+
+    def _returned(self, returned: State) -> None:
+        """The flow returned a state: the run ends in it, with its message, and no retry."""
+        from runplane._states import state_value
+
+        if returned.type is StateType.COMPLETED:
+            self._complete(state_value(returned))
+            return
+        if not returned.is_final():
+            message = f"the flow returned a {returned.name} state, which is not final"
+            self._failed(RuntimeError(message))
+            return
+        error = returned.result(raise_on_failure=False)
+        ref = None
+        if self.flow.persists and isinstance(error, BaseException):
+            store = self._engine().results.for_options(self.flow.result_options)
+            ref = store.persist_exception(error)
+        ended = make_state(returned.type, returned.name, returned.message, result=ref)
+        self._final(self._engine().propose(ended), error)
 
     def failed(self, error: Exception) -> float | None:
         self._engine().finish_tasks()

@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from runplane._client.states import ResultRef, StateType
+from runplane._client.states import ResultRef, State, StateType
 from runplane._engine.errors import TimedOut, UpstreamFailed
 from runplane._engine.failures import describe as _describe
 from runplane._engine.failures import log_failure
@@ -231,6 +231,8 @@ class TaskRun:
         return task_run_context.set(context)
 
     def complete(self, value: Any) -> Outcome:
+        if isinstance(value, State):
+            return self._returned(value)
         task = self.task
         ref: ResultRef | None = None
         expiration: datetime | None = None
@@ -257,6 +259,36 @@ class TaskRun:
             self.engine.client.cached_results.put(self.cache_key, ref, value, expiration)
         if task.on_completion:
             run_hooks(task.on_completion, task, self.model(outcome), outcome.state())
+        return outcome
+
+    def _returned(self, returned: State) -> Outcome:
+        """The task returned a state: the run ends in it, with its message, and no retry."""
+        from runplane._states import state_value
+
+        if returned.type is _COMPLETED:
+            return self.complete(state_value(returned))
+        if not returned.is_final():
+            message = f"the task returned a {returned.name} state, which is not final"
+            return self._final_failure(RuntimeError(message), "it returned")
+        error = returned.result(raise_on_failure=False)
+        if not isinstance(error, BaseException):
+            error = RuntimeError(returned.message or f"the task returned {returned.name}")
+        outcome = Outcome(
+            self.id, returned.type, returned.name, error=error, message=returned.message
+        )
+        if self.task.persists:
+            try:
+                store = self.engine.results.for_options(self.task.result_options)
+                outcome.result = store.persist_exception(error)
+            except OSError:
+                pass
+        change = Transition(
+            returned.type, returned.name, time.time(), returned.message, result=outcome.result
+        )
+        self._record(change)
+        hooks = self.task.on_failure if returned.type is _FAILED else ()
+        if hooks:
+            run_hooks(hooks, self.task, self.model(outcome), outcome.state())
         return outcome
 
     def attempt_failed(self, error: Exception) -> float | None:

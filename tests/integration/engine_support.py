@@ -116,3 +116,29 @@ def paused_run(client: SyncRunplaneClient, flow_name: str) -> uuid.UUID:
 
     wait_until(paused)
     return found[0]
+
+
+@pytest.fixture(params=["embedded", "sqlite", "postgres"])
+def any_engine_api(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[SyncRunplaneClient]:
+    """The engine on the embedded default (no ``RUNPLANE_API_URL``), then on a server of
+    each database; yields a client of the same API for the assertions."""
+    monkeypatch.setenv("RUNPLANE_HOME", str(tmp_path / "home"))
+    running: ThreadedServer | None = None
+    if request.param == "embedded":
+        monkeypatch.delenv("RUNPLANE_API_URL", raising=False)
+    else:
+        fixture = "sqlite_database_url" if request.param == "sqlite" else "postgres_url"
+        url: str = request.getfixturevalue(fixture)
+        settings = ServerSettings(home=tmp_path, database_url=url, host="127.0.0.1", port=0)
+        running = ThreadedServer(settings)
+        monkeypatch.setenv("RUNPLANE_API_URL", running.server.address)
+    reset_engine_client()
+    try:
+        with SyncRunplaneClient() as client:
+            yield client
+    finally:
+        reset_engine_client()
+        if running is not None:
+            running.stop()

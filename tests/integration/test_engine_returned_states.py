@@ -1,0 +1,98 @@
+"""A flow or task that returns a state ends in it, with its message and data."""
+
+from __future__ import annotations
+
+import pytest
+from engine_support import any_engine_api, task_runs
+
+import runplane
+from runplane import StateType, SyncRunplaneClient, flow, task
+from runplane._runtime.results import RunFailed
+
+__all__ = ["any_engine_api"]
+
+
+def test_constructors_build_states_with_message_and_data() -> None:
+    done = runplane.Completed(message="all good", data=[1, 2])
+    assert (done.type, done.name, done.message) == (StateType.COMPLETED, "Completed", "all good")
+    assert done.result() == [1, 2]
+    problem = ValueError("bad input")
+    failed = runplane.Failed(message="no luck", data=problem)
+    assert failed.is_failed()
+    assert failed.message == "no luck"
+    assert failed.result(raise_on_failure=False) is problem
+    with pytest.raises(RunFailed, match="gone"):
+        runplane.Cancelled(message="gone").result()
+    assert runplane.Crashed().name == "Crashed"
+    assert runplane.Pending().is_pending()
+    assert runplane.Running().is_running()
+    assert runplane.Scheduled(name="Late").name == "Late"
+    assert runplane.Completed().result() is None
+
+
+@task
+def check(value: int) -> runplane.State | int:
+    if value < 0:
+        return runplane.Failed(message=f"{value} is negative")
+    return runplane.Completed(message="checked", data=value * 10)
+
+
+@flow
+def checks(values: list[int]) -> list[runplane.State]:
+    return [check(value, return_state=True) for value in values]
+
+
+@flow
+def gives_up(reason: str) -> runplane.State:
+    return runplane.Failed(message=reason)
+
+
+@flow(retries=2, retry_delay_seconds=0)
+def finishes(value: int) -> runplane.State:
+    return runplane.Completed(data=value + 1)
+
+
+def test_a_flow_returning_failed_ends_failed_with_its_message(
+    any_engine_api: SyncRunplaneClient,
+) -> None:
+    state = gives_up("nothing to do today", return_state=True)
+    assert state.is_failed()
+    assert state.message == "nothing to do today"
+    with pytest.raises(RunFailed, match="again"):
+        gives_up("again")
+    runs = [run for run in any_engine_api.list_flow_runs() if run.flow_name == "gives_up"]
+    ended = {(run.state.type, run.state.message) for run in runs if run.state is not None}
+    assert ended == {(StateType.FAILED, "nothing to do today"), (StateType.FAILED, "again")}
+
+
+def _run_id(client: SyncRunplaneClient, flow_name: str) -> object:
+    runs = [run for run in client.list_flow_runs() if run.flow_name == flow_name]
+    return runs[0].id
+
+
+def test_a_flow_returning_completed_ends_completed_with_its_data(
+    any_engine_api: SyncRunplaneClient,
+) -> None:
+    assert finishes(4) == 5
+    run = any_engine_api.get_flow_run(_run_id(any_engine_api, "finishes"))
+    assert run.state is not None
+    assert run.state.type is StateType.COMPLETED
+    assert run.run_count == 1
+
+
+def test_tasks_returning_states_end_in_them(any_engine_api: SyncRunplaneClient) -> None:
+    state = checks([3, -1], return_state=True)
+    assert state.is_completed()
+    passed, refused = state.result()
+    assert passed.is_completed()
+    assert passed.result() == 30
+    assert refused.is_failed()
+    assert refused.message == "-1 is negative"
+    with pytest.raises(RunFailed, match="-1 is negative"):
+        refused.result()
+    stored = {run.name: run for run in task_runs(any_engine_api, _run_id(any_engine_api, "checks"))}
+    assert stored["check-0"].state is not None
+    assert stored["check-0"].state.type is StateType.COMPLETED
+    assert stored["check-1"].state is not None
+    assert stored["check-1"].state.type is StateType.FAILED
+    assert stored["check-1"].state.message == "-1 is negative"
