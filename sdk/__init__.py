@@ -117,7 +117,7 @@ if TYPE_CHECKING:
         TimedOut,
         UpstreamFailed,
     )
-    from runplane._engine.parameters import unmapped
+    from runplane._engine.parameters import allow_failure, unmapped
     from runplane._engine.pauses import apause_flow_run, pause_flow_run, resume_flow_run
     from runplane._engine.suspensions import asuspend_flow_run, suspend_flow_run
     from runplane._flows import Flow, flow
@@ -174,7 +174,7 @@ _EXPORTED_FROM: dict[str, tuple[str, ...]] = {
         "TimedOut",
         "UpstreamFailed",
     ),
-    "runplane._engine.parameters": ("unmapped",),
+    "runplane._engine.parameters": ("allow_failure", "unmapped"),
     "runplane._engine.pauses": ("apause_flow_run", "pause_flow_run", "resume_flow_run"),
     "runplane._engine.suspensions": ("asuspend_flow_run", "suspend_flow_run"),
     "runplane._client.errors": (
@@ -357,6 +357,7 @@ __all__ = [
     "WorkPool",
     "WorkQueue",
     "adeploy",
+    "allow_failure",
     "apause_flow_run",
     "arun_deployment",
     "as_completed",

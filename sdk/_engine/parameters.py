@@ -26,6 +26,23 @@ def unmapped(value: Any) -> Any:
     return Unmapped(value)
 
 
+class AllowFailure:
+    """Wraps a task argument (or a ``wait_for`` future) whose failure does not stop the task."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def allow_failure(value: Any) -> Any:
+    """Lets the task run even when the wrapped upstream future did not complete.
+
+    The argument then receives the upstream's result, or its exception when it failed.
+    """
+    return AllowFailure(value)
+
+
 def bind(
     signature: inspect.Signature, args: tuple[Any, ...], kwargs: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -100,27 +117,56 @@ class ParameterValidator:
         return {**parameters, **{name: getattr(model, name) for name in checked}}
 
 
-def _visit(value: Any, found: list[RunplaneFuture[Any]]) -> bool:
+def _visit(
+    value: Any, found: list[RunplaneFuture[Any]], wrapped: list[RunplaneFuture[Any]] | None
+) -> bool:
+    """Collects the futures in ``value``; those inside ``allow_failure`` also in ``wrapped``."""
     if isinstance(value, RunplaneFuture):
         found.append(value)
         return True
+    if isinstance(value, AllowFailure):
+        inside: list[RunplaneFuture[Any]] = []
+        any_found = _visit(value.value, inside, None)
+        found.extend(inside)
+        if wrapped is not None:
+            wrapped.extend(inside)
+        return any_found
     if type(value) in (list, tuple, set, frozenset):
-        return any([_visit(item, found) for item in value])
+        return any([_visit(item, found, wrapped) for item in value])
     if type(value) is dict:
-        return any([_visit(item, found) for item in value.values()])
+        return any([_visit(item, found, wrapped) for item in value.values()])
     return False
 
 
 def find_futures(value: Any) -> list[RunplaneFuture[Any]]:
     found: list[RunplaneFuture[Any]] = []
-    _visit(value, found)
+    _visit(value, found, None)
     return found
 
 
+def allowed_to_fail(value: Any) -> set[RunplaneFuture[Any]]:
+    """The futures in ``value`` that are wrapped in ``allow_failure`` and nowhere else."""
+    found: list[RunplaneFuture[Any]] = []
+    wrapped: list[RunplaneFuture[Any]] = []
+    _visit(value, found, wrapped)
+    bare = list(found)
+    for future in wrapped:
+        bare.remove(future)
+    return set(wrapped) - set(bare)
+
+
 def replace_futures(value: Any) -> Any:
-    """``value`` with every future replaced by its result; the futures must be done."""
+    """``value`` with every future replaced by its result; the futures must be done.
+
+    A future inside ``allow_failure`` gives its exception when its run did not complete.
+    """
     if isinstance(value, RunplaneFuture):
         return value.outcome().value
+    if isinstance(value, AllowFailure):
+        inner = value.value
+        if isinstance(inner, RunplaneFuture):
+            return inner.result(raise_on_failure=False)
+        return replace_futures(inner)
     kind = type(value)
     if kind in (list, tuple, set, frozenset):
         return kind(replace_futures(item) for item in value)

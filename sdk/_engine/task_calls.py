@@ -159,7 +159,7 @@ def submit_task(
     engine: FlowRunEngine,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    wait_for: Iterable[RunplaneFuture[Any]] | None = None,
+    wait_for: Iterable[Any] | None = None,
 ) -> RunplaneFuture[Any]:
     """Starts a task run on the flow run's task runner and returns its future."""
     run = TaskRun(task, engine, args, kwargs, list(wait_for or ()), submitted=True)
@@ -185,7 +185,7 @@ def map_task(
     engine: FlowRunEngine,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    wait_for: Iterable[RunplaneFuture[Any]] | None = None,
+    wait_for: Iterable[Any] | None = None,
 ) -> list[RunplaneFuture[Any]]:
     """One submitted run per item of the iterable arguments; ``unmapped`` ones stay whole."""
     parameters = bind(task.signature, args, kwargs)

@@ -20,7 +20,13 @@ from runplane._engine.failures import log_failure
 from runplane._engine.hooks import run_hooks
 from runplane._engine.names import render_name
 from runplane._engine.outcome import Outcome
-from runplane._engine.parameters import bind, find_futures, replace_futures, upstream_inputs
+from runplane._engine.parameters import (
+    allowed_to_fail,
+    bind,
+    find_futures,
+    replace_futures,
+    upstream_inputs,
+)
 from runplane._engine.reporter import TaskRunCreate, Transition
 from runplane._runtime.context import TaskRunContext, current_tags, task_run_context
 
@@ -56,6 +62,7 @@ class TaskRun:
         "run_count",
         "tags",
         "task",
+        "tolerated",
         "upstream",
     )
 
@@ -65,7 +72,7 @@ class TaskRun:
         engine: FlowRunEngine,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        wait_for: list[RunplaneFuture[Any]] | None = None,
+        wait_for: list[Any] | None = None,
         parameters: dict[str, Any] | None = None,
         submitted: bool = False,
     ) -> None:
@@ -81,7 +88,12 @@ class TaskRun:
         if parameters is None and (upstream or task.needs_parameters):
             parameters = bind(task.signature, args, kwargs)
         self.parameters = parameters
-        self.upstream = upstream + list(wait_for or ())
+        waits = find_futures(wait_for) if wait_for else []
+        self.upstream = upstream + waits
+        # Upstream runs wrapped in allow_failure: waited for, but their failure is no stop.
+        self.tolerated = (
+            allowed_to_fail((args, kwargs, wait_for)) if self.upstream else frozenset()
+        )
         self.name = render_name(task.task_run_name, parameters or {}) or (
             f"{task.name}-{dynamic_key}"
         )
@@ -90,8 +102,8 @@ class TaskRun:
         self.tags = tags
         self._lease: tuple[TagSlots, uuid.UUID] | None = None
         inputs = upstream_inputs(parameters) if upstream and parameters else {}
-        if wait_for:
-            inputs["wait_for"] = tuple(future.task_run_id for future in wait_for)
+        if waits:
+            inputs["wait_for"] = tuple(future.task_run_id for future in waits)
         create = TaskRunCreate(
             task.task_key,
             dynamic_key,
@@ -144,7 +156,7 @@ class TaskRun:
         """Waits for upstream futures; an outcome when one of them did not complete."""
         for future in self.upstream:
             outcome = future.outcome()
-            if not outcome.completed:
+            if not outcome.completed and future not in self.tolerated:
                 message = f"upstream task run {outcome.task_run_id} ended {outcome.name}"
                 change = Transition(
                     _PENDING,

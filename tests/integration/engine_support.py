@@ -142,3 +142,8 @@ def any_engine_api(
         reset_engine_client()
         if running is not None:
             running.stop()
+
+
+def tagged_runs(client: SyncRunplaneClient, tag: str) -> list[Any]:
+    """The flow runs created under ``runplane.tags(tag)``: a test's own on a shared database."""
+    return list(client.list_flow_runs(FlowRunFilter(tags=(tag,)), page_size=200))

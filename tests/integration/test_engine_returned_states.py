@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from engine_support import any_engine_api, task_runs
+from engine_support import any_engine_api, tagged_runs, task_runs
 
 import runplane
-from runplane import StateType, SyncRunplaneClient, flow, task
+from runplane import StateType, SyncRunplaneClient, flow, tags, task
 from runplane._runtime.results import RunFailed
 
 __all__ = ["any_engine_api"]
@@ -55,33 +55,31 @@ def finishes(value: int) -> runplane.State:
 def test_a_flow_returning_failed_ends_failed_with_its_message(
     any_engine_api: SyncRunplaneClient,
 ) -> None:
-    state = gives_up("nothing to do today", return_state=True)
-    assert state.is_failed()
-    assert state.message == "nothing to do today"
-    with pytest.raises(RunFailed, match="again"):
-        gives_up("again")
-    runs = [run for run in any_engine_api.list_flow_runs() if run.flow_name == "gives_up"]
+    with tags("gives-up"):
+        state = gives_up("nothing to do today", return_state=True)
+        assert state.is_failed()
+        assert state.message == "nothing to do today"
+        with pytest.raises(RunFailed, match="again"):
+            gives_up("again")
+    runs = tagged_runs(any_engine_api, "gives-up")
     ended = {(run.state.type, run.state.message) for run in runs if run.state is not None}
     assert ended == {(StateType.FAILED, "nothing to do today"), (StateType.FAILED, "again")}
-
-
-def _run_id(client: SyncRunplaneClient, flow_name: str) -> object:
-    runs = [run for run in client.list_flow_runs() if run.flow_name == flow_name]
-    return runs[0].id
 
 
 def test_a_flow_returning_completed_ends_completed_with_its_data(
     any_engine_api: SyncRunplaneClient,
 ) -> None:
-    assert finishes(4) == 5
-    run = any_engine_api.get_flow_run(_run_id(any_engine_api, "finishes"))
+    with tags("finishes"):
+        assert finishes(4) == 5
+    (run,) = tagged_runs(any_engine_api, "finishes")
     assert run.state is not None
     assert run.state.type is StateType.COMPLETED
     assert run.run_count == 1
 
 
 def test_tasks_returning_states_end_in_them(any_engine_api: SyncRunplaneClient) -> None:
-    state = checks([3, -1], return_state=True)
+    with tags("checks"):
+        state = checks([3, -1], return_state=True)
     assert state.is_completed()
     passed, refused = state.result()
     assert passed.is_completed()
@@ -90,7 +88,10 @@ def test_tasks_returning_states_end_in_them(any_engine_api: SyncRunplaneClient) 
     assert refused.message == "-1 is negative"
     with pytest.raises(RunFailed, match="-1 is negative"):
         refused.result()
-    stored = {run.name: run for run in task_runs(any_engine_api, _run_id(any_engine_api, "checks"))}
+    stored = {
+        run.name: run
+        for run in task_runs(any_engine_api, tagged_runs(any_engine_api, "checks")[0].id)
+    }
     assert stored["check-0"].state is not None
     assert stored["check-0"].state.type is StateType.COMPLETED
     assert stored["check-1"].state is not None

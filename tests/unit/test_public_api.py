@@ -94,6 +94,7 @@ EXPECTED = [
     "WorkPool",
     "WorkQueue",
     "adeploy",
+    "allow_failure",
     "apause_flow_run",
     "arun_deployment",
     "as_completed",
