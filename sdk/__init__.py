@@ -128,7 +128,16 @@ if TYPE_CHECKING:
         create_markdown_artifact,
         create_table_artifact,
     )
-    from runplane._runtime.cache import DEFAULT, INPUTS, NO_CACHE, RUN_ID, TASK_SOURCE, CachePolicy
+    from runplane._runtime.cache import (
+        DEFAULT,
+        FLOW_PARAMETERS,
+        INPUTS,
+        NO_CACHE,
+        RUN_ID,
+        TASK_SOURCE,
+        CachePolicy,
+        task_input_hash,
+    )
     from runplane._runtime.concurrency import ConcurrencySlots, concurrency
     from runplane._runtime.context import tags
     from runplane._runtime.run_context import RunContext, get_run_context
@@ -154,11 +163,13 @@ _EXPORTED_FROM: dict[str, tuple[str, ...]] = {
     ),
     "runplane._runtime.cache": (
         "DEFAULT",
+        "FLOW_PARAMETERS",
         "INPUTS",
         "NO_CACHE",
         "RUN_ID",
         "TASK_SOURCE",
         "CachePolicy",
+        "task_input_hash",
     ),
     "runplane._client.client": ("RunplaneClient",),
     "runplane._runtime.concurrency": ("ConcurrencySlots", "concurrency"),
@@ -269,6 +280,7 @@ if not TYPE_CHECKING:  # a module __getattr__ would let type checkers accept any
 
 __all__ = [
     "DEFAULT",
+    "FLOW_PARAMETERS",
     "INPUTS",
     "NO_CACHE",
     "RUN_ID",
@@ -380,6 +392,7 @@ __all__ = [
     "suspend_flow_run",
     "tags",
     "task",
+    "task_input_hash",
     "unmapped",
     "wait",
 ]

@@ -91,9 +91,7 @@ class TaskRun:
         waits = find_futures(wait_for) if wait_for else []
         self.upstream = upstream + waits
         # Upstream runs wrapped in allow_failure: waited for, but their failure is no stop.
-        self.tolerated = (
-            allowed_to_fail((args, kwargs, wait_for)) if self.upstream else frozenset()
-        )
+        self.tolerated = allowed_to_fail((args, kwargs, wait_for)) if self.upstream else frozenset()
         self.name = render_name(task.task_run_name, parameters or {}) or (
             f"{task.name}-{dynamic_key}"
         )
@@ -184,7 +182,11 @@ class TaskRun:
         from runplane._runtime.cache import CacheKeyContext
 
         context = CacheKeyContext(
-            task.task_key, task.source_hash(), self.engine.flow_run_id, self.id
+            task.task_key,
+            task.source_hash(),
+            self.engine.flow_run_id,
+            self.id,
+            self.engine.flow_run.parameters,
         )
         self.cache_key = policy.compute_key(context, self.parameters or {})
         if self.cache_key is None or task.refresh_cache:

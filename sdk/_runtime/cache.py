@@ -32,6 +32,7 @@ from typing import Any
 
 __all__ = [
     "DEFAULT",
+    "FLOW_PARAMETERS",
     "INPUTS",
     "NO_CACHE",
     "RUN_ID",
@@ -42,6 +43,7 @@ __all__ = [
     "Inputs",
     "policy_from_key_fn",
     "stable_hash",
+    "task_input_hash",
     "task_source_hash",
 ]
 
@@ -54,6 +56,8 @@ class CacheKeyContext:
     task_source_hash: str
     flow_run_id: uuid.UUID | None
     task_run_id: uuid.UUID
+    flow_parameters: Mapping[str, Any] | None = None
+    """The flow run's parameters as recorded; None outside a flow."""
 
 
 CacheKeyFn = Callable[[CacheKeyContext, Mapping[str, Any]], str | None]
@@ -133,6 +137,16 @@ class RunId(CachePolicy):
 
 
 @dataclass(frozen=True)
+class FlowParameters(CachePolicy):
+    """The flow run's parameters: runs of the flow with equal parameters share results."""
+
+    def compute_key(self, context: CacheKeyContext, parameters: Mapping[str, Any]) -> str | None:
+        if context.flow_parameters is None:
+            return None
+        return hash_parameters(context.flow_parameters)
+
+
+@dataclass(frozen=True)
 class NoCache(CachePolicy):
     """Never caches."""
 
@@ -164,8 +178,20 @@ def policy_from_key_fn(fn: CacheKeyFn) -> CachePolicy:
 INPUTS = Inputs()
 TASK_SOURCE = TaskSource()
 RUN_ID = RunId()
+FLOW_PARAMETERS = FlowParameters()
 NO_CACHE = NoCache()
 DEFAULT = INPUTS + TASK_SOURCE + RUN_ID
+
+
+def task_input_hash(context: CacheKeyContext, arguments: Mapping[str, Any]) -> str | None:
+    """A ``cache_key_fn``: the task, its source code and its arguments, as Prefect's.
+
+    None (no caching) when an argument can be neither spelled nor pickled.
+    """
+    inputs = hash_parameters(arguments)
+    if inputs is None:
+        return None
+    return stable_hash(context.task_key, context.task_source_hash, inputs)
 
 
 def task_source_hash(fn: Callable[..., Any]) -> str:

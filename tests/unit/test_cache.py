@@ -17,6 +17,7 @@ import pytest
 
 from runplane._runtime.cache import (
     DEFAULT,
+    FLOW_PARAMETERS,
     INPUTS,
     NO_CACHE,
     RUN_ID,
@@ -25,6 +26,7 @@ from runplane._runtime.cache import (
     CompoundPolicy,
     hash_parameters,
     policy_from_key_fn,
+    task_input_hash,
     task_source_hash,
 )
 
@@ -207,3 +209,31 @@ def test_task_source_hash_tracks_the_code() -> None:
     # Built-ins have no source: their qualified name stands in.
     assert task_source_hash(len) == task_source_hash(len)
     assert task_source_hash(len) != task_source_hash(print)
+
+
+def test_flow_parameters_hash_the_flow_runs_parameters() -> None:
+    def with_flow(parameters: Mapping[str, Any] | None) -> CacheKeyContext:
+        return dataclasses.replace(context(), flow_parameters=parameters)
+
+    first = FLOW_PARAMETERS.compute_key(with_flow({"day": "mon", "n": 1}), {"x": 1})
+    assert first is not None
+    assert FLOW_PARAMETERS.compute_key(with_flow({"n": 1, "day": "mon"}), {"x": 2}) == first
+    assert FLOW_PARAMETERS.compute_key(with_flow({"day": "tue", "n": 1}), {"x": 1}) != first
+    assert FLOW_PARAMETERS.compute_key(with_flow(None), {"x": 1}) is None
+    combined = FLOW_PARAMETERS + INPUTS
+    assert isinstance(combined, CompoundPolicy)
+    one = combined.compute_key(with_flow({"day": "mon"}), {"x": 1})
+    assert one is not None
+    assert combined.compute_key(with_flow({"day": "mon"}), {"x": 2}) != one
+    assert (FLOW_PARAMETERS + NO_CACHE).compute_key(with_flow({"day": "mon"}), {"x": 1}) is None
+
+
+def test_task_input_hash_watches_task_source_and_arguments() -> None:
+    key = task_input_hash(context(), {"x": 1})
+    assert key is not None
+    assert task_input_hash(context(flow_run_id=None), {"x": 1}) == key  # not the flow run
+    assert task_input_hash(context(), {"x": 2}) != key
+    assert task_input_hash(context(source="changed"), {"x": 1}) != key
+    other_task = dataclasses.replace(context(), task_key="mod.other")
+    assert task_input_hash(other_task, {"x": 1}) != key
+    assert task_input_hash(context(), {"lock": threading.Lock()}) is None

@@ -26,6 +26,7 @@ EXPECTED = [
     "DeadlineExceeded",
     "Deployment",
     "DeploymentSchedule",
+    "FLOW_PARAMETERS",
     "Failed",
     "FailedPrecondition",
     "FieldViolation",
@@ -117,6 +118,7 @@ EXPECTED = [
     "suspend_flow_run",
     "tags",
     "task",
+    "task_input_hash",
     "unmapped",
     "wait",
 ]
