@@ -106,8 +106,8 @@ class Task(Generic[P, R]):
         self.is_async = inspect.iscoroutinefunction(fn)
         module = getattr(fn, "__module__", None) or "__main__"
         self.task_key = f"{module}.{getattr(fn, '__qualname__', self.name)}"
-        self.needs_parameters = self.active_cache_policy is not None or isinstance(
-            given.task_run_name, str
+        self.needs_parameters = (
+            self.active_cache_policy is not None or given.task_run_name is not None
         )
         update_wrapper(self, fn)
 

@@ -77,7 +77,7 @@ class FlowCall:
                 self.parameters = flow.validator.validate(self.parameters)
             except ParameterValidationError as error:
                 self.invalid = error
-        name = None if self.invalid else render_name(flow.flow_run_name, self.parameters)
+        name = None if self.invalid else render_name(flow.flow_run_name, self.parameters, "flow")
         client = engine_client() if self.parent is None else self.parent.client
         # A valid top-level run is created RUNNING: one round trip instead of two.
         at_once = self.existing is None and self.parent is None and self.invalid is None
@@ -185,6 +185,7 @@ class FlowCall:
             flow=self.flow,
             engine=engine,
             log_prints=self.flow.log_prints,
+            parameters=self.parameters,
         )
         token = flow_run_context.set(context)
         stack.callback(flow_run_context.reset, token)

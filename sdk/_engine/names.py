@@ -17,13 +17,22 @@ MAX_RUN_NAME_LENGTH = 256
 _CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
-def render_name(template: NameTemplate | None, parameters: Mapping[str, Any]) -> str | None:
+def render_name(
+    template: NameTemplate | None, parameters: Mapping[str, Any], kind: str = "flow"
+) -> str | None:
     """``template.format(**parameters)``, or the callable's answer, as a valid run name;
-    None without a template."""
+    None without a template. A callable reads ``parameters`` through ``runplane.runtime``
+    (``flow_run.parameters``, or ``task_run.parameters`` for a ``kind`` "task" name)."""
     if template is None:
         return None
     if callable(template):
-        name = template()
+        from runplane._runtime.context import NamingContext, naming_context
+
+        token = naming_context.set(NamingContext(kind, parameters))
+        try:
+            name = template()
+        finally:
+            naming_context.reset(token)
         if not isinstance(name, str):
             raise TypeError(f"a run name callable must return a string, got {name!r}")
         return fit_name(name)

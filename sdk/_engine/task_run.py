@@ -92,7 +92,7 @@ class TaskRun:
         self.upstream = upstream + waits
         # Upstream runs wrapped in allow_failure: waited for, but their failure is no stop.
         self.tolerated = allowed_to_fail((args, kwargs, wait_for)) if self.upstream else frozenset()
-        self.name = render_name(task.task_run_name, parameters or {}) or (
+        self.name = render_name(task.task_run_name, parameters or {}, "task") or (
             f"{task.name}-{dynamic_key}"
         )
         extra_tags = current_tags()
@@ -241,6 +241,9 @@ class TaskRun:
             task=self.task,
             run_count=self.run_count,
             log_prints=bool(self.task.log_prints),
+            run_name=self.name,
+            parameters=self.parameters,
+            call=(self.args, self.kwargs),
         )
         return task_run_context.set(context)
 

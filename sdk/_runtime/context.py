@@ -7,7 +7,7 @@ nested calls read them. Threads started by task runners copy the context explici
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -29,6 +29,8 @@ class FlowRunContext:
     flow: Any = None
     engine: Any = None
     log_prints: bool = False
+    parameters: Mapping[str, Any] | None = None
+    """The parameters the flow's function is called with."""
 
 
 @dataclass
@@ -42,6 +44,11 @@ class TaskRunContext:
     task: Any = None
     run_count: int = 1
     log_prints: bool = False
+    run_name: str = ""
+    parameters: Mapping[str, Any] | None = None
+    """The task's arguments by parameter name, when the engine bound them already."""
+    call: tuple[tuple[Any, ...], Mapping[str, Any]] | None = None
+    """The positional and keyword arguments the task's function is called with."""
 
 
 flow_run_context: ContextVar[FlowRunContext | None] = ContextVar(
@@ -49,6 +56,20 @@ flow_run_context: ContextVar[FlowRunContext | None] = ContextVar(
 )
 task_run_context: ContextVar[TaskRunContext | None] = ContextVar(
     "runplane_task_run_context", default=None
+)
+
+
+@dataclass(frozen=True)
+class NamingContext:
+    """Set while a ``flow_run_name`` or ``task_run_name`` callable names a run."""
+
+    kind: str
+    """"flow" or "task"."""
+    parameters: Mapping[str, Any]
+
+
+naming_context: ContextVar[NamingContext | None] = ContextVar(
+    "runplane_naming_context", default=None
 )
 tags_context: ContextVar[frozenset[str]] = ContextVar("runplane_tags", default=frozenset())
 
