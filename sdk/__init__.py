@@ -121,7 +121,7 @@ if TYPE_CHECKING:
     from runplane._engine.pauses import apause_flow_run, pause_flow_run, resume_flow_run
     from runplane._engine.suspensions import asuspend_flow_run, suspend_flow_run
     from runplane._flows import Flow, flow
-    from runplane._futures import RunplaneFuture, as_completed, wait
+    from runplane._futures import RunplaneFuture, RunplaneFutureList, as_completed, wait
     from runplane._retries import exponential_backoff
     from runplane._runtime.artifacts import (
         create_link_artifact,
@@ -205,7 +205,7 @@ _EXPORTED_FROM: dict[str, tuple[str, ...]] = {
         "Unavailable",
     ),
     "runplane._flows": ("Flow", "flow"),
-    "runplane._futures": ("RunplaneFuture", "as_completed", "wait"),
+    "runplane._futures": ("RunplaneFuture", "RunplaneFutureList", "as_completed", "wait"),
     "runplane._runtime.run_logs": ("get_run_logger",),
     "runplane._client.models": (
         "Artifact",
@@ -343,6 +343,7 @@ __all__ = [
     "RunplaneClient",
     "RunplaneError",
     "RunplaneFuture",
+    "RunplaneFutureList",
     "Scheduled",
     "ServerError",
     "Settings",

@@ -73,6 +73,26 @@ class RunplaneFuture(Generic[R]):
         self._future.add_done_callback(lambda _: fn(self))
 
 
+class RunplaneFutureList(list[RunplaneFuture[R]]):
+    """The futures ``Task.map`` returns, one per mapped run, with ``wait`` and ``result``
+    over all of them."""
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Waits until every run ends, or ``timeout`` seconds pass."""
+        wait(self, timeout)
+
+    def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> list[R]:
+        """Every run's value, in order; raises the first failed run's exception (returns
+        it in its place with ``raise_on_failure=False``).
+
+        Raises ``TimeoutError`` when the runs have not all ended within ``timeout`` seconds.
+        """
+        _, not_done = wait(self, timeout)
+        if not_done:
+            raise TimeoutError(f"{len(not_done)} of {len(self)} mapped runs did not end in time")
+        return [future.result(raise_on_failure=raise_on_failure) for future in self]
+
+
 class DoneAndNotDone(NamedTuple):
     done: set[RunplaneFuture[Any]]
     not_done: set[RunplaneFuture[Any]]

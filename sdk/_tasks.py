@@ -18,7 +18,7 @@ from runplane._runtime.context import flow_run_context
 
 if TYPE_CHECKING:
     from runplane._client.states import State
-    from runplane._futures import RunplaneFuture
+    from runplane._futures import RunplaneFuture, RunplaneFutureList
     from runplane._runtime.cache import CacheKeyFn, CachePolicy
     from runplane._runtime.results import ResultSerializer, ResultStorage
 
@@ -160,8 +160,9 @@ class Task(Generic[P, R]):
         wait_for = kwargs.pop("wait_for", None)
         return task_calls.submit_task(self, _engine(self, "submit"), args, kwargs, wait_for)
 
-    def map(self, *args: Any, **kwargs: Any) -> list[RunplaneFuture[Any]]:
-        """One submitted run per item of the iterable arguments (``unmapped(x)`` stays whole)."""
+    def map(self, *args: Any, **kwargs: Any) -> RunplaneFutureList[Any]:
+        """One submitted run per item of the iterable arguments (``unmapped(x)`` stays whole;
+        a future is waited for and its result mapped over)."""
         from runplane._engine import task_calls
 
         wait_for = kwargs.pop("wait_for", None)

@@ -15,7 +15,7 @@ from runplane._engine.parameters import Unmapped, bind, call_arguments
 from runplane._engine.task_run import TaskRun
 from runplane._engine.task_slots import take_slots, take_slots_async
 from runplane._engine.timeouts import sync_timeout
-from runplane._futures import RunplaneFuture, wait_async
+from runplane._futures import RunplaneFuture, RunplaneFutureList, wait_async
 from runplane._runtime.context import flow_run_context, task_run_context
 
 if TYPE_CHECKING:
@@ -186,19 +186,24 @@ def map_task(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     wait_for: Iterable[Any] | None = None,
-) -> list[RunplaneFuture[Any]]:
-    """One submitted run per item of the iterable arguments; ``unmapped`` ones stay whole."""
+) -> RunplaneFutureList[Any]:
+    """One submitted run per item of the iterable arguments; ``unmapped`` ones stay whole.
+
+    A future argument is waited for first and its result mapped over (or passed whole
+    when it is not iterable); ``unmapped(future)`` passes the future itself to every run.
+    """
     parameters = bind(task.signature, args, kwargs)
     iterables: dict[str, list[Any]] = {}
     static: dict[str, Any] = {}
+    waits = list(wait_for or ())
     for name, value in parameters.items():
+        if isinstance(value, RunplaneFuture):
+            # Mapped over its result, as Prefect does: the runs are recorded after it.
+            waits.append(value)
+            value = _mapped_result(task, name, value)
         if isinstance(value, Unmapped):
             static[name] = value.value
-        elif (
-            isinstance(value, str | bytes)
-            or not isinstance(value, Iterable)
-            or isinstance(value, RunplaneFuture)
-        ):
+        elif isinstance(value, str | bytes) or not isinstance(value, Iterable):
             static[name] = value
         else:
             iterables[name] = list(value)
@@ -208,10 +213,22 @@ def map_task(
     if len(lengths) > 1:
         sizes = ", ".join(f"{name}={len(items)}" for name, items in iterables.items())
         raise ValueError(f"{task.name}.map() got iterables of different lengths: {sizes}")
-    waits = list(wait_for or ())
-    futures = []
+    futures = RunplaneFutureList[Any]()
     for index in range(lengths.pop()):
         call_parameters = {**static, **{name: items[index] for name, items in iterables.items()}}
         call_args, call_kwargs = call_arguments(task.signature, call_parameters)
         futures.append(submit_task(task, engine, tuple(call_args), call_kwargs, waits))
     return futures
+
+
+def _mapped_result(task: Task[Any, Any], name: str, future: RunplaneFuture[Any]) -> Any:
+    """The result of a future given to ``map``; ``UpstreamFailed`` when its run failed."""
+    outcome = future.outcome()
+    if not outcome.completed:
+        from runplane._engine.errors import UpstreamFailed
+
+        raise UpstreamFailed(
+            f"{task.name}.map() cannot map over {name!r}: upstream task run "
+            f"{outcome.task_run_id} ended {outcome.name}"
+        )
+    return outcome.value

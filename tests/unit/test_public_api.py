@@ -68,6 +68,7 @@ EXPECTED = [
     "RunplaneClient",
     "RunplaneError",
     "RunplaneFuture",
+    "RunplaneFutureList",
     "Scheduled",
     "ServerError",
     "Settings",
