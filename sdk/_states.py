@@ -20,6 +20,7 @@ __all__ = [
     "Pending",
     "Running",
     "Scheduled",
+    "returned_state",
     "state_value",
 ]
 
@@ -83,3 +84,29 @@ def state_value(state: State) -> Any:
     if isinstance(state, RunState) or state.result_ref is not None:
         return state.result()
     return None
+
+
+def returned_state(value: Any) -> State | None:
+    """The state a run's return value stands for: a state itself, or a non-empty list, tuple
+    or set of states taken together (as Prefect does); None for any other value."""
+    if isinstance(value, State):
+        return value
+    if type(value) not in (list, tuple, set) or not value:
+        return None
+    if not all(isinstance(item, State) for item in value):
+        return None
+    states: list[State] = list(value)
+    total = len(states)
+    failed = sum(state.type in _FAILURES for state in states)
+    cancelled = sum(state.is_cancelled() for state in states)
+    unfinished = sum(not state.is_final() for state in states)
+    if failed == cancelled == unfinished == 0:
+        return Completed(message="All states completed.", data=value)
+    if cancelled:
+        return Cancelled(message=f"{cancelled}/{total} states cancelled.", data=value)
+    if failed:
+        return Failed(message=f"{failed}/{total} states failed.", data=value)
+    return Failed(message=f"{unfinished}/{total} states are not final.", data=value)
+
+
+_FAILURES = frozenset({StateType.FAILED, StateType.CRASHED})

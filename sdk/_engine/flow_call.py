@@ -202,9 +202,13 @@ class FlowCall:
         """Settles a returned value; returns seconds to wait before a retry, or None."""
         engine = self._engine()
         engine.finish_tasks()
-        if isinstance(value, State):
-            self._returned(value)
-            return None
+        if isinstance(value, State | list | tuple | set):
+            from runplane._states import returned_state
+
+            returned = returned_state(value)
+            if returned is not None:
+                self._returned(returned)
+                return None
         futures = find_futures(value)
         for future in futures:
             outcome = future.outcome()
@@ -217,7 +221,7 @@ class FlowCall:
         from runplane._states import state_value
 
         if returned.type is StateType.COMPLETED:
-            self._complete(state_value(returned))
+            self._complete(state_value(returned), returned.name, returned.message)
             return
         if not returned.is_final():
             message = f"the flow returned a {returned.name} state, which is not final"
@@ -235,7 +239,7 @@ class FlowCall:
         self._engine().finish_tasks()
         return self._failed(error)
 
-    def _complete(self, value: Any) -> float | None:
+    def _complete(self, value: Any, name: str = "", message: str = "") -> float | None:
         ref: ResultRef | None = None
         if self.flow.persists:
             from runplane._runtime.results import SerializationError
@@ -247,7 +251,8 @@ class FlowCall:
         else:
             ref = small_inline_ref(value)
         self.value = value
-        state = self._engine().propose(make_state(StateType.COMPLETED, result=ref))
+        completed = make_state(StateType.COMPLETED, name, message, result=ref)
+        state = self._engine().propose(completed)
         self._final(state, None)
         return None
 

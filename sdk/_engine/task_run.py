@@ -248,8 +248,15 @@ class TaskRun:
         return task_run_context.set(context)
 
     def complete(self, value: Any) -> Outcome:
-        if isinstance(value, State):
-            return self._returned(value)
+        if isinstance(value, State | list | tuple | set):
+            from runplane._states import returned_state
+
+            returned = returned_state(value)
+            if returned is not None:
+                return self._returned(returned)
+        return self._completed(value)
+
+    def _completed(self, value: Any, name: str = "Completed", message: str = "") -> Outcome:
         task = self.task
         ref: ResultRef | None = None
         expiration: datetime | None = None
@@ -264,14 +271,15 @@ class TaskRun:
                 expiration = datetime.now(UTC) + task.cache_expiration
         change = Transition(
             _COMPLETED,
-            "Completed",
+            name,
             time.time(),
+            message,
             result=ref,
             cache_key=self.cache_key,
             cache_expiration=expiration,
         )
         self._record(change)
-        outcome = Outcome(self.id, _COMPLETED, "Completed", value=value, result=ref)
+        outcome = Outcome(self.id, _COMPLETED, name, value=value, message=message, result=ref)
         if self.cache_key is not None and ref is not None:
             self.engine.client.cached_results.put(self.cache_key, ref, value, expiration)
         if task.on_completion:
@@ -283,7 +291,7 @@ class TaskRun:
         from runplane._states import state_value
 
         if returned.type is _COMPLETED:
-            return self.complete(state_value(returned))
+            return self._completed(state_value(returned), returned.name, returned.message)
         if not returned.is_final():
             message = f"the task returned a {returned.name} state, which is not final"
             return self._final_failure(RuntimeError(message), "it returned")

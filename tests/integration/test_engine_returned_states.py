@@ -38,8 +38,9 @@ def check(value: int) -> runplane.State | int:
 
 
 @flow
-def checks(values: list[int]) -> list[runplane.State]:
-    return [check(value, return_state=True) for value in values]
+def checks(values: list[int]) -> dict[int, runplane.State]:
+    # A dict of states is a plain value; a list of them would be taken together.
+    return {value: check(value, return_state=True) for value in values}
 
 
 @flow
@@ -81,7 +82,7 @@ def test_tasks_returning_states_end_in_them(any_engine_api: SyncRunplaneClient) 
     with tags("checks"):
         state = checks([3, -1], return_state=True)
     assert state.is_completed()
-    passed, refused = state.result()
+    passed, refused = state.result().values()
     assert passed.is_completed()
     assert passed.result() == 30
     assert refused.is_failed()
@@ -94,6 +95,29 @@ def test_tasks_returning_states_end_in_them(any_engine_api: SyncRunplaneClient) 
     }
     assert stored["check-0"].state is not None
     assert stored["check-0"].state.type is StateType.COMPLETED
+    assert stored["check-0"].state.message == "checked"
     assert stored["check-1"].state is not None
     assert stored["check-1"].state.type is StateType.FAILED
     assert stored["check-1"].state.message == "-1 is negative"
+
+
+@flow
+def several(values: list[int]) -> list[runplane.State]:
+    return [check(value, return_state=True) for value in values]
+
+
+def test_a_list_of_states_is_taken_together(any_engine_api: SyncRunplaneClient) -> None:
+    with tags("several"):
+        good = several([1, 2], return_state=True)
+        bad = several([1, -2, -3], return_state=True)
+    assert good.is_completed()
+    assert good.message == "All states completed."
+    assert [state.result() for state in good.result()] == [10, 20]
+    assert bad.is_failed()
+    assert bad.message == "2/3 states failed."
+    runs = tagged_runs(any_engine_api, "several")
+    ended = sorted((run.state.type, run.state.message) for run in runs if run.state is not None)
+    assert ended == [
+        (StateType.COMPLETED, "All states completed."),
+        (StateType.FAILED, "2/3 states failed."),
+    ]
