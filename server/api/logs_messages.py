@@ -7,11 +7,11 @@ from datetime import datetime
 
 from google.protobuf import timestamp_pb2
 
+from runplane._log_lines import truncate_message
 from runplane.server.api import convert
 from runplane.server.api.errors import invalid_argument
 from runplane.server.api.validation import check_label, parse_optional_uuid, parse_uuid
 from runplane.server.db.logs import LogCriteria, LogRecord, NewLog
-from runplane.server.orchestration.log_lines import truncate_message
 from runplane.v1 import logs_pb2
 
 MAX_LEVEL = 100

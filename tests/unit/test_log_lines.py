@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runplane.server.orchestration.log_lines import MAX_MESSAGE_BYTES, truncate_message
+from runplane._log_lines import MAX_MESSAGE_BYTES, truncate_message
 
 
 def test_a_message_within_the_limit_is_kept_as_is() -> None:
