@@ -207,11 +207,19 @@ async def get(
 
     Holding (``FOR KEY SHARE`` on PostgreSQL; SQLite has one writer) is for a write that
     inserts rows referring to both, such as a new run: a concurrent delete of the deployment
-    or its flow then waits for it instead of making the insert fail its foreign keys.
+    or its flow then waits for it instead of making the insert fail its foreign keys. The
+    flow's row is held first, in the order a flow's delete takes them (the flow, then by
+    cascade its deployments), so that the two never wait on each other.
     """
     query = _select().where(deployment.c.id == deployment_id)
     if hold:
-        query = query.with_for_update(read=True, key_share=True)
+        flow_of = sa.select(deployment.c.flow_id).where(deployment.c.id == deployment_id)
+        await conn.execute(
+            sa.select(flow.c.id)
+            .where(flow.c.id == flow_of.scalar_subquery())
+            .with_for_update(read=True, key_share=True)
+        )
+        query = query.with_for_update(read=True, key_share=True, of=deployment)
     row = (await conn.execute(query)).first()
     return (await _with_schedules(conn, [row]))[0] if row else None
 
