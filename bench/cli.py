@@ -15,41 +15,24 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from bench_servers import running_server
-from rich.console import Console
-from rich.table import Table
-
-
-@dataclass(frozen=True)
-class Timing:
-    """One run of a command: seconds of wall time and of CPU time (user + system)."""
-
-    wall: float
-    cpu: float
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+from process_timing import Timing, children_cpu, print_timings
 
 
 def timings(command: list[str], env: dict[str, str], repeat: int) -> list[Timing]:
     """How long each of ``repeat`` runs of ``command`` took; a failed run stops the benchmark."""
     found = []
     for _ in range(repeat):
-        cpu = _children_cpu()
+        cpu = children_cpu()
         started = time.perf_counter()
         subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
-        found.append(Timing(time.perf_counter() - started, _children_cpu() - cpu))
+        found.append(Timing(time.perf_counter() - started, children_cpu() - cpu))
     return found
 
 
@@ -76,14 +59,7 @@ def main() -> None:
             served = {**base, "RUNPLANE_API_URL": address}
             listing = timings([*runplane, "flow-run", "ls"], served, args.repeat)
             results.append(("flow-run ls (server)", listing))
-    table = Table(title=f"runplane command times, {args.repeat} runs each (s)")
-    for column in ("command", "median wall", "fastest wall", "median CPU"):
-        table.add_column(column)
-    for name, runs in results:
-        walls = [run.wall for run in runs]
-        cpu = statistics.median(run.cpu for run in runs)
-        table.add_row(name, f"{statistics.median(walls):.2f}", f"{min(walls):.2f}", f"{cpu:.2f}")
-    Console().print(table)
+    print_timings(f"runplane command times, {args.repeat} runs each (s)", "command", results)
 
 
 if __name__ == "__main__":

@@ -16,21 +16,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 from bench_servers import database, free_port
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from rich.console import Console
-from rich.table import Table
+from process_timing import Timing, children_cpu, print_timings
 
 FIRST_FLOW = """
 import sys, time
@@ -51,19 +47,6 @@ FAST_RECONNECT = [
     ("grpc.min_reconnect_backoff_ms", 10),
     ("grpc.max_reconnect_backoff_ms", 10),
 ]
-
-
-@dataclass(frozen=True)
-class Timing:
-    """One start: seconds of wall time until ready, and CPU time (user + system) until exit."""
-
-    wall: float
-    cpu: float
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _serving(address: str, until: float) -> None:
@@ -87,7 +70,7 @@ def server_start(database_url: str, home: Path, env: dict[str, str]) -> Timing:
     port = free_port()
     env = {**env, "RUNPLANE_DATABASE_URL": database_url, "RUNPLANE_HOME": str(home)}
     command = [sys.executable, "-m", "runplane.cli", "server", "start", "--port", str(port)]
-    cpu = _children_cpu()
+    cpu = children_cpu()
     started = time.perf_counter()
     process = subprocess.Popen(
         [*command, "--log-level", "WARNING"], env=env, stdout=subprocess.DEVNULL
@@ -98,18 +81,18 @@ def server_start(database_url: str, home: Path, env: dict[str, str]) -> Timing:
     finally:
         process.terminate()
         process.wait(timeout=30)
-    return Timing(wall, _children_cpu() - cpu)
+    return Timing(wall, children_cpu() - cpu)
 
 
 def first_flow(script: Path, env: dict[str, str]) -> Timing:
     """Runs ``FIRST_FLOW`` in a new process; wall time until its call returned."""
-    cpu = _children_cpu()
+    cpu = children_cpu()
     started = time.time()
     process = subprocess.run(
         [sys.executable, str(script)], env=env, check=True, capture_output=True, text=True
     )
     returned = float(process.stderr.strip().splitlines()[-1])
-    return Timing(returned - started, _children_cpu() - cpu)
+    return Timing(returned - started, children_cpu() - cpu)
 
 
 def repeat(start: Callable[[], Timing], times: int) -> list[Timing]:
@@ -141,14 +124,7 @@ def main() -> None:
                 repeat(lambda: first_flow(script, embedded), args.repeat),
             )
         )
-    table = Table(title=f"start-up times, {args.repeat} runs each (s)")
-    for column in ("what", "median wall", "fastest wall", "median CPU"):
-        table.add_column(column)
-    for name, runs in results:
-        walls = [run.wall for run in runs]
-        cpu = statistics.median(run.cpu for run in runs)
-        table.add_row(name, f"{statistics.median(walls):.2f}", f"{min(walls):.2f}", f"{cpu:.2f}")
-    Console().print(table)
+    print_timings(f"start-up times, {args.repeat} runs each (s)", "what", results)
 
 
 if __name__ == "__main__":
