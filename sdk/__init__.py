@@ -276,7 +276,9 @@ _RENAMED: dict[str, tuple[str, str]] = {
     "FlowRecord": ("runplane._client.models", "Flow"),
 }
 if not TYPE_CHECKING:  # a module __getattr__ would let type checkers accept any name
-    __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTED_FROM, _RENAMED)
+    __getattr__, __dir__ = lazy_exports(
+        __name__, globals(), _EXPORTED_FROM, _RENAMED, submodules=("runtime",)
+    )
 
 __all__ = [
     "DEFAULT",

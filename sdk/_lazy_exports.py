@@ -21,16 +21,24 @@ def lazy_exports(
     namespace: dict[str, Any],
     exported_from: Mapping[str, tuple[str, ...]],
     renamed: Mapping[str, tuple[str, str]] | None = None,
+    submodules: tuple[str, ...] = (),
 ) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
     """The ``__getattr__`` and ``__dir__`` of ``package``, whose globals are ``namespace``.
 
     ``exported_from`` maps each module to the names it exports under their own name;
-    ``renamed`` maps a name exported under another name to its (module, name).
+    ``renamed`` maps a name exported under another name to its (module, name);
+    ``submodules`` are public submodules that ``package.name`` imports on first read, as
+    ``import package.name`` would (``runplane.runtime.flow_run.id`` after ``import runplane``).
     """
     locations = {name: (module, name) for module, names in exported_from.items() for name in names}
     locations.update(renamed or {})
+    public_submodules = frozenset(submodules)
 
     def __getattr__(name: str) -> object:
+        if name in public_submodules:
+            value: object = importlib.import_module(f"{package}.{name}")
+            namespace[name] = value
+            return value
         try:
             module, attribute = locations[name]
         except KeyError:
@@ -40,6 +48,6 @@ def lazy_exports(
         return value
 
     def __dir__() -> list[str]:
-        return sorted({*namespace, *locations})
+        return sorted({*namespace, *locations, *public_submodules})
 
     return __getattr__, __dir__

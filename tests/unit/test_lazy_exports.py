@@ -90,3 +90,16 @@ def test_each_name_is_its_module_object(package: ModuleType) -> None:
 def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="'runplane' has no attribute 'flw'"):
         runplane.flw  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_the_runtime_module_is_an_attribute_after_importing_the_package() -> None:
+    # ``import runplane`` then ``runplane.runtime.flow_run.id``, as ``prefect.runtime`` reads.
+    done = subprocess.run(
+        [sys.executable, "-c", "import runplane; print(runplane.runtime.__name__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == "runplane.runtime"
+    assert "runtime" in dir(runplane)
