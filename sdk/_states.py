@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from runplane._client.states import State, StateType
-from runplane._engine.states import RunState, local_state, make_state
+from runplane._engine.states import local_state, make_state
 
 __all__ = [
     "Cancelled",
@@ -20,8 +20,6 @@ __all__ = [
     "Pending",
     "Running",
     "Scheduled",
-    "returned_state",
-    "state_value",
 ]
 
 
@@ -77,36 +75,3 @@ def Scheduled(
 ) -> State:
     """A SCHEDULED state, due at ``scheduled_time`` (None: now)."""
     return _state(StateType.SCHEDULED, message, data, name, scheduled_time)
-
-
-def state_value(state: State) -> Any:
-    """The value a COMPLETED state carries: its in-process data, or its stored result."""
-    if isinstance(state, RunState) or state.result_ref is not None:
-        return state.result()
-    return None
-
-
-def returned_state(value: Any) -> State | None:
-    """The state a run's return value stands for: a state itself, or a non-empty list, tuple
-    or set of states taken together (as Prefect does); None for any other value."""
-    if isinstance(value, State):
-        return value
-    if type(value) not in (list, tuple, set) or not value:
-        return None
-    if not all(isinstance(item, State) for item in value):
-        return None
-    states: list[State] = list(value)
-    total = len(states)
-    failed = sum(state.type in _FAILURES for state in states)
-    cancelled = sum(state.is_cancelled() for state in states)
-    unfinished = sum(not state.is_final() for state in states)
-    if failed == cancelled == unfinished == 0:
-        return Completed(message="All states completed.", data=value)
-    if cancelled:
-        return Cancelled(message=f"{cancelled}/{total} states cancelled.", data=value)
-    if failed:
-        return Failed(message=f"{failed}/{total} states failed.", data=value)
-    return Failed(message=f"{unfinished}/{total} states are not final.", data=value)
-
-
-_FAILURES = frozenset({StateType.FAILED, StateType.CRASHED})

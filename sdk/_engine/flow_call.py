@@ -28,6 +28,7 @@ from runplane._engine.parameters import (
     jsonable,
     replace_futures,
 )
+from runplane._engine.returned_states import returned_state, state_value
 from runplane._engine.signals import terminate_main_thread
 from runplane._engine.states import local_state, make_state, small_inline_ref
 from runplane._engine.subflows import Tracking
@@ -203,8 +204,6 @@ class FlowCall:
         engine = self._engine()
         engine.finish_tasks()
         if isinstance(value, State | list | tuple | set):
-            from runplane._states import returned_state
-
             returned = returned_state(value)
             if returned is not None:
                 self._returned(returned)
@@ -218,8 +217,6 @@ class FlowCall:
 
     def _returned(self, returned: State) -> None:
         """The flow returned a state: the run ends in it, with its message, and no retry."""
-        from runplane._states import state_value
-
         if returned.type is StateType.COMPLETED:
             self._complete(state_value(returned), returned.name, returned.message)
             return

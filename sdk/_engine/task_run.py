@@ -28,6 +28,7 @@ from runplane._engine.parameters import (
     upstream_inputs,
 )
 from runplane._engine.reporter import TaskRunCreate, Transition
+from runplane._engine.returned_states import returned_state, state_value
 from runplane._runtime.context import TaskRunContext, current_tags, task_run_context
 
 logger = logging.getLogger("runplane.engine")
@@ -249,8 +250,6 @@ class TaskRun:
 
     def complete(self, value: Any) -> Outcome:
         if isinstance(value, State | list | tuple | set):
-            from runplane._states import returned_state
-
             returned = returned_state(value)
             if returned is not None:
                 return self._returned(returned)
@@ -288,8 +287,6 @@ class TaskRun:
 
     def _returned(self, returned: State) -> Outcome:
         """The task returned a state: the run ends in it, with its message, and no retry."""
-        from runplane._states import state_value
-
         if returned.type is _COMPLETED:
             return self._completed(state_value(returned), returned.name, returned.message)
         if not returned.is_final():
