@@ -13,6 +13,7 @@ from types import ModuleType
 import pytest
 
 import runplane
+import runplane.runner
 import runplane.server
 
 # What the state rules, the SDK and the server are built on: none of it is needed to import
@@ -40,6 +41,7 @@ def _loaded_by(module: str) -> set[str]:
     [
         "runplane",
         "runplane.server",
+        "runplane.runner",
         "runplane.server.orchestration",
         "runplane.server.orchestration.rules",
     ],
@@ -67,6 +69,9 @@ def _type_checking_imports(package: ModuleType) -> dict[str, tuple[str, str]]:
     return found
 
 
+_PACKAGES = [runplane, runplane.server, runplane.runner]
+
+
 def _lazy_locations(package: ModuleType) -> dict[str, tuple[str, str]]:
     exported_from: dict[str, tuple[str, ...]] = package._EXPORTED_FROM
     renamed: dict[str, tuple[str, str]] = getattr(package, "_RENAMED", {})
@@ -74,13 +79,13 @@ def _lazy_locations(package: ModuleType) -> dict[str, tuple[str, str]]:
     return located | renamed
 
 
-@pytest.mark.parametrize("package", [runplane, runplane.server], ids=lambda p: p.__name__)
+@pytest.mark.parametrize("package", _PACKAGES, ids=lambda p: p.__name__)
 def test_lazy_names_are_the_type_checked_names(package: ModuleType) -> None:
     assert _lazy_locations(package) == _type_checking_imports(package)
     assert sorted(_lazy_locations(package)) == sorted(package.__all__)
 
 
-@pytest.mark.parametrize("package", [runplane, runplane.server], ids=lambda p: p.__name__)
+@pytest.mark.parametrize("package", _PACKAGES, ids=lambda p: p.__name__)
 def test_each_name_is_its_module_object(package: ModuleType) -> None:
     for name, (module, attribute) in _lazy_locations(package).items():
         assert getattr(package, name) is getattr(importlib.import_module(module), attribute)
