@@ -79,7 +79,9 @@ def _progress_text(progress: float) -> str:
     # bool is an int, but True is no percentage.
     if isinstance(progress, bool) or not isinstance(progress, int | float):
         raise TypeError(f"progress must be a number from 0 to 100, not {type(progress).__name__}")
-    # The server checks the range, for every client alike.
+    # The server checks the range too, for every client; this says it in the caller's words.
+    if not 0 <= progress <= 100:
+        raise ValueError(f"progress must be a number from 0 to 100, not {progress!r}")
     return repr(float(progress))
 
 

@@ -143,9 +143,7 @@ def _progress_bar(percent: float) -> Table:
     """A bar and its percentage, the bar in plain characters so that a file shows it too."""
     filled = round(percent / 100 * PROGRESS_BAR_WIDTH)
     line = Table.grid(padding=(0, 1))
-    line.add_row(
-        Text("█" * filled + "░" * (PROGRESS_BAR_WIDTH - filled)), Text(f"{percent:g}%")
-    )
+    line.add_row(Text("█" * filled + "░" * (PROGRESS_BAR_WIDTH - filled)), Text(f"{percent:g}%"))
     return line
 
 

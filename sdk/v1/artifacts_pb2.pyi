@@ -322,7 +322,7 @@ class UpdateArtifactRequest(_message.Message):
     """
     data: _builtins.str
     """Its new data: a decimal number from 0 to 100, e.g. "42.5"; required.
-    At most 1,048,576 bytes as UTF-8.
+    At most 64 characters.
     """
     def __init__(
         self,

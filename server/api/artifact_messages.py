@@ -23,6 +23,7 @@ from runplane.v1 import artifacts_pb2
 MAX_KEY_LENGTH = 255
 MAX_DATA_BYTES = 1024 * 1024
 MAX_DESCRIPTION_LENGTH = 10_000
+MAX_PROGRESS_LENGTH = 64
 _KEY = re.compile(r"[a-z0-9-]+")
 # A plain decimal, as JSON writes numbers (no "nan", "inf", "1_0" or hex, which float() takes).
 _DECIMAL = re.compile(r"-?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
@@ -81,9 +82,15 @@ def progress(field: str, data: str) -> str:
     text = data.strip()
     if not text:
         raise invalid_argument(field, "is required")
+    if len(data) > MAX_PROGRESS_LENGTH:
+        raise invalid_argument(
+            field, f"a progress must be at most {MAX_PROGRESS_LENGTH} characters"
+        )
     value = float(text) if _DECIMAL.fullmatch(text) else math.nan
     if not 0 <= value <= 100:  # also false for NaN, i.e. for anything not a number
-        raise invalid_argument(field, f"a progress must be a number from 0 to 100, not {text!r:.40}")
+        raise invalid_argument(
+            field, f"a progress must be a number from 0 to 100, not {text!r:.40}"
+        )
     return str(int(value)) if value.is_integer() else repr(value)
 
 
