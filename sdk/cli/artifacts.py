@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Annotated, Any
 
@@ -120,7 +121,7 @@ def _rendered(artifact: Artifact) -> Any:
     if artifact.type is ArtifactType.LINK:
         return Text(link_text(data))
     if artifact.type is ArtifactType.PROGRESS:
-        return _progress_bar(float(artifact.data))
+        return _progress_bar(artifact.data)
     if artifact.type is ArtifactType.IMAGE:
         return Text(f"image <{data}>")
     # Imported here: rich's Markdown brings markdown-it and pygments, which every other
@@ -139,8 +140,14 @@ def link_text(data: str) -> str:
     return f"{link['text']} <{link['url']}>"
 
 
-def _progress_bar(percent: float) -> Table:
+def _progress_bar(data: str) -> Table | Text:
     """A bar and its percentage, the bar in plain characters so that a file shows it too."""
+    try:
+        percent = float(data)
+    except ValueError:
+        percent = math.nan
+    if not 0 <= percent <= 100:  # the server refuses such data; an old row is shown as is
+        return Text(terminal_safe(data))
     filled = round(percent / 100 * PROGRESS_BAR_WIDTH)
     line = Table.grid(padding=(0, 1))
     line.add_row(Text("█" * filled + "░" * (PROGRESS_BAR_WIDTH - filled)), Text(f"{percent:g}%"))
