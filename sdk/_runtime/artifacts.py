@@ -8,6 +8,7 @@ tables as tables.
 from __future__ import annotations
 
 import json
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
@@ -76,8 +77,8 @@ def create_image_artifact(
 
 
 def _progress_text(progress: float) -> str:
-    # bool is an int, but True is no percentage.
-    if isinstance(progress, bool) or not isinstance(progress, int | float):
+    # bool is a number, but True is no percentage; numbers.Real takes NumPy's numbers too.
+    if isinstance(progress, bool) or not isinstance(progress, numbers.Real):
         raise TypeError(f"progress must be a number from 0 to 100, not {type(progress).__name__}")
     # The server checks the range too, for every client; this says it in the caller's words.
     if not 0 <= progress <= 100:
