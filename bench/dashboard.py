@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import tempfile
 import time
@@ -26,7 +27,7 @@ from bench_servers import database, running_server
 from rich.console import Console
 from rich.table import Table
 
-from runplane import LogRecord, RunplaneClient, Settings, State, StateType
+from runplane import ArtifactType, LogRecord, RunplaneClient, Settings, State, StateType
 from runplane._client.models import TaskRunSpec
 from runplane.dashboard import serving
 
@@ -65,8 +66,22 @@ async def _finish(client: RunplaneClient, run_ids: list[UUID]) -> None:
     await asyncio.gather(*(one(i, run_id) for i, run_id in enumerate(run_ids)))
 
 
+async def _artifacts(client: RunplaneClient, run_id: UUID) -> None:
+    """One artifact of each kind, the table 200 rows long, as a report run would publish."""
+    rows = [[f"city-{i}", i, i * 0.5] for i in range(200)]
+    report = "# Nightly load\n\n" + "\n".join(f"- step {i} done" for i in range(50))
+    for kind, data in (
+        (ArtifactType.MARKDOWN, report),
+        (ArtifactType.TABLE, json.dumps(rows)),
+        (ArtifactType.LINK, "[the data](https://example.com/data)"),
+        (ArtifactType.PROGRESS, "100"),
+        (ArtifactType.IMAGE, "https://example.com/chart.png"),
+    ):
+        await client.create_artifact(kind, data, flow_run_id=run_id)
+
+
 async def _detailed_run(client: RunplaneClient, flow_id: UUID) -> UUID:
-    """A run with 100 task runs and 500 log lines, for the run page."""
+    """A run with 100 task runs, 500 log lines and 5 artifacts, for the run page."""
     run = await client.create_flow_run(flow_id)
     await client.set_flow_run_state(run.id, State(type=StateType.RUNNING))
     for index in range(100):
@@ -77,6 +92,7 @@ async def _detailed_run(client: RunplaneClient, flow_id: UUID) -> UUID:
         await client.set_task_run_state(task.id, State(type=StateType.COMPLETED))
     records = [LogRecord(flow_run_id=run.id, level=20, message=f"line {i}") for i in range(500)]
     await client.write_logs(records)
+    await _artifacts(client, run.id)
     await client.set_flow_run_state(run.id, State(type=StateType.COMPLETED))
     return run.id
 
@@ -114,7 +130,7 @@ async def _bench(address: str, runs: int, requests: int) -> None:
         "runs, completed only": "/runs?state=COMPLETED",
         "runs, by flow and tag": "/runs?flow=bench-dashboard&tag=batch-3",
         "runs, second page": f"/runs?{httpx.QueryParams({'page': second_page})}",
-        "run with 100 tasks, 500 logs": f"/runs/{detailed}",
+        "run with 100 tasks, 500 logs, 5 artifacts": f"/runs/{detailed}",
         "deployments": "/deployments",
         "work pools": "/work-pools",
     }

@@ -124,9 +124,12 @@ if TYPE_CHECKING:
     from runplane._futures import RunplaneFuture, RunplaneFutureList, as_completed, wait
     from runplane._retries import exponential_backoff
     from runplane._runtime.artifacts import (
+        create_image_artifact,
         create_link_artifact,
         create_markdown_artifact,
+        create_progress_artifact,
         create_table_artifact,
+        update_progress_artifact,
     )
     from runplane._runtime.cache import (
         DEFAULT,
@@ -157,9 +160,12 @@ if TYPE_CHECKING:
 # Where each public name lives: the module, and the names it exports.
 _EXPORTED_FROM: dict[str, tuple[str, ...]] = {
     "runplane._runtime.artifacts": (
+        "create_image_artifact",
         "create_link_artifact",
         "create_markdown_artifact",
+        "create_progress_artifact",
         "create_table_artifact",
+        "update_progress_artifact",
     ),
     "runplane._runtime.cache": (
         "DEFAULT",
@@ -378,8 +384,10 @@ __all__ = [
     "as_completed",
     "asuspend_flow_run",
     "concurrency",
+    "create_image_artifact",
     "create_link_artifact",
     "create_markdown_artifact",
+    "create_progress_artifact",
     "create_table_artifact",
     "deploy",
     "exponential_backoff",
@@ -397,5 +405,6 @@ __all__ = [
     "task",
     "task_input_hash",
     "unmapped",
+    "update_progress_artifact",
     "wait",
 ]

@@ -11,7 +11,7 @@ from runplane.v1 import artifacts_pb2
 
 
 class ArtifactsAPI(Transport):
-    """Artifacts: Markdown reports, tables and links published by runs."""
+    """Artifacts: Markdown reports, tables, links, progress and images published by runs."""
 
     async def create_artifact(
         self,
@@ -23,7 +23,8 @@ class ArtifactsAPI(Transport):
         flow_run_id: UUID | None = None,
         task_run_id: UUID | None = None,
     ) -> Artifact:
-        """Publishes an artifact; ``data`` is Markdown, a table as JSON, or a link."""
+        """Publishes an artifact; ``data`` is Markdown, a table as JSON, a link, a progress
+        (a number from 0 to 100) or an image's http(s) URL."""
         request = artifacts_pb2.CreateArtifactRequest(
             key=key or "",
             type=convert.artifact_type_to_pb(type),
@@ -58,6 +59,12 @@ class ArtifactsAPI(Transport):
         response = await self._unary(self.stubs.artifacts.ListArtifacts, request)
         items = [convert.artifact_from_pb(item) for item in response.artifacts]
         return Page(items, response.next_page_token or None)
+
+    async def update_artifact(self, artifact_id: UUID, data: str) -> Artifact:
+        """Sets a progress artifact's data (a number from 0 to 100) in place."""
+        request = artifacts_pb2.UpdateArtifactRequest(artifact_id=str(artifact_id), data=data)
+        response = await self._unary(self.stubs.artifacts.UpdateArtifact, request)
+        return convert.artifact_from_pb(response.artifact)
 
     async def delete_artifact(self, artifact_id: UUID) -> None:
         request = artifacts_pb2.DeleteArtifactRequest(artifact_id=str(artifact_id))

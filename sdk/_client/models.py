@@ -415,12 +415,15 @@ class ArtifactType(enum.StrEnum):
     """What an artifact's data holds."""
 
     MARKDOWN = "MARKDOWN"
-    TABLE = "TABLE"  # JSON: a list of row objects, or an object of column lists
+    TABLE = "TABLE"  # JSON: a list of row objects, an object of column lists, or row lists
     LINK = "LINK"  # a URL, or Markdown "[text](url)"
+    PROGRESS = "PROGRESS"  # a number from 0 to 100, e.g. "42.5"
+    IMAGE = "IMAGE"  # an image's http(s) URL
 
 
 class Artifact(Frozen):
-    """A result a run publishes for people to read: a Markdown report, a table, a link.
+    """A result a run publishes for people to read: a Markdown report, a table, a link, a
+    progress or an image.
 
     Artifacts with the same ``key`` are versions of one another; lists come newest first.
     """

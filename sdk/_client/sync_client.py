@@ -301,6 +301,7 @@ class SyncRunplaneClient:
     create_artifact = _Blocking(RunplaneClient.create_artifact)
     get_artifact = _Blocking(RunplaneClient.get_artifact)
     list_artifacts = _Blocking(RunplaneClient.list_artifacts)
+    update_artifact = _Blocking(RunplaneClient.update_artifact)
     delete_artifact = _Blocking(RunplaneClient.delete_artifact)
 
 

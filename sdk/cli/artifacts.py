@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Annotated, Any
 
@@ -26,6 +27,7 @@ IdArgument = Annotated[
     str, typer.Argument(help="The artifact's id, or a unique prefix of it (6+ characters).")
 ]
 SHOWN_DATA_LENGTH = 50
+PROGRESS_BAR_WIDTH = 40
 # "[text](url)", as create_link_artifact writes a link with text.
 _MARKDOWN_LINK = re.compile(r"\[(?P<text>.*)\]\((?P<url>[^()\s]*)\)", re.DOTALL)
 
@@ -63,7 +65,7 @@ def list_artifacts(
             artifact.type.value.lower(),
             time_text(artifact.create_time),
             str(artifact.flow_run_id or ""),
-            shortened(" ".join(artifact.data.split()), SHOWN_DATA_LENGTH),
+            shortened(" ".join(_data_text(artifact).split()), SHOWN_DATA_LENGTH),
             str(artifact.task_run_id or ""),
             artifact.description,
         ]
@@ -74,7 +76,8 @@ def list_artifacts(
 
 @artifact_app.command("inspect")
 def inspect_artifact(artifact_id: IdArgument, output: OutputOption = OutputFormat.TABLE) -> None:
-    """Show an artifact: Markdown rendered, a table as a table, a link with its URL."""
+    """Show an artifact: Markdown rendered, a table as a table, a link with its URL, a
+    progress as a bar."""
     with reading_client() as client:
         found = ids.artifact_id(client, artifact_id)
         try:
@@ -104,12 +107,23 @@ def delete_artifact(artifact_id: IdArgument) -> None:
     stdout_console().print(f"artifact {found} deleted")
 
 
+def _data_text(artifact: Artifact) -> str:
+    """The data as one line of the list: a progress with its percent sign."""
+    if artifact.type is ArtifactType.PROGRESS:
+        return f"{artifact.data}%"
+    return artifact.data
+
+
 def _rendered(artifact: Artifact) -> Any:
     data = terminal_safe(artifact.data)
     if artifact.type is ArtifactType.TABLE:
         return _table(json.loads(artifact.data))
     if artifact.type is ArtifactType.LINK:
         return Text(link_text(data))
+    if artifact.type is ArtifactType.PROGRESS:
+        return _progress_bar(artifact.data)
+    if artifact.type is ArtifactType.IMAGE:
+        return Text(f"image <{data}>")
     # Imported here: rich's Markdown brings markdown-it and pygments, which every other
     # command (and ``--help``) would load for nothing.
     from rich.markdown import Markdown
@@ -126,8 +140,28 @@ def link_text(data: str) -> str:
     return f"{link['text']} <{link['url']}>"
 
 
+def _progress_bar(data: str) -> Table | Text:
+    """A bar and its percentage, the bar in plain characters so that a file shows it too."""
+    try:
+        percent = float(data)
+    except ValueError:
+        percent = math.nan
+    if not 0 <= percent <= 100:  # the server refuses such data; an old row is shown as is
+        return Text(terminal_safe(data))
+    filled = round(percent / 100 * PROGRESS_BAR_WIDTH)
+    line = Table.grid(padding=(0, 1))
+    line.add_row(Text("█" * filled + "░" * (PROGRESS_BAR_WIDTH - filled)), Text(f"{percent:g}%"))
+    return line
+
+
 def _table(data: Any) -> Table:
-    """Rows (a list of objects) or columns (an object of lists), as the server checked."""
+    """Rows (a list of objects), columns (an object of lists) or rows as lists of cells (a
+    table without headers), as the server checked."""
+    if isinstance(data, list) and data and all(isinstance(row, list) for row in data):
+        headless = Table(show_header=False)
+        for row in data:
+            headless.add_row(*(Text(terminal_safe(str(value))) for value in row))
+        return headless
     if isinstance(data, dict):
         columns = list(data)
         height = max((len(values) for values in data.values()), default=0)

@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1brunplane/v1/artifacts.proto\x12\x0brunplane.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xca\x01\n\x08\x41rtifact\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\'\n\x04type\x18\x03 \x01(\x0e\x32\x19.runplane.v1.ArtifactType\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12\x13\n\x0b\x66low_run_id\x18\x06 \x01(\t\x12\x13\n\x0btask_run_id\x18\x07 \x01(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9a\x01\n\x15\x43reateArtifactRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\'\n\x04type\x18\x02 \x01(\x0e\x32\x19.runplane.v1.ArtifactType\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x13\n\x0b\x66low_run_id\x18\x05 \x01(\t\x12\x13\n\x0btask_run_id\x18\x06 \x01(\t\"A\n\x16\x43reateArtifactResponse\x12\'\n\x08\x61rtifact\x18\x01 \x01(\x0b\x32\x15.runplane.v1.Artifact\")\n\x12GetArtifactRequest\x12\x13\n\x0b\x61rtifact_id\x18\x01 \x01(\t\">\n\x13GetArtifactResponse\x12\'\n\x08\x61rtifact\x18\x01 \x01(\x0b\x32\x15.runplane.v1.Artifact\"_\n\x14ListArtifactsRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x13\n\x0b\x66low_run_id\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"Z\n\x15ListArtifactsResponse\x12(\n\tartifacts\x18\x01 \x03(\x0b\x32\x15.runplane.v1.Artifact\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\",\n\x15\x44\x65leteArtifactRequest\x12\x13\n\x0b\x61rtifact_id\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteArtifactResponse*z\n\x0c\x41rtifactType\x12\x1d\n\x19\x41RTIFACT_TYPE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41RTIFACT_TYPE_MARKDOWN\x10\x01\x12\x17\n\x13\x41RTIFACT_TYPE_TABLE\x10\x02\x12\x16\n\x12\x41RTIFACT_TYPE_LINK\x10\x03\x32\xf1\x02\n\x0f\x41rtifactService\x12Y\n\x0e\x43reateArtifact\x12\".runplane.v1.CreateArtifactRequest\x1a#.runplane.v1.CreateArtifactResponse\x12P\n\x0bGetArtifact\x12\x1f.runplane.v1.GetArtifactRequest\x1a .runplane.v1.GetArtifactResponse\x12V\n\rListArtifacts\x12!.runplane.v1.ListArtifactsRequest\x1a\".runplane.v1.ListArtifactsResponse\x12Y\n\x0e\x44\x65leteArtifact\x12\".runplane.v1.DeleteArtifactRequest\x1a#.runplane.v1.DeleteArtifactResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1brunplane/v1/artifacts.proto\x12\x0brunplane.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xca\x01\n\x08\x41rtifact\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\'\n\x04type\x18\x03 \x01(\x0e\x32\x19.runplane.v1.ArtifactType\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12\x13\n\x0b\x66low_run_id\x18\x06 \x01(\t\x12\x13\n\x0btask_run_id\x18\x07 \x01(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9a\x01\n\x15\x43reateArtifactRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\'\n\x04type\x18\x02 \x01(\x0e\x32\x19.runplane.v1.ArtifactType\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x13\n\x0b\x66low_run_id\x18\x05 \x01(\t\x12\x13\n\x0btask_run_id\x18\x06 \x01(\t\"A\n\x16\x43reateArtifactResponse\x12\'\n\x08\x61rtifact\x18\x01 \x01(\x0b\x32\x15.runplane.v1.Artifact\")\n\x12GetArtifactRequest\x12\x13\n\x0b\x61rtifact_id\x18\x01 \x01(\t\">\n\x13GetArtifactResponse\x12\'\n\x08\x61rtifact\x18\x01 \x01(\x0b\x32\x15.runplane.v1.Artifact\"_\n\x14ListArtifactsRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x13\n\x0b\x66low_run_id\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"Z\n\x15ListArtifactsResponse\x12(\n\tartifacts\x18\x01 \x03(\x0b\x32\x15.runplane.v1.Artifact\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\":\n\x15UpdateArtifactRequest\x12\x13\n\x0b\x61rtifact_id\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\t\"A\n\x16UpdateArtifactResponse\x12\'\n\x08\x61rtifact\x18\x01 \x01(\x0b\x32\x15.runplane.v1.Artifact\",\n\x15\x44\x65leteArtifactRequest\x12\x13\n\x0b\x61rtifact_id\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteArtifactResponse*\xaf\x01\n\x0c\x41rtifactType\x12\x1d\n\x19\x41RTIFACT_TYPE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41RTIFACT_TYPE_MARKDOWN\x10\x01\x12\x17\n\x13\x41RTIFACT_TYPE_TABLE\x10\x02\x12\x16\n\x12\x41RTIFACT_TYPE_LINK\x10\x03\x12\x1a\n\x16\x41RTIFACT_TYPE_PROGRESS\x10\x04\x12\x17\n\x13\x41RTIFACT_TYPE_IMAGE\x10\x05\x32\xcc\x03\n\x0f\x41rtifactService\x12Y\n\x0e\x43reateArtifact\x12\".runplane.v1.CreateArtifactRequest\x1a#.runplane.v1.CreateArtifactResponse\x12P\n\x0bGetArtifact\x12\x1f.runplane.v1.GetArtifactRequest\x1a .runplane.v1.GetArtifactResponse\x12V\n\rListArtifacts\x12!.runplane.v1.ListArtifactsRequest\x1a\".runplane.v1.ListArtifactsResponse\x12Y\n\x0eUpdateArtifact\x12\".runplane.v1.UpdateArtifactRequest\x1a#.runplane.v1.UpdateArtifactResponse\x12Y\n\x0e\x44\x65leteArtifact\x12\".runplane.v1.DeleteArtifactRequest\x1a#.runplane.v1.DeleteArtifactResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'runplane.v1.artifacts_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ARTIFACTTYPE']._serialized_start=874
-  _globals['_ARTIFACTTYPE']._serialized_end=996
+  _globals['_ARTIFACTTYPE']._serialized_start=1002
+  _globals['_ARTIFACTTYPE']._serialized_end=1177
   _globals['_ARTIFACT']._serialized_start=78
   _globals['_ARTIFACT']._serialized_end=280
   _globals['_CREATEARTIFACTREQUEST']._serialized_start=283
@@ -48,10 +48,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTARTIFACTSREQUEST']._serialized_end=708
   _globals['_LISTARTIFACTSRESPONSE']._serialized_start=710
   _globals['_LISTARTIFACTSRESPONSE']._serialized_end=800
-  _globals['_DELETEARTIFACTREQUEST']._serialized_start=802
-  _globals['_DELETEARTIFACTREQUEST']._serialized_end=846
-  _globals['_DELETEARTIFACTRESPONSE']._serialized_start=848
-  _globals['_DELETEARTIFACTRESPONSE']._serialized_end=872
-  _globals['_ARTIFACTSERVICE']._serialized_start=999
-  _globals['_ARTIFACTSERVICE']._serialized_end=1368
+  _globals['_UPDATEARTIFACTREQUEST']._serialized_start=802
+  _globals['_UPDATEARTIFACTREQUEST']._serialized_end=860
+  _globals['_UPDATEARTIFACTRESPONSE']._serialized_start=862
+  _globals['_UPDATEARTIFACTRESPONSE']._serialized_end=927
+  _globals['_DELETEARTIFACTREQUEST']._serialized_start=929
+  _globals['_DELETEARTIFACTREQUEST']._serialized_end=973
+  _globals['_DELETEARTIFACTRESPONSE']._serialized_start=975
+  _globals['_DELETEARTIFACTRESPONSE']._serialized_end=999
+  _globals['_ARTIFACTSERVICE']._serialized_start=1180
+  _globals['_ARTIFACTSERVICE']._serialized_end=1640
 # @@protoc_insertion_point(module_scope)

@@ -31,9 +31,17 @@ class _ArtifactTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Artifact
     ARTIFACT_TYPE_MARKDOWN: _ArtifactType.ValueType  # 1
     """Markdown text: a report."""
     ARTIFACT_TYPE_TABLE: _ArtifactType.ValueType  # 2
-    """A table as JSON: a list of rows (objects), or an object of columns (lists)."""
+    """A table as JSON: a list of rows (objects), an object of columns (lists), or a list of
+    rows as lists of cells, all of one length (a table without headers).
+    """
     ARTIFACT_TYPE_LINK: _ArtifactType.ValueType  # 3
     """A link: a URL, or Markdown "[text](url)"."""
+    ARTIFACT_TYPE_PROGRESS: _ArtifactType.ValueType  # 4
+    """How far some work has got: a decimal number from 0 to 100 (a percentage), stored in its
+    shortest form ("42.5"). The only type that UpdateArtifact changes in place.
+    """
+    ARTIFACT_TYPE_IMAGE: _ArtifactType.ValueType  # 5
+    """An image to show: its absolute http or https URL."""
 
 class ArtifactType(_ArtifactType, metaclass=_ArtifactTypeEnumTypeWrapper):
     """What an artifact's data holds."""
@@ -43,14 +51,22 @@ ARTIFACT_TYPE_UNSPECIFIED: ArtifactType.ValueType  # 0
 ARTIFACT_TYPE_MARKDOWN: ArtifactType.ValueType  # 1
 """Markdown text: a report."""
 ARTIFACT_TYPE_TABLE: ArtifactType.ValueType  # 2
-"""A table as JSON: a list of rows (objects), or an object of columns (lists)."""
+"""A table as JSON: a list of rows (objects), an object of columns (lists), or a list of
+rows as lists of cells, all of one length (a table without headers).
+"""
 ARTIFACT_TYPE_LINK: ArtifactType.ValueType  # 3
 """A link: a URL, or Markdown "[text](url)"."""
+ARTIFACT_TYPE_PROGRESS: ArtifactType.ValueType  # 4
+"""How far some work has got: a decimal number from 0 to 100 (a percentage), stored in its
+shortest form ("42.5"). The only type that UpdateArtifact changes in place.
+"""
+ARTIFACT_TYPE_IMAGE: ArtifactType.ValueType  # 5
+"""An image to show: its absolute http or https URL."""
 Global___ArtifactType: _TypeAlias = ArtifactType  # noqa: Y015
 
 @_typing.final
 class Artifact(_message.Message):
-    """A result a run publishes for people to read: a report, a table, a link."""
+    """A result a run publishes for people to read: a report, a table, a link, a progress, an image."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -117,7 +133,8 @@ class CreateArtifactRequest(_message.Message):
     type: Global___ArtifactType.ValueType
     """What the data holds; required."""
     data: _builtins.str
-    """The content; required, at most 1 MiB (a table must be JSON).
+    """The content; required, at most 1 MiB (a table must be JSON, a progress a number from 0
+    to 100, an image an http or https URL).
     At most 1,048,576 bytes as UTF-8; any character is kept, NUL included.
     """
     description: _builtins.str
@@ -290,6 +307,60 @@ class ListArtifactsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListArtifactsResponse: _TypeAlias = ListArtifactsResponse  # noqa: Y015
+
+@_typing.final
+class UpdateArtifactRequest(_message.Message):
+    """Request of UpdateArtifact."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ARTIFACT_ID_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    artifact_id: _builtins.str
+    """The progress artifact's id.
+    A UUID: at most 36 characters.
+    """
+    data: _builtins.str
+    """Its new data: a decimal number from 0 to 100, e.g. "42.5"; required.
+    At most 64 characters.
+    """
+    def __init__(
+        self,
+        *,
+        artifact_id: _builtins.str = ...,
+        data: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact_id", b"artifact_id", "data", b"data"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateArtifactRequest: _TypeAlias = UpdateArtifactRequest  # noqa: Y015
+
+@_typing.final
+class UpdateArtifactResponse(_message.Message):
+    """Response of UpdateArtifact."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ARTIFACT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def artifact(self) -> Global___Artifact:
+        """The artifact as now stored."""
+
+    def __init__(
+        self,
+        *,
+        artifact: Global___Artifact | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateArtifactResponse: _TypeAlias = UpdateArtifactResponse  # noqa: Y015
 
 @_typing.final
 class DeleteArtifactRequest(_message.Message):

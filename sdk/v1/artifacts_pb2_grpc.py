@@ -50,6 +50,11 @@ class ArtifactServiceStub:
                 request_serializer=runplane_dot_v1_dot_artifacts__pb2.ListArtifactsRequest.SerializeToString,
                 response_deserializer=runplane_dot_v1_dot_artifacts__pb2.ListArtifactsResponse.FromString,
                 _registered_method=True)
+        self.UpdateArtifact = channel.unary_unary(
+                '/runplane.v1.ArtifactService/UpdateArtifact',
+                request_serializer=runplane_dot_v1_dot_artifacts__pb2.UpdateArtifactRequest.SerializeToString,
+                response_deserializer=runplane_dot_v1_dot_artifacts__pb2.UpdateArtifactResponse.FromString,
+                _registered_method=True)
         self.DeleteArtifact = channel.unary_unary(
                 '/runplane.v1.ArtifactService/DeleteArtifact',
                 request_serializer=runplane_dot_v1_dot_artifacts__pb2.DeleteArtifactRequest.SerializeToString,
@@ -82,6 +87,15 @@ class ArtifactServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateArtifact(self, request, context):
+        """Sets a progress artifact's data in place (its id, key and create_time stay): NOT_FOUND
+        for an unknown id, FAILED_PRECONDITION (reason ARTIFACT_NOT_UPDATABLE) for an artifact
+        of another type.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DeleteArtifact(self, request, context):
         """Deletes an artifact.
         """
@@ -106,6 +120,11 @@ def add_ArtifactServiceServicer_to_server(servicer, server):
                     servicer.ListArtifacts,
                     request_deserializer=runplane_dot_v1_dot_artifacts__pb2.ListArtifactsRequest.FromString,
                     response_serializer=runplane_dot_v1_dot_artifacts__pb2.ListArtifactsResponse.SerializeToString,
+            ),
+            'UpdateArtifact': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateArtifact,
+                    request_deserializer=runplane_dot_v1_dot_artifacts__pb2.UpdateArtifactRequest.FromString,
+                    response_serializer=runplane_dot_v1_dot_artifacts__pb2.UpdateArtifactResponse.SerializeToString,
             ),
             'DeleteArtifact': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteArtifact,
@@ -195,6 +214,33 @@ class ArtifactService:
             '/runplane.v1.ArtifactService/ListArtifacts',
             runplane_dot_v1_dot_artifacts__pb2.ListArtifactsRequest.SerializeToString,
             runplane_dot_v1_dot_artifacts__pb2.ListArtifactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateArtifact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runplane.v1.ArtifactService/UpdateArtifact',
+            runplane_dot_v1_dot_artifacts__pb2.UpdateArtifactRequest.SerializeToString,
+            runplane_dot_v1_dot_artifacts__pb2.UpdateArtifactResponse.FromString,
             options,
             channel_credentials,
             insecure,

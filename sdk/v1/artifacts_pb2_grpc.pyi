@@ -39,6 +39,11 @@ class ArtifactServiceStub:
     """Returns one artifact by id."""
     ListArtifacts: _grpc.UnaryUnaryMultiCallable[_artifacts_pb2.ListArtifactsRequest, _artifacts_pb2.ListArtifactsResponse]
     """Lists artifacts, newest first."""
+    UpdateArtifact: _grpc.UnaryUnaryMultiCallable[_artifacts_pb2.UpdateArtifactRequest, _artifacts_pb2.UpdateArtifactResponse]
+    """Sets a progress artifact's data in place (its id, key and create_time stay): NOT_FOUND
+    for an unknown id, FAILED_PRECONDITION (reason ARTIFACT_NOT_UPDATABLE) for an artifact
+    of another type.
+    """
     DeleteArtifact: _grpc.UnaryUnaryMultiCallable[_artifacts_pb2.DeleteArtifactRequest, _artifacts_pb2.DeleteArtifactResponse]
     """Deletes an artifact."""
 
@@ -53,6 +58,11 @@ class ArtifactServiceAsyncStub(ArtifactServiceStub):
     """Returns one artifact by id."""
     ListArtifacts: _aio.UnaryUnaryMultiCallable[_artifacts_pb2.ListArtifactsRequest, _artifacts_pb2.ListArtifactsResponse]  # type: ignore[assignment]
     """Lists artifacts, newest first."""
+    UpdateArtifact: _aio.UnaryUnaryMultiCallable[_artifacts_pb2.UpdateArtifactRequest, _artifacts_pb2.UpdateArtifactResponse]  # type: ignore[assignment]
+    """Sets a progress artifact's data in place (its id, key and create_time stay): NOT_FOUND
+    for an unknown id, FAILED_PRECONDITION (reason ARTIFACT_NOT_UPDATABLE) for an artifact
+    of another type.
+    """
     DeleteArtifact: _aio.UnaryUnaryMultiCallable[_artifacts_pb2.DeleteArtifactRequest, _artifacts_pb2.DeleteArtifactResponse]  # type: ignore[assignment]
     """Deletes an artifact."""
 
@@ -82,6 +92,17 @@ class ArtifactServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_artifacts_pb2.ListArtifactsResponse, _abc.Awaitable[_artifacts_pb2.ListArtifactsResponse]]:
         """Lists artifacts, newest first."""
+
+    @_abc_1.abstractmethod
+    def UpdateArtifact(
+        self,
+        request: _artifacts_pb2.UpdateArtifactRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_artifacts_pb2.UpdateArtifactResponse, _abc.Awaitable[_artifacts_pb2.UpdateArtifactResponse]]:
+        """Sets a progress artifact's data in place (its id, key and create_time stay): NOT_FOUND
+        for an unknown id, FAILED_PRECONDITION (reason ARTIFACT_NOT_UPDATABLE) for an artifact
+        of another type.
+        """
 
     @_abc_1.abstractmethod
     def DeleteArtifact(

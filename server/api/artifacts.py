@@ -7,7 +7,7 @@ from typing import Any
 import grpc
 
 from runplane.server.api import artifact_messages as messages
-from runplane.server.api.errors import not_found
+from runplane.server.api.errors import failed_precondition, not_found
 from runplane.server.api.pagination import (
     cut_page,
     filter_fingerprint,
@@ -69,6 +69,27 @@ class ArtifactServicer(artifacts_pb2_grpc.ArtifactServiceServicer):
             artifacts=[messages.artifact(record) for record in records],
             next_page_token=next_token,
         )
+
+    async def UpdateArtifact(
+        self, request: artifacts_pb2.UpdateArtifactRequest, context: Context
+    ) -> artifacts_pb2.UpdateArtifactResponse:
+        artifact_id = parse_uuid("artifact_id", request.artifact_id)
+        data = messages.progress("data", request.data)
+        async with self._db.write() as conn:
+            record = await artifacts.set_data(
+                conn, artifact_id, data, of_type=artifacts_pb2.ARTIFACT_TYPE_PROGRESS
+            )
+            existing = None if record else await artifacts.get(conn, artifact_id)
+        if record is None:
+            if existing is None:
+                raise not_found("artifact", artifact_id)
+            kind = artifacts_pb2.ArtifactType.Name(existing.type)  # type: ignore[arg-type]
+            raise failed_precondition(
+                "ARTIFACT_NOT_UPDATABLE",
+                f"artifact {artifact_id} is of type {kind}: only progress artifacts change "
+                "in place; publish a new version under the same key instead",
+            )
+        return artifacts_pb2.UpdateArtifactResponse(artifact=messages.artifact(record))
 
     async def DeleteArtifact(
         self, request: artifacts_pb2.DeleteArtifactRequest, context: Context

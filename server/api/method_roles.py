@@ -72,6 +72,7 @@ _BY_SERVICE: dict[str, dict[str, Role]] = {
         "CreateArtifact": WORKER,
         "GetArtifact": READ,
         "ListArtifacts": READ,
+        "UpdateArtifact": WORKER,
         "DeleteArtifact": ADMIN,
     },
     "runplane.v1.VariableService": {

@@ -62,6 +62,21 @@ async def list_page(
     return [ArtifactRecord.from_row(row) for row in rows]
 
 
+async def set_data(
+    conn: AsyncConnection, artifact_id: uuid.UUID, data: str, *, of_type: int
+) -> ArtifactRecord | None:
+    """Sets the data of the artifact if it is of type ``of_type``; the artifact as stored
+    then, or None when no artifact of that id and type exists."""
+    result = await conn.execute(
+        sa.update(artifact)
+        .where(artifact.c.id == artifact_id, artifact.c.type == of_type)
+        .values(data=data)
+        .returning(*artifact.c)
+    )
+    row = result.first()
+    return ArtifactRecord.from_row(row) if row else None
+
+
 async def delete(conn: AsyncConnection, artifact_id: uuid.UUID) -> bool:
     result = await conn.execute(sa.delete(artifact).where(artifact.c.id == artifact_id))
     return result.rowcount > 0

@@ -7,18 +7,21 @@ is a failure (.ci/run installs it).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import struct
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from dashboard_support import completed_run, log, started_run, unique
 from e2e_support import deploy, runner_process
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, Route, async_playwright, expect
 from pydantic import SecretStr
 
-from runplane import RunplaneClient, Settings, StateType
+from runplane import ArtifactType, RunplaneClient, Settings, StateType
 from runplane.server import RunplaneServer, ServerSettings, create_server
 from runplane.server.dashboard import dashboard_beside
 
@@ -133,6 +136,77 @@ async def test_a_log_line_appears_while_the_page_is_open(
     await log(client, run.id, "written while the page is open")
     await expect(page.locator("#logs")).to_contain_text("written while the page is open")
     assert await page.evaluate("window.sameDocument") is True
+
+
+def _png(width: int, height: int) -> bytes:
+    """A grey PNG of that size, so that the browser has a real image to decode."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    pixels = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(pixels))
+        + chunk(b"IEND", b"")
+    )
+
+
+async def test_progress_image_and_row_list_artifacts_on_a_run_page(
+    site: str, client: RunplaneClient, page: Page
+) -> None:
+    # The image host is answered by the browser's own route: nothing leaves the machine.
+    image = _png(12, 7)
+
+    async def serve_image(route: Route) -> None:
+        await route.fulfill(body=image, content_type="image/png")
+
+    await page.route("https://images.example/**", serve_image)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    run = await started_run(client, unique("media"))
+    progress = await client.create_artifact(
+        ArtifactType.PROGRESS, "10", key="load", flow_run_id=run.id
+    )
+    await client.update_artifact(progress.id, "75")
+    await client.create_artifact(
+        ArtifactType.IMAGE, "https://images.example/chart.png", key="chart", flow_run_id=run.id
+    )
+    await client.create_artifact(
+        ArtifactType.IMAGE,
+        'https://images.example/x.png"onerror="alert(1)',
+        key="hostile",
+        flow_run_id=run.id,
+    )
+    await client.create_artifact(
+        ArtifactType.TABLE, json.dumps([["Oslo", 3], ["Lima", 19]]), flow_run_id=run.id
+    )
+    await page.goto(f"{site}/runs/{run.id}")
+
+    bar = page.locator(f"#artifact-{progress.id} progress")
+    await expect(bar).to_have_attribute("value", "75")
+    assert await bar.evaluate("element => element.position") == 0.75
+    await expect(page.locator(f"#artifact-{progress.id}")).to_contain_text("75%")
+
+    chart = page.locator("article.artifact", has_text="chart").locator("img")
+    await expect(chart).to_have_attribute("src", "https://images.example/chart.png")
+    await chart.scroll_into_view_if_needed()  # the images load lazily
+    assert await chart.evaluate("img => img.decode().then(() => img.naturalWidth)") == 12
+
+    hostile = page.locator("article.artifact", has_text="hostile").locator("img")
+    await expect(hostile).to_have_count(1)
+    assert await hostile.get_attribute("onerror") is None
+    await hostile.scroll_into_view_if_needed()
+    assert await hostile.evaluate("img => img.decode().then(() => img.naturalWidth)") == 12
+    assert dialogs == []
+
+    table = page.locator("table.artifact", has_text="Oslo")
+    await expect(table.locator("tr")).to_have_count(2)
+    await expect(table.locator("th")).to_have_count(0)
+    await expect(table.locator("tr").nth(1).locator("td")).to_have_text(["Lima", "19"])
 
 
 async def test_cancel_from_the_run_page(site: str, client: RunplaneClient, page: Page) -> None:

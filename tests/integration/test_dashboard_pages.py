@@ -138,6 +138,29 @@ async def test_a_run_page_shows_its_timeline_logs_states_and_artifacts(site: Sit
     assert "<td>Oslo</td>" in page.text
 
 
+async def test_a_run_page_shows_progress_images_and_row_lists(site: Site) -> None:
+    run = await started_run(site.client, unique("media"))
+    progress = await site.client.create_artifact(
+        ArtifactType.PROGRESS, "20", key="load", flow_run_id=run.id
+    )
+    await site.client.update_artifact(progress.id, "62.5")
+    await site.client.create_artifact(
+        ArtifactType.IMAGE,
+        'https://images.example/chart.png?a=1&b="x"',
+        description="the <chart>",
+        flow_run_id=run.id,
+    )
+    await site.client.create_artifact(
+        ArtifactType.TABLE, json.dumps([["Oslo", 3], ["Lima", 19]]), flow_run_id=run.id
+    )
+    page = (await site.http.get(f"/runs/{run.id}")).text
+    assert '<progress max="100" value="62.5"' in page
+    assert '<span class="progress-value">62.5%</span>' in page
+    assert 'src="https://images.example/chart.png?a=1&amp;b=&#34;x&#34;"' in page
+    assert 'alt="the &lt;chart&gt;"' in page
+    assert "<td>Lima</td><td>19</td>" in page
+
+
 async def test_a_run_page_filters_logs_by_level(site: Site) -> None:
     run = await started_run(site.client, unique("levels"))
     await log(site.client, run.id, "just chatter", level=20)

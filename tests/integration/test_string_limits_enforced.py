@@ -207,6 +207,12 @@ SAMPLES: list[tuple[str, str, Build, str]] = [
         "data",
     ),
     (
+        "UpdateArtifactRequest",
+        "data",
+        lambda v: artifacts_pb2.UpdateArtifactRequest(artifact_id=ANY_ID, data=v),
+        "data",
+    ),
+    (
         "CreateConcurrencyLimitRequest",
         "name",
         lambda v: concurrency_pb2.CreateConcurrencyLimitRequest(name=v, limit=1),

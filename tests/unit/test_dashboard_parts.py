@@ -200,3 +200,41 @@ def test_links_are_only_followed_for_web_addresses() -> None:
     assert ">docs</a>" in link
     script = render_artifact(_artifact(ArtifactType.LINK, "javascript:alert(1)"))
     assert "<a" not in script
+
+
+def test_row_lists_are_a_table_without_headers() -> None:
+    html = render_artifact(_artifact(ArtifactType.TABLE, json.dumps([["Oslo", 3], ["<b>", 19]])))
+    assert "<th>" not in html
+    assert html.count("<tr>") == 2
+    assert "<td>&lt;b&gt;</td><td>19</td>" in html
+
+
+def test_progress_is_a_bar_with_its_percentage() -> None:
+    html = render_artifact(_artifact(ArtifactType.PROGRESS, "42.5"))
+    assert '<progress max="100" value="42.5"' in html
+    assert "42.5%" in html
+    assert "<progress" not in render_artifact(_artifact(ArtifactType.PROGRESS, "lots"))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        'https://example.com/a.png"onerror="alert(1)',
+        "https://example.com/<script>alert(1)</script>.png",
+        "https://example.com/a.png'onerror='alert(1)",
+    ],
+)
+def test_an_image_url_cannot_break_out_of_its_attribute(url: str) -> None:
+    html = str(render_artifact(_artifact(ArtifactType.IMAGE, url)))
+    assert html.count("<img") == 1
+    assert "<script" not in html
+    assert '"onerror' not in html
+    assert "'onerror" not in html
+
+
+def test_images_are_shown_from_web_addresses_only() -> None:
+    html = render_artifact(_artifact(ArtifactType.IMAGE, "https://example.com/chart.png"))
+    assert '<img class="artifact-image" src="https://example.com/chart.png"' in html
+    assert 'referrerpolicy="no-referrer"' in html
+    for url in ("javascript:alert(1)", "data:image/svg+xml,<svg onload=alert(1)>", "/x.png"):
+        assert "<img" not in render_artifact(_artifact(ArtifactType.IMAGE, url))

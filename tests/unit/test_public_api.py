@@ -102,8 +102,10 @@ EXPECTED = [
     "as_completed",
     "asuspend_flow_run",
     "concurrency",
+    "create_image_artifact",
     "create_link_artifact",
     "create_markdown_artifact",
+    "create_progress_artifact",
     "create_table_artifact",
     "deploy",
     "exponential_backoff",
@@ -121,6 +123,7 @@ EXPECTED = [
     "task",
     "task_input_hash",
     "unmapped",
+    "update_progress_artifact",
     "wait",
 ]
 
@@ -161,7 +164,7 @@ def test_sync_client_has_every_call_of_the_async_client() -> None:
         }
 
     assert calls(runplane.RunplaneClient) == calls(runplane.SyncRunplaneClient)
-    assert len(calls(runplane.RunplaneClient)) == 56
+    assert len(calls(runplane.RunplaneClient)) == 57
 
 
 def test_get_client_returns_the_requested_kind() -> None:
