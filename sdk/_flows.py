@@ -48,6 +48,7 @@ class FlowOptions:
     persist_result: bool | None = None
     result_storage: ResultStorage | None = None
     result_serializer: ResultSerializer | str | None = None
+    cache_result_in_memory: bool = True
     flow_run_name: NameTemplate | None = None
     validate_parameters: bool = True
     task_runner: TaskRunner | None = None
@@ -92,7 +93,10 @@ class Flow(Generic[P, R]):
         self.log_prints = given.log_prints
         check_serializer(given.result_serializer)
         self.result_options = ResultOptions(
-            given.persist_result, given.result_storage, given.result_serializer
+            given.persist_result,
+            given.result_storage,
+            given.result_serializer,
+            in_memory=bool(given.cache_result_in_memory),
         )
         self.persists = self.result_options.persists()
         flow_run_name = given.flow_run_name
