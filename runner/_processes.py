@@ -86,8 +86,10 @@ def run_environment(
     env["RUNPLANE_FLOW_RUN_LEASE_ID"] = str(assignment.lease_id)
     if assignment.deployment is not None:
         env["RUNPLANE_FLOW_ENTRYPOINT"] = assignment.deployment.entrypoint
-    # How the run's process fetches the flow's code first (a repository to clone or update).
-    steps = variables.get(PULL_STEPS)
+    # How the run's process fetches the flow's code first (a repository to clone or update):
+    # the deployment's alone, as its entrypoint is; a run's job variables do not change it.
+    deployment = assignment.deployment
+    steps = deployment.job_variables.get(PULL_STEPS) if deployment is not None else None
     if steps is not None:
         env[PULL_STEPS_VARIABLE] = _env_value(steps)
     else:

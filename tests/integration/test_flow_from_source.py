@@ -17,6 +17,7 @@ from runplane import (
     Flow,
     GitRepository,
     Settings,
+    State,
     StateType,
     SyncRunplaneClient,
     arun_deployment,
@@ -93,21 +94,45 @@ def test_a_flow_from_a_git_repository_is_cloned_then_pulled_and_its_runner_fetch
     # The runner's run clones the repository afresh and runs the newest code.
     _push(work, bare, "hey")
     shutil.rmtree(any_engine_api.settings.home / "sources")
+    state = _run_on_a_runner(pool, deployed.id, {"name": "runner"})
+    assert state.type is StateType.COMPLETED, state.message
+    assert state.result() == "hey, runner"
+
+
+def test_a_run_whose_code_cannot_be_fetched_crashes_saying_why(
+    any_engine_api: SyncRunplaneClient, tmp_path: Path
+) -> None:
+    _write_code(tmp_path / "code", "hello")
+    greet = Flow.from_source(tmp_path / "code", "flows/greet.py:greet")
+    gone = tmp_path / "gone.git"
+    pool = f"from-source-{uuid.uuid4().hex[:8]}"
+    deployed = greet.deploy(
+        "from-nowhere",
+        work_pool_name=pool,
+        entrypoint="flows/greet.py:greet",
+        job_variables={"pull_steps": [{"git_clone": {"repository": str(gone)}}]},
+    )
+    state = _run_on_a_runner(pool, deployed.id, {})
+    assert state.type is StateType.CRASHED
+    assert state.message.startswith("could not fetch the flow's code: SourceError: git clone")
+    assert str(gone) in state.message
+
+
+def _run_on_a_runner(pool: str, deployment_id: uuid.UUID, parameters: dict[str, str]) -> State:
+    """Runs the deployment once on a runner of ``pool`` in this process; its final state."""
     settings = Settings(api_url=ensure_api_url(Settings()))
 
-    async def run_on_a_runner() -> object:
+    async def run() -> State:
         runner = Runner(pool, settings=settings, handle_signals=False, limit=1)
         async with anyio.create_task_group() as group:
             group.start_soon(runner.run)
             with anyio.fail_after(60):
-                run = await arun_deployment(deployed.id, parameters={"name": "runner"})
+                flow_run = await arun_deployment(deployment_id, parameters=parameters)
             runner.stop()
-        return run
+        assert flow_run.state is not None
+        return flow_run.state
 
-    run = anyio.run(run_on_a_runner)
-    state = run.state  # type: ignore[attr-defined]
-    assert state.type is StateType.COMPLETED, state.message
-    assert state.result() == "hey, runner"
+    return anyio.run(run)
 
 
 def test_a_failed_fetch_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
