@@ -28,6 +28,7 @@ __all__ = [
     "GitRepository",
     "SourceError",
     "fetch_source",
+    "git_repository",
     "is_git_source",
     "run_pull_steps",
     "split_entrypoint",
@@ -157,13 +158,21 @@ def split_entrypoint(entrypoint: str) -> tuple[PurePosixPath, str]:
     return path, attribute
 
 
+def git_repository(source: str) -> GitRepository:
+    """The repository ``source`` names; a local repository's path made absolute, so that a
+    runner started in another directory finds the same one."""
+    if _URL.match(source) or _SCP_LIKE.match(source):
+        return GitRepository(source)
+    return GitRepository(str(Path(source).expanduser().resolve()))
+
+
 def fetch_source(source: str | os.PathLike[str] | GitRepository, home: Path) -> Path:
     """The local folder that holds ``source``'s code, cloned or updated first for a repository."""
     if isinstance(source, GitRepository):
         return source.fetch(home)
     text = os.fspath(source)
     if is_git_source(text):
-        return GitRepository(text).fetch(home)
+        return git_repository(text).fetch(home)
     folder = Path(text).expanduser().resolve()
     if not folder.is_dir():
         raise FileNotFoundError(f"source {text!r} is neither a directory nor a git repository")
@@ -230,7 +239,7 @@ def load_from_source(source: str | os.PathLike[str] | GitRepository, entrypoint:
     if isinstance(source, GitRepository):
         location: GitRepository | Path = source
     elif is_git_source(os.fspath(source)):
-        location = GitRepository(os.fspath(source))
+        location = git_repository(os.fspath(source))
     else:
         location = folder
     flow.code_source = CodeSource(location, entrypoint, folder)
