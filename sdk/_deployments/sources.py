@@ -85,6 +85,8 @@ class GitRepository:
             if (folder / ".git").exists():
                 self._update(git, folder)
             else:
+                # Whatever is there is no clone of ours (one interrupted before git made it).
+                shutil.rmtree(folder, ignore_errors=True)
                 self._clone(git, folder)
         return folder
 
@@ -107,7 +109,9 @@ class GitRepository:
 
 
 def _git(git: str, arguments: Sequence[str], url: str) -> None:
-    env = dict(os.environ, GIT_TERMINAL_PROMPT="0")  # fail rather than wait for a password
+    # Fail rather than wait for a password or a host key answer nobody is there to give.
+    env = dict(os.environ, GIT_TERMINAL_PROMPT="0")
+    env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
     try:
         done = subprocess.run(
             [git, *arguments],
