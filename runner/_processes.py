@@ -13,6 +13,7 @@ import anyio
 from anyio.abc import Process
 
 from runplane._client.models import RunAssignment
+from runplane._deployments.sources import PULL_STEPS, PULL_STEPS_VARIABLE
 
 ENGINE_MODULE = "runplane.runner.execute"
 
@@ -85,6 +86,14 @@ def run_environment(
     env["RUNPLANE_FLOW_RUN_LEASE_ID"] = str(assignment.lease_id)
     if assignment.deployment is not None:
         env["RUNPLANE_FLOW_ENTRYPOINT"] = assignment.deployment.entrypoint
+    # How the run's process fetches the flow's code first (a repository to clone or update):
+    # the deployment's alone, as its entrypoint is; a run's job variables do not change it.
+    deployment = assignment.deployment
+    steps = deployment.job_variables.get(PULL_STEPS) if deployment is not None else None
+    if steps is not None:
+        env[PULL_STEPS_VARIABLE] = _env_value(steps)
+    else:
+        env.pop(PULL_STEPS_VARIABLE, None)
     return env
 
 

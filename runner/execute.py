@@ -1,7 +1,9 @@
 """The child process of one flow run: ``python -m runplane.runner.execute``.
 
 Reads ``RUNPLANE_FLOW_RUN_ID``, ``RUNPLANE_FLOW_RUN_LEASE_ID`` and ``RUNPLANE_FLOW_ENTRYPOINT``
-from the environment and runs the engine on that run. A failure before the engine can report
+from the environment and runs the engine on that run. A deployment of a flow from a git
+repository also sets ``RUNPLANE_FLOW_PULL_STEPS``: the repository is cloned (or updated)
+first, and the entrypoint is a file of that clone. A failure before the engine can report
 (the flow does not load, its parameters do not bind) ends the run CRASHED with the exception
 in the state's message and its traceback in the run's logs, so that the cause is on the run
 and not only in the runner's output.
@@ -59,6 +61,26 @@ def _report_crash(
     client.set_flow_run_state(run_id, crashed, force=True, lease_id=lease_id)
 
 
+def _fetch_code(entrypoint: str) -> str:
+    """Runs the deployment's pull steps, if it has any, and works in the folder they fetched:
+    the entrypoint is then a file of it, and its modules import one another."""
+    from runplane._deployments.sources import PULL_STEPS_VARIABLE
+
+    steps = os.environ.get(PULL_STEPS_VARIABLE)
+    if not steps:
+        return entrypoint
+    import json
+
+    from runplane._client.settings import get_settings
+    from runplane._deployments.sources import run_pull_steps, split_entrypoint
+
+    folder = run_pull_steps(json.loads(steps), get_settings().home)
+    path, attribute = split_entrypoint(entrypoint)
+    os.chdir(folder)
+    sys.path.insert(0, str(folder))
+    return f"{folder.joinpath(*path.parts)}:{attribute}"
+
+
 def main() -> int:
     watch_runner()
     run_id = os.environ.get("RUNPLANE_FLOW_RUN_ID")
@@ -70,6 +92,12 @@ def main() -> int:
     lease_id = uuid.UUID(lease) if lease else None
     from runplane.engine import exit_code, load_flow, run_flow_run
 
+    try:
+        entrypoint = _fetch_code(entrypoint)
+    except Exception as error:
+        traceback.print_exc()
+        _report_crash(uuid.UUID(run_id), lease_id, "could not fetch the flow's code: ", error)
+        return LOAD_FAILED
     try:
         flow = load_flow(entrypoint)
     except Exception as error:

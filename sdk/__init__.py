@@ -109,6 +109,7 @@ if TYPE_CHECKING:
         run_deployment,
         serve,
     )
+    from runplane._deployments.sources import GitRepository
     from runplane._engine.errors import (
         ParameterValidationError,
         PauseTimeout,
@@ -183,6 +184,7 @@ _EXPORTED_FROM: dict[str, tuple[str, ...]] = {
     "runplane._dask": ("DaskTaskRunner",),
     "runplane._deployments.deploy": ("adeploy", "deploy"),
     "runplane._deployments.runner_deployment": ("RunnerDeployment",),
+    "runplane._deployments.sources": ("GitRepository",),
     "runplane._engine.errors": (
         "ParameterValidationError",
         "PauseTimeout",
@@ -321,6 +323,7 @@ __all__ = [
     "FlowRun",
     "FlowRunChange",
     "FlowRunFilter",
+    "GitRepository",
     "HeartbeatResult",
     "IntervalSchedule",
     "InvalidArgument",

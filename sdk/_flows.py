@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from functools import cached_property, update_wrapper
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from runplane._client.models import Deployment
     from runplane._client.states import State
     from runplane._deployments.runner_deployment import RunnerDeployment
+    from runplane._deployments.sources import CodeSource, GitRepository
     from runplane._runtime.results import ResultSerializer, ResultStorage
 
 P = ParamSpec("P")
@@ -48,6 +50,7 @@ class FlowOptions:
     persist_result: bool | None = None
     result_storage: ResultStorage | None = None
     result_serializer: ResultSerializer | str | None = None
+    cache_result_in_memory: bool = True
     flow_run_name: NameTemplate | None = None
     validate_parameters: bool = True
     task_runner: TaskRunner | None = None
@@ -92,7 +95,10 @@ class Flow(Generic[P, R]):
         self.log_prints = given.log_prints
         check_serializer(given.result_serializer)
         self.result_options = ResultOptions(
-            given.persist_result, given.result_storage, given.result_serializer
+            given.persist_result,
+            given.result_storage,
+            given.result_serializer,
+            in_memory=bool(given.cache_result_in_memory),
         )
         self.persists = self.result_options.persists()
         flow_run_name = given.flow_run_name
@@ -111,6 +117,8 @@ class Flow(Generic[P, R]):
         self.on_running = check.check_hooks("on_running", given.on_running)
         self.is_async = inspect.iscoroutinefunction(fn)
         self.validator = ParameterValidator(fn)
+        self.code_source: CodeSource | None = None
+        """Where ``from_source`` found the flow; its deployments tell runners the same."""
         update_wrapper(self, fn)
 
     def __repr__(self) -> str:
@@ -126,7 +134,24 @@ class Flow(Generic[P, R]):
         unknown = set(changes) - _FLOW_OPTION_NAMES
         if unknown:
             raise TypeError(f"unknown flow options: {', '.join(sorted(unknown))}")
-        return Flow(self.fn, dataclasses.replace(self.options, **changes))
+        changed = Flow(self.fn, dataclasses.replace(self.options, **changes))
+        changed.code_source = self.code_source
+        return changed
+
+    @classmethod
+    def from_source(
+        cls, source: str | os.PathLike[str] | GitRepository, entrypoint: str
+    ) -> Flow[..., Any]:
+        """The flow ``entrypoint`` (``"flows/etl.py:nightly"``, relative to the source) names
+        in ``source``: a local directory, or a git repository (a URL, a repository's path,
+        or ``GitRepository(url, branch=...)``), cloned into ``RUNPLANE_HOME/sources`` or
+        updated there when cloned before. Call it, ``serve`` it or ``deploy`` it: a
+        deployment of a repository's flow stores a ``git_clone`` pull step, and runners
+        fetch the code the same way before each run."""
+        from runplane._deployments.sources import load_from_source
+
+        flow: Flow[..., Any] = load_from_source(source, entrypoint)
+        return flow
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return_state = bool(kwargs.pop("return_state", False))

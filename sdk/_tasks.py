@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 from runplane._engine import options as check
 from runplane._engine.names import NameTemplate
 from runplane._engine.results import ResultOptions, check_serializer
+from runplane._engine.storage_keys import check_storage_key
 from runplane._option_signatures import method_takes_options_of, takes_options_of
 from runplane._runtime.context import flow_run_context
 
@@ -51,6 +52,8 @@ class TaskOptions:
     persist_result: bool | None = None
     result_storage: ResultStorage | None = None
     result_serializer: ResultSerializer | str | None = None
+    result_storage_key: str | None = None
+    cache_result_in_memory: bool = True
     task_run_name: NameTemplate | None = None
     log_prints: bool | None = None
     on_completion: Iterable[Callable[..., Any]] | None = None
@@ -94,7 +97,11 @@ class Task(Generic[P, R]):
         self.on_failure = check.check_hooks("on_failure", given.on_failure)
         check_serializer(given.result_serializer)
         self.result_options = ResultOptions(
-            given.persist_result, given.result_storage, given.result_serializer
+            given.persist_result,
+            given.result_storage,
+            given.result_serializer,
+            check_storage_key(given.result_storage_key),
+            bool(given.cache_result_in_memory),
         )
         self.cache_policy, self.cache_key_fn = given.cache_policy, given.cache_key_fn
         self.active_cache_policy = _cache_policy(
@@ -107,7 +114,9 @@ class Task(Generic[P, R]):
         module = getattr(fn, "__module__", None) or "__main__"
         self.task_key = f"{module}.{getattr(fn, '__qualname__', self.name)}"
         self.needs_parameters = (
-            self.active_cache_policy is not None or given.task_run_name is not None
+            self.active_cache_policy is not None
+            or given.task_run_name is not None
+            or given.result_storage_key is not None
         )
         update_wrapper(self, fn)
 

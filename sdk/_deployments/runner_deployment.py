@@ -20,6 +20,7 @@ from runplane._client.models import (
     RetryPolicy,
     RRuleSchedule,
 )
+from runplane._deployments.sources import PULL_STEPS
 from runplane._retries import retry_delays
 
 if TYPE_CHECKING:
@@ -218,6 +219,15 @@ def to_deployment(
         raise ValueError(f"deployment name {name!r} must be non-empty and contain no '/'")
     if concurrency_limit is not None and concurrency_limit < 1:
         raise ValueError("concurrency_limit must be at least 1")
+    job_variables = dict(job_variables or {})
+    source = flow.code_source
+    if entrypoint is None and source is not None:
+        # A flow from Flow.from_source: runners find it where its source is, not in this
+        # process's copy (a repository's clone under this home).
+        entrypoint = source.deployment_entrypoint()
+        steps = source.pull_steps()
+        if steps is not None:
+            job_variables.setdefault(PULL_STEPS, steps)
     return RunnerDeployment(
         name=name,
         flow=flow,
@@ -240,6 +250,6 @@ def to_deployment(
         concurrency_limit=concurrency_limit,
         collision_strategy=CollisionStrategy(collision_strategy),
         enforce_parameter_schema=enforce_parameter_schema,
-        job_variables=dict(job_variables or {}),
+        job_variables=job_variables,
         retry_policy=flow_retry_policy(flow),
     )

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("runplane.engine")
 
+_STORED: Any = object()
+"""The value of a run that keeps its result only in storage (``cache_result_in_memory``)."""
+
 
 class FlowCall:
     """One call of a flow, from binding its arguments to its final state."""
@@ -247,7 +250,9 @@ class FlowCall:
                 return self._failed(error, "its result could not be persisted:")
         else:
             ref = small_inline_ref(value)
-        self.value = value
+        # cache_result_in_memory=False: the stored result is the only copy, read back on demand.
+        kept = not self.flow.persists or self.flow.result_options.in_memory
+        self.value = value if kept else _STORED
         completed = make_state(StateType.COMPLETED, name, message, result=ref)
         state = self._engine().propose(completed)
         self._final(state, None)
@@ -344,14 +349,16 @@ class FlowCall:
         engine = self._engine()
         state = engine.state
         assert state is not None
+        stored = self.value is _STORED
         if return_state:
-            completed = state.type is StateType.COMPLETED
+            completed = state.type is StateType.COMPLETED and not stored
             error = self.invalid or self.error
-            return local_state(state, value=self.value, error=error, has_value=completed)
+            value = None if stored else self.value
+            return local_state(state, value=value, error=error, has_value=completed)
         if self.invalid is not None:
             raise self.invalid
         if state.type is StateType.COMPLETED:
-            return self.value
+            return state.result() if stored else self.value
         if self.error is not None:
             raise self.error
         raise RunAborted(state.message or f"the flow run ended {state.name}")

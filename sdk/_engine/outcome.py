@@ -1,7 +1,8 @@
 """How a task run ended, kept in memory: the value or error, and the state it reached.
 
 The ``State`` model is only built when someone asks for it, which keeps direct task
-calls free of model construction.
+calls free of model construction. A task with ``cache_result_in_memory=False`` keeps only
+its result's reference here: each read of the value loads it from result storage.
 """
 
 from __future__ import annotations
@@ -16,7 +17,17 @@ from runplane._engine.states import local_state, make_state, small_inline_ref
 class Outcome:
     """The end of one task run (or the tracking run of a subflow)."""
 
-    __slots__ = ("_state", "error", "message", "name", "result", "task_run_id", "type", "value")
+    __slots__ = (
+        "_state",
+        "_value",
+        "error",
+        "in_memory",
+        "message",
+        "name",
+        "result",
+        "task_run_id",
+        "type",
+    )
 
     def __init__(
         self,
@@ -28,15 +39,25 @@ class Outcome:
         error: BaseException | None = None,
         message: str = "",
         result: ResultRef | None = None,
+        in_memory: bool = True,
     ) -> None:
         self.task_run_id = task_run_id
         self.type = type
         self.name = name
-        self.value = value
+        # Without a stored result there is nothing to read back: the value stays.
+        self.in_memory = in_memory or result is None
+        self._value = value if self.in_memory else None
         self.error = error
         self.message = message
         self.result = result
         self._state: State | None = None
+
+    @property
+    def value(self) -> Any:
+        """The run's value: the one kept in memory, or the stored one read back."""
+        if self.in_memory or self.type is not StateType.COMPLETED:
+            return self._value
+        return self.state().result()
 
     @property
     def completed(self) -> bool:
@@ -46,10 +67,13 @@ class Outcome:
         if self._state is None:
             result = self.result
             if result is None and self.type is StateType.COMPLETED:
-                result = small_inline_ref(self.value)
+                result = small_inline_ref(self._value)
             state = make_state(self.type, self.name, self.message, result=result)
             self._state = local_state(
-                state, value=self.value, error=self.error, has_value=self.completed
+                state,
+                value=self._value,
+                error=self.error,
+                has_value=self.completed and self.in_memory,
             )
         return self._state
 

@@ -22,6 +22,12 @@ class ResultOptions:
     persist_result: bool | None = None
     result_storage: ResultStorage | None = None
     result_serializer: ResultSerializer | str | None = None
+    storage_key: str | None = None
+    """A task's ``result_storage_key`` template; None stores under a random key."""
+    in_memory: bool = True
+    """``cache_result_in_memory``: False keeps only the stored result, read back on demand.
+    It implies persisting; with ``persist_result=False`` the value stays in memory after all,
+    as nothing else holds it."""
 
     def __post_init__(self) -> None:
         # Storage the user's own code names for its results is storage it reads back from.
@@ -29,10 +35,17 @@ class ResultOptions:
             trust_storage(self.result_storage)
 
     def persists(self, caching: bool = False) -> bool:
-        """Off by default; on when asked for, or implied by caching, storage or serializer."""
+        """Off by default; on when asked for, or implied by caching, storage, serializer or a
+        storage key."""
         if self.persist_result is not None:
             return self.persist_result
-        return caching or self.result_storage is not None or self.result_serializer is not None
+        return (
+            caching
+            or self.result_storage is not None
+            or self.result_serializer is not None
+            or self.storage_key is not None
+            or not self.in_memory
+        )
 
 
 def check_serializer(serializer: ResultSerializer | str | None) -> None:
@@ -69,6 +82,10 @@ class ResultStores:
         if store is None:
             store = self._stores[key] = ResultStore(storage, serializer)
         return store
+
+
+NOT_IN_MEMORY: Any = object()
+"""Stands for a cached value this process stored but did not keep (``cache_result_in_memory``)."""
 
 
 class LocalCache:

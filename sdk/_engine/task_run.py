@@ -28,6 +28,7 @@ from runplane._engine.parameters import (
     upstream_inputs,
 )
 from runplane._engine.reporter import TaskRunCreate, Transition
+from runplane._engine.results import NOT_IN_MEMORY
 from runplane._engine.returned_states import returned_state, state_value
 from runplane._runtime.context import TaskRunContext, current_tags, task_run_context
 
@@ -205,14 +206,19 @@ class TaskRun:
             cache_expiration=expiration,
         )
         self._record(change)
-        return Outcome(self.id, _COMPLETED, "Cached", value=value, result=ref)
+        in_memory = task.result_options.in_memory
+        return Outcome(self.id, _COMPLETED, "Cached", value=value, result=ref, in_memory=in_memory)
 
     def _lookup(self, key: str) -> tuple[ResultRef | None, Any, datetime | None] | None:
-        local = self.engine.client.cached_results.get(key)
-        if local is not None:
-            return local
         from runplane._runtime.results import MissingResult, SerializationError, UntrustedResult
 
+        local = self.engine.client.cached_results.get(key)
+        # A result this process wrote but did not keep is read back only if this task keeps
+        # values in memory; otherwise its outcome holds the reference alone.
+        if local is not None and (
+            local[1] is not NOT_IN_MEMORY or not self.task.result_options.in_memory
+        ):
+            return local
         cached = self.engine.client.lookup_cached_state(key)
         if cached is None or cached.state.result_ref is None:
             return None
@@ -235,7 +241,11 @@ class TaskRun:
         self._record(Transition(_RUNNING, name, time.time()))
         if self.future is not None:
             self.future.mark_running()
-        context = TaskRunContext(
+        return task_run_context.set(self._context())
+
+    def _context(self) -> TaskRunContext:
+        """What ``runplane.runtime.task_run`` tells of this run while its code runs."""
+        return TaskRunContext(
             self.id,
             self.task.name,
             self.engine.flow_run_id,
@@ -246,7 +256,19 @@ class TaskRun:
             parameters=self.parameters,
             call=(self.args, self.kwargs),
         )
-        return task_run_context.set(context)
+
+    def storage_key(self) -> str | None:
+        """The key the task's ``result_storage_key`` gives this run; None: a random one."""
+        template = self.task.result_options.storage_key
+        if template is None:
+            return None
+        from runplane._engine.storage_keys import render_storage_key
+
+        token = task_run_context.set(self._context())
+        try:
+            return render_storage_key(template, self.parameters or {})
+        finally:
+            task_run_context.reset(token)
 
     def complete(self, value: Any) -> Outcome:
         if isinstance(value, State | list | tuple | set):
@@ -263,9 +285,11 @@ class TaskRun:
             from runplane._runtime.results import SerializationError
 
             try:
-                ref = self.engine.results.for_options(task.result_options).persist(value)
-            except (SerializationError, OSError) as error:
-                return self._final_failure(error, "its result could not be persisted")
+                store = self.engine.results.for_options(task.result_options)
+                ref = store.persist(value, key=self.storage_key())
+            except (SerializationError, OSError, ValueError) as error:
+                # ValueError: a result_storage_key that does not fit the run or the storage.
+                return self._final_failure(error, "its result could not be persisted:")
             if task.cache_expiration is not None:
                 expiration = datetime.now(UTC) + task.cache_expiration
         change = Transition(
@@ -278,9 +302,19 @@ class TaskRun:
             cache_expiration=expiration,
         )
         self._record(change)
-        outcome = Outcome(self.id, _COMPLETED, name, value=value, message=message, result=ref)
+        in_memory = task.result_options.in_memory
+        outcome = Outcome(
+            self.id,
+            _COMPLETED,
+            name,
+            value=value,
+            message=message,
+            result=ref,
+            in_memory=in_memory,
+        )
         if self.cache_key is not None and ref is not None:
-            self.engine.client.cached_results.put(self.cache_key, ref, value, expiration)
+            kept = value if in_memory else NOT_IN_MEMORY
+            self.engine.client.cached_results.put(self.cache_key, ref, kept, expiration)
         if task.on_completion:
             run_hooks(task.on_completion, task, self.model(outcome), outcome.state())
         return outcome

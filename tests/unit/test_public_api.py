@@ -35,6 +35,7 @@ EXPECTED = [
     "FlowRun",
     "FlowRunChange",
     "FlowRunFilter",
+    "GitRepository",
     "HeartbeatResult",
     "INPUTS",
     "IntervalSchedule",

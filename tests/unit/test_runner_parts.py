@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from pathlib import Path
@@ -91,6 +92,24 @@ def test_the_job_cannot_override_the_run_identity() -> None:
     assignment = _assignment(job_variables={"env": {"RUNPLANE_FLOW_RUN_ID": "x"}})
     env = run_environment(assignment, {}, base={})
     assert env["RUNPLANE_FLOW_RUN_ID"] == str(assignment.flow_run.id)
+
+
+def test_the_deployment_alone_says_how_the_code_is_fetched() -> None:
+    step = {"git_clone": {"repository": "https://example.com/etl.git"}}
+    mine = _assignment()
+    mine = mine.model_copy(
+        update={
+            "deployment": mine.deployment.model_copy(  # type: ignore[union-attr]
+                update={"job_variables": {"pull_steps": [step]}}
+            )
+        }
+    )
+    env = run_environment(mine, {}, base={"RUNPLANE_FLOW_PULL_STEPS": "inherited"})
+    assert json.loads(env["RUNPLANE_FLOW_PULL_STEPS"]) == [step]
+    # A run's job variables cannot make a runner fetch other code, nor can the runner's own.
+    theirs = _assignment(job_variables={"pull_steps": [step]})
+    env = run_environment(theirs, {}, base={"RUNPLANE_FLOW_PULL_STEPS": "inherited"})
+    assert "RUNPLANE_FLOW_PULL_STEPS" not in env
 
 
 def _stored(held: HeldRun, state_type: StateType, **changes: object) -> FlowRun:
