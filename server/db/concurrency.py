@@ -230,8 +230,7 @@ async def insert_lease(
         return None
     if limit_ids:
         slots = [
-            {"lease_id": lease.id, "limit_id": limit_id, "occupy": occupy}
-            for limit_id in limit_ids
+            {"lease_id": lease.id, "limit_id": limit_id, "occupy": occupy} for limit_id in limit_ids
         ]
         await conn.execute(sa.insert(concurrency_slot), slots)
     return lease

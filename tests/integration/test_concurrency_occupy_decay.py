@@ -104,9 +104,7 @@ async def test_a_bad_decay_rate_is_invalid(stub: Stub, decay: float) -> None:
     assert "slot_decay_per_second" in (caught.value.details() or "")
 
 
-async def test_decay_frees_slots_at_the_rate_not_on_release(
-    stub: Stub, clock: ManualClock
-) -> None:
+async def test_decay_frees_slots_at_the_rate_not_on_release(stub: Stub, clock: ManualClock) -> None:
     name = unique("rate")
     created = await create(stub, name, 4, decay=2.0)  # two slots a second
     assert created.slot_decay_per_second == 2.0
