@@ -83,7 +83,8 @@ class CreateConcurrencyLimitRequest(_message.Message):
     limit: _builtins.int
     """Maximum number of slots; zero or more."""
     slot_decay_per_second: _builtins.float
-    """Slots freed per second, for a rate limit: zero (freed on release) or more, finite.
+    """Slots freed per second, for a rate limit: zero (freed on release), or more, at most 1e9
+    and fast enough that a full limit decays within 100 years.
     Changing it keeps the slots taken so far, freed at the new rate from now on.
     """
     def __init__(

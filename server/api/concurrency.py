@@ -34,7 +34,9 @@ class ConcurrencyServicer(concurrency_pb2_grpc.ConcurrencyServiceServicer):
     ) -> concurrency_pb2.CreateConcurrencyLimitResponse:
         name = require_name("name", request.name)
         limit = messages.limit_value("limit", request.limit)
-        decay = messages.slot_decay_value("slot_decay_per_second", request.slot_decay_per_second)
+        decay = messages.slot_decay_value(
+            "slot_decay_per_second", request.slot_decay_per_second, limit
+        )
         async with self._db.write() as conn:
             record, created = await concurrency.create_or_update(
                 conn, name, limit, decay, self._clock.now()

@@ -18,6 +18,9 @@ MAX_NAMES = 100
 MAX_HOLDER_LENGTH = 256
 MAX_OCCUPY = 1_000_000
 MAX_SLOT_DECAY_PER_SECOND = 1e9
+# A full decaying limit must come free within this time: the time when its slots will have
+# decayed must stay a date.
+MAX_DECAY_SECONDS = 100 * 365 * 24 * 3600.0
 
 
 def concurrency_limit(record: ConcurrencyLimitRecord) -> concurrency_pb2.ConcurrencyLimit:
@@ -68,9 +71,14 @@ def occupy_value(field: str, value: int) -> int:
     return value or 1
 
 
-def slot_decay_value(field: str, value: float) -> float:
+def slot_decay_value(field: str, value: float, limit: int) -> float:
+    """A decay rate: 0 (none), or fast enough that a full ``limit`` decays within 100 years."""
     if not math.isfinite(value) or value < 0:
         raise invalid_argument(field, "must be a finite number, zero or more")
     if value > MAX_SLOT_DECAY_PER_SECOND:
         raise invalid_argument(field, f"must be at most {MAX_SLOT_DECAY_PER_SECOND:g}")
+    if value > 0 and limit / value > MAX_DECAY_SECONDS:
+        raise invalid_argument(
+            field, f"is too slow: a limit of {limit} would take more than 100 years to decay"
+        )
     return value

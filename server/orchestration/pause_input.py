@@ -37,9 +37,10 @@ def input_problem(schema_json: str, value: Any) -> InputProblem | None:
     validator = jsonschema.validators.validator_for(schema)(schema)
     try:
         error = best_match(validator.iter_errors(value))
-    except referencing.exceptions.Unresolvable as failure:
+    except (referencing.exceptions.Unresolvable, RecursionError) as failure:
         # A reference the schema cannot resolve (only references within it are, nothing is
-        # fetched): the input cannot be shown to satisfy it.
+        # fetched), or one that refers to itself without end: the input cannot be shown to
+        # satisfy it.
         return InputProblem((), f"cannot be checked against the schema: {failure}")
     if error is None:
         return None

@@ -97,10 +97,10 @@ async def test_occupy_is_all_or_none_across_names(stub: Stub) -> None:
     assert (await active(stub, roomy), await active(stub, tight)) == (2, 4)
 
 
-@pytest.mark.parametrize("decay", [-1.0, float("nan"), float("inf")])
+@pytest.mark.parametrize("decay", [-1.0, float("nan"), float("inf"), 1e-300, 2e9])
 async def test_a_bad_decay_rate_is_invalid(stub: Stub, decay: float) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await create(stub, unique("rate"), 1, decay)
+        await create(stub, unique("rate"), 2_000_000_000, decay)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "slot_decay_per_second" in (caught.value.details() or "")
 

@@ -186,3 +186,18 @@ async def test_input_fields_belong_to_their_own_state_types(api: Api) -> None:
     completed.details.resume_input_json = "{}"
     details = await invalid(api.propose(run_id, completed))
     assert "resume_input_json: is only allowed on a RUNNING state" in details
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        '{"$ref": "https://example.com/elsewhere.json"}',
+        '{"$defs": {"loop": {"$ref": "#/$defs/loop"}}, "$ref": "#/$defs/loop"}',
+    ],
+)
+async def test_a_schema_that_cannot_be_checked_refuses_every_input(api: Api, schema: str) -> None:
+    run_id = await api.running()
+    assert (await api.pause(run_id, schema)).status == Status.ORCHESTRATION_STATUS_ACCEPT
+    details = await invalid(api.resume(run_id, "{}"))
+    assert "cannot be checked against the schema" in details
+    assert (await api.state(run_id)).type == T.STATE_TYPE_PAUSED
