@@ -7,9 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
-import referencing.exceptions
-from jsonschema.exceptions import best_match
+# jsonschema is imported where it is used: loading it costs every server start, and only
+# pauses for input need it.
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +21,8 @@ class InputProblem:
 
 def schema_problem(schema: Any) -> str | None:
     """Why ``schema`` is not a usable JSON Schema object; None when it is."""
+    import jsonschema
+
     if not isinstance(schema, dict):
         return "must be a JSON Schema: a JSON object"
     try:
@@ -33,6 +34,10 @@ def schema_problem(schema: Any) -> str | None:
 
 def input_problem(schema_json: str, value: Any) -> InputProblem | None:
     """The most relevant way ``value`` breaks the schema; None when it satisfies it."""
+    import jsonschema
+    import referencing.exceptions
+    from jsonschema.exceptions import best_match
+
     schema = json.loads(schema_json)
     validator = jsonschema.validators.validator_for(schema)(schema)
     try:
