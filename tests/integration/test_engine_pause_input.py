@@ -10,17 +10,27 @@ import subprocess
 import sys
 import threading
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_support import any_engine_api, engine_api, paused_run
+from delivery_support import ManualClock
+from engine_support import (
+    ThreadedServer,
+    any_engine_api,
+    engine_api,
+    paused_run,
+    wait_until,
+)
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
 import runplane
 from runplane import InvalidArgument, StateType, SyncRunplaneClient, flow
+from runplane._engine.client import reset_engine_client
 from runplane.cli import app
+from runplane.server import ServerSettings
 
 __all__ = ["any_engine_api", "engine_api"]
 
@@ -89,6 +99,41 @@ def test_wait_for_input_must_be_a_model(engine_api: SyncRunplaneClient) -> None:
 
     with pytest.raises(TypeError, match="pydantic model class"):
         odd()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_server_clock_behind_the_flows_ends_the_pause_once_it_agrees(
+    server_settings: ServerSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server's clock stands still: when the pause's deadline passes for the flow, the
+    # server still waits for input, and ends the pause only once its own clock has passed.
+    clock = ManualClock()
+    running = ThreadedServer(server_settings, clock)
+    monkeypatch.setenv("RUNPLANE_API_URL", running.server.address)
+    monkeypatch.setenv("RUNPLANE_HOME", str(tmp_path / "home"))
+    reset_engine_client()
+    try:
+        with SyncRunplaneClient() as client:
+            waiting = review.with_options(name=f"skew-{uuid.uuid4().hex[:8]}")
+            thread, outcome = _in_thread(lambda: waiting(0.2, return_state=True))
+            run_id = paused_run(client, waiting.name)
+            paused = client.get_flow_run(run_id).state
+            assert paused is not None
+            deadline = paused.details.pause_deadline
+            assert deadline is not None
+            # Past the deadline by the flow's clock: its end of the pause is refused for now.
+            wait_until(lambda: datetime.now(UTC) > deadline + timedelta(seconds=0.3))
+            still = client.get_flow_run(run_id).state
+            assert still is not None
+            assert still.type is StateType.PAUSED
+            clock.advance((deadline - clock.now()).total_seconds() + 1)
+            thread.join(30)
+        [state] = outcome
+        assert state.type is StateType.FAILED
+        assert "never resumed" in state.message
+    finally:
+        reset_engine_client()
+        running.stop()
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
