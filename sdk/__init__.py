@@ -142,7 +142,12 @@ if TYPE_CHECKING:
         CachePolicy,
         task_input_hash,
     )
-    from runplane._runtime.concurrency import ConcurrencySlots, concurrency
+    from runplane._runtime.concurrency import (
+        ConcurrencySlots,
+        arate_limit,
+        concurrency,
+        rate_limit,
+    )
     from runplane._runtime.context import tags
     from runplane._runtime.run_context import RunContext, get_run_context
     from runplane._runtime.run_logs import get_run_logger
@@ -179,7 +184,12 @@ _EXPORTED_FROM: dict[str, tuple[str, ...]] = {
         "task_input_hash",
     ),
     "runplane._client.client": ("RunplaneClient",),
-    "runplane._runtime.concurrency": ("ConcurrencySlots", "concurrency"),
+    "runplane._runtime.concurrency": (
+        "ConcurrencySlots",
+        "arate_limit",
+        "concurrency",
+        "rate_limit",
+    ),
     "runplane._runtime.context": ("tags",),
     "runplane._dask": ("DaskTaskRunner",),
     "runplane._deployments.deploy": ("adeploy", "deploy"),
@@ -383,6 +393,7 @@ __all__ = [
     "adeploy",
     "allow_failure",
     "apause_flow_run",
+    "arate_limit",
     "arun_deployment",
     "as_completed",
     "asuspend_flow_run",
@@ -400,6 +411,7 @@ __all__ = [
     "get_run_logger",
     "get_settings",
     "pause_flow_run",
+    "rate_limit",
     "resume_flow_run",
     "run_deployment",
     "serve",

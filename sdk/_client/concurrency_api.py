@@ -16,9 +16,17 @@ from runplane.v1 import concurrency_pb2
 class ConcurrencyAPI(Transport):
     """Named and tag-based concurrency limits, and leases on their slots."""
 
-    async def create_concurrency_limit(self, name: str, limit: int) -> ConcurrencyLimit:
-        """Creates a limit, or sets the limit of the existing one with that name."""
-        request = concurrency_pb2.CreateConcurrencyLimitRequest(name=name, limit=limit)
+    async def create_concurrency_limit(
+        self, name: str, limit: int, *, slot_decay_per_second: float = 0.0
+    ) -> ConcurrencyLimit:
+        """Creates a limit, or sets the limit and decay of the existing one with that name.
+
+        With ``slot_decay_per_second`` the limit is a rate limit: the slots taken of it are
+        freed at that rate over time, not on release.
+        """
+        request = concurrency_pb2.CreateConcurrencyLimitRequest(
+            name=name, limit=limit, slot_decay_per_second=slot_decay_per_second
+        )
         response = await self._unary(self.stubs.concurrency.CreateConcurrencyLimit, request)
         return convert.concurrency_limit_from_pb(response.concurrency_limit)
 
@@ -61,13 +69,16 @@ class ConcurrencyAPI(Transport):
         holder_id: str,
         lease_duration: timedelta | None = None,
         request_id: UUID | None = None,
+        occupy: int = 1,
     ) -> ConcurrencyLease:
-        """Takes one slot of each named limit, all or none, under a lease (30 s by default).
+        """Takes ``occupy`` slots of each named limit, all or none, under a lease (30 s by
+        default). Asking for more slots than a limit has raises ``InvalidArgument``.
 
         ``request_id`` (a new UUID when not given) makes a retried call return the same lease.
         """
         request = concurrency_pb2.AcquireConcurrencySlotsRequest(
             names=names,
+            occupy=occupy,
             holder_id=holder_id,
             lease_duration=convert.duration_to_pb(lease_duration),
             request_id=str(request_id or uuid.uuid4()),

@@ -503,6 +503,8 @@ class ConcurrencyLimit(Frozen):
     limit: int
     active_slots: int = 0
     create_time: AwareDatetime | None = None
+    slot_decay_per_second: float = 0.0
+    """Slots freed per second for a rate limit; 0: slots are freed when released."""
 
 
 class ConcurrencyLease(Frozen):

@@ -62,6 +62,10 @@ class StateDetails(Frozen):
     pause_deadline: AwareDatetime | None = None
     child_flow_run_id: UUID | None = None
     upstream_task_run_id: UUID | None = None
+    pause_input_schema_json: str | None = None
+    """On a PAUSED state: the JSON Schema of the input the run waits for."""
+    resume_input_json: str | None = None
+    """On the RUNNING state that resumed a run paused for input: that input, as JSON."""
 
 
 class State(Frozen):

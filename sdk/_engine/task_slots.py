@@ -53,16 +53,20 @@ class TagSlots:
         self.releases = Releases()
         self._keeper = LeaseKeeper(self._renew, LEASE_SECONDS)
 
-    def acquire(self, names: list[str], holder: str, request_id: uuid.UUID) -> uuid.UUID | float:
+    def acquire(
+        self, names: list[str], holder: str, request_id: uuid.UUID, occupy: int = 1
+    ) -> uuid.UUID | float:
         """The lease now holding the slots, or the seconds to wait before asking again.
 
-        Raises ``RunAborted`` when a limit is 0.
+        Raises ``RunAborted`` when a limit is 0, ``InvalidArgument`` when ``occupy`` is more
+        than a limit.
         """
         lease = self.client.acquire_concurrency_slots(
             names,
             holder_id=holder,
             lease_duration=timedelta(seconds=LEASE_SECONDS),
             request_id=request_id,
+            occupy=occupy,
         )
         if lease.granted:
             assert lease.lease_id is not None  # the server sends one with every grant

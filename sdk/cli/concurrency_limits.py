@@ -23,7 +23,7 @@ concurrency_limit_app = CommandGroup(no_args_is_help=True, help="Manage concurre
 NameArgument = Annotated[str, typer.Argument(help="The limit's name (tag:<tag> for task tags).")]
 
 
-_COLUMNS = (Column("Name"), Column("Limit"), Column("Active slots"))
+_COLUMNS = (Column("Name"), Column("Limit"), Column("Active slots"), Column("Decay per second"))
 
 
 @concurrency_limit_app.command("ls")
@@ -33,19 +33,56 @@ def list_limits(output: OutputOption = OutputFormat.TABLE) -> None:
         limits = client.all_concurrency_limits()
     if print_data(limits, output):
         return
-    rows = [[limit.name, str(limit.limit), str(limit.active_slots)] for limit in limits]
+    rows = [
+        [limit.name, str(limit.limit), str(limit.active_slots), f"{limit.slot_decay_per_second:g}"]
+        for limit in limits
+    ]
     print_table(stdout_console(), _COLUMNS, rows, output, empty="no concurrency limits")
+
+
+DecayOption = Annotated[
+    float | None,
+    typer.Option(
+        "--slot-decay-per-second",
+        min=0.0,
+        help="Make it a rate limit: slots taken are freed at this rate, not on release.",
+    ),
+]
 
 
 @concurrency_limit_app.command("set")
 def set_limit(
     name: NameArgument,
     limit: Annotated[int, typer.Argument(min=0, help="Most slots held at once; 0 blocks all.")],
+    slot_decay_per_second: DecayOption = None,
 ) -> None:
-    """Create a concurrency limit, or change an existing one's value."""
+    """Create a concurrency limit, or change an existing one's value (its decay is kept
+    unless given)."""
+    _save(name, limit, slot_decay_per_second)
+
+
+@concurrency_limit_app.command("create")
+def create_limit(
+    name: NameArgument,
+    limit: Annotated[
+        int, typer.Option("--limit", min=0, help="Most slots held at once; 0 blocks all.")
+    ],
+    slot_decay_per_second: DecayOption = None,
+) -> None:
+    """Create a concurrency limit (or change the one with that name), as `set` does."""
+    _save(name, limit, slot_decay_per_second)
+
+
+def _save(name: str, limit: int, slot_decay_per_second: float | None) -> None:
     with SyncRunplaneClient() as client:
-        client.create_concurrency_limit(name, limit)
-    stdout_console().print(f"concurrency limit {name} is {limit}")
+        if slot_decay_per_second is None:
+            try:
+                slot_decay_per_second = client.get_concurrency_limit(name).slot_decay_per_second
+            except NotFound:
+                slot_decay_per_second = 0.0
+        client.create_concurrency_limit(name, limit, slot_decay_per_second=slot_decay_per_second)
+    decay = f", {slot_decay_per_second:g} slots freed per second" if slot_decay_per_second else ""
+    stdout_console().print(f"concurrency limit {name} is {limit}{decay}", markup=False)
 
 
 @concurrency_limit_app.command("inspect")
@@ -62,6 +99,7 @@ def inspect_limit(name: NameArgument, output: OutputOption = OutputFormat.TABLE)
     stdout_console().print(
         f"[bold]{escape(terminal_safe(limit.name))}[/bold]  "
         f"limit: {limit.limit}  active: {limit.active_slots}"
+        + (f"  decay: {limit.slot_decay_per_second:g}/s" if limit.slot_decay_per_second else "")
     )
 
 

@@ -11,7 +11,7 @@ from rich.live import Live
 from rich.table import Table
 
 from runplane._client.client import RunplaneClient
-from runplane._client.errors import NotFound
+from runplane._client.errors import InvalidArgument, NotFound
 from runplane._client.models import (
     TERMINAL_STATE_TYPES,
     FlowRun,
@@ -54,22 +54,31 @@ def cancel_run(flow_run_id: ids.FlowRunIdArgument) -> None:
 
 
 @flow_run_app.command("resume")
-def resume_run(flow_run_id: ids.FlowRunIdArgument) -> None:
+def resume_run(
+    flow_run_id: ids.FlowRunIdArgument,
+    run_input: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            help="The input a run paused with wait_for_input waits for, as JSON: '{\"x\": 1}'.",
+        ),
+    ] = None,
+) -> None:
     """Resume a flow run that paused (pause_flow_run) or suspended (suspend_flow_run) itself."""
     from runplane._engine.errors import RunAborted
-    from runplane._engine.pauses import resume_flow_run
+    from runplane._engine.pauses import resume_with_input_json
 
     run_id = ids.as_uuid(flow_run_id)
     if run_id is None:
         with SyncRunplaneClient() as client:
             run_id = ids.flow_run_id(client, flow_run_id)
     try:
-        state = resume_flow_run(run_id)
+        state = resume_with_input_json(run_id, run_input)
     except NotFound:
         stdout_console().print(f"no flow run {flow_run_id}")
         raise typer.Exit(1) from None
-    except RunAborted as error:
-        stdout_console().print(terminal_safe(str(error)), markup=False)
+    except (RunAborted, InvalidArgument) as error:
+        stdout_console().print(f"not resumed: {terminal_safe(str(error))}", markup=False)
         raise typer.Exit(1) from None
     stdout_console().print(f"flow run {run_id} is {state_text(state)}")
 

@@ -269,7 +269,17 @@ def _details(run: FlowRun) -> list[list[Cell]]:
         ["Work pool", run.work_pool_name or "-"],
         ["Runtime", run.runtime],
         ["Parent task run", str(run.parent_task_run_id) if run.parent_task_run_id else "-"],
+        *_awaited_input(run),
     ]
+
+
+def _awaited_input(run: FlowRun) -> list[list[Cell]]:
+    """The JSON Schema of the input a run paused for input waits for, as a row."""
+    state = run.state
+    if state is None or state.type is not StateType.PAUSED:
+        return []
+    schema = state.details.pause_input_schema_json
+    return [["Waits for input", schema]] if schema else []
 
 
 def state_cell(state: State | None) -> Text:

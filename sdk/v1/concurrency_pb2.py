@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1drunplane/v1/concurrency.proto\x12\x0brunplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x01\n\x10\x43oncurrencyLimit\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\x12\x14\n\x0c\x61\x63tive_slots\x18\x04 \x01(\x05\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"<\n\x1d\x43reateConcurrencyLimitRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"k\n\x1e\x43reateConcurrencyLimitResponse\x12\x38\n\x11\x63oncurrency_limit\x18\x01 \x01(\x0b\x32\x1d.runplane.v1.ConcurrencyLimit\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"*\n\x1aGetConcurrencyLimitRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"W\n\x1bGetConcurrencyLimitResponse\x12\x38\n\x11\x63oncurrency_limit\x18\x01 \x01(\x0b\x32\x1d.runplane.v1.ConcurrencyLimit\"E\n\x1cListConcurrencyLimitsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"s\n\x1dListConcurrencyLimitsResponse\x12\x39\n\x12\x63oncurrency_limits\x18\x01 \x03(\x0b\x32\x1d.runplane.v1.ConcurrencyLimit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"-\n\x1d\x44\x65leteConcurrencyLimitRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\" \n\x1e\x44\x65leteConcurrencyLimitResponse\"\x89\x01\n\x1e\x41\x63quireConcurrencySlotsRequest\x12\r\n\x05names\x18\x01 \x03(\t\x12\x11\n\tholder_id\x18\x02 \x01(\t\x12\x31\n\x0elease_duration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"\xab\x01\n\x1f\x41\x63quireConcurrencySlotsResponse\x12\x0f\n\x07granted\x18\x01 \x01(\x08\x12\x10\n\x08lease_id\x18\x02 \x01(\t\x12\x35\n\x11lease_expire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x0bretry_after\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"c\n\x1cRenewConcurrencyLeaseRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12\x31\n\x0elease_duration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"V\n\x1dRenewConcurrencyLeaseResponse\x12\x35\n\x11lease_expire_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"2\n\x1eReleaseConcurrencySlotsRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\t\"!\n\x1fReleaseConcurrencySlotsResponse2\xb0\x06\n\x12\x43oncurrencyService\x12q\n\x16\x43reateConcurrencyLimit\x12*.runplane.v1.CreateConcurrencyLimitRequest\x1a+.runplane.v1.CreateConcurrencyLimitResponse\x12h\n\x13GetConcurrencyLimit\x12\'.runplane.v1.GetConcurrencyLimitRequest\x1a(.runplane.v1.GetConcurrencyLimitResponse\x12n\n\x15ListConcurrencyLimits\x12).runplane.v1.ListConcurrencyLimitsRequest\x1a*.runplane.v1.ListConcurrencyLimitsResponse\x12q\n\x16\x44\x65leteConcurrencyLimit\x12*.runplane.v1.DeleteConcurrencyLimitRequest\x1a+.runplane.v1.DeleteConcurrencyLimitResponse\x12t\n\x17\x41\x63quireConcurrencySlots\x12+.runplane.v1.AcquireConcurrencySlotsRequest\x1a,.runplane.v1.AcquireConcurrencySlotsResponse\x12n\n\x15RenewConcurrencyLease\x12).runplane.v1.RenewConcurrencyLeaseRequest\x1a*.runplane.v1.RenewConcurrencyLeaseResponse\x12t\n\x17ReleaseConcurrencySlots\x12+.runplane.v1.ReleaseConcurrencySlotsRequest\x1a,.runplane.v1.ReleaseConcurrencySlotsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1drunplane/v1/concurrency.proto\x12\x0brunplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\x01\n\x10\x43oncurrencyLimit\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\x12\x14\n\x0c\x61\x63tive_slots\x18\x04 \x01(\x05\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x15slot_decay_per_second\x18\x06 \x01(\x01\"[\n\x1d\x43reateConcurrencyLimitRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x1d\n\x15slot_decay_per_second\x18\x03 \x01(\x01\"k\n\x1e\x43reateConcurrencyLimitResponse\x12\x38\n\x11\x63oncurrency_limit\x18\x01 \x01(\x0b\x32\x1d.runplane.v1.ConcurrencyLimit\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"*\n\x1aGetConcurrencyLimitRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"W\n\x1bGetConcurrencyLimitResponse\x12\x38\n\x11\x63oncurrency_limit\x18\x01 \x01(\x0b\x32\x1d.runplane.v1.ConcurrencyLimit\"E\n\x1cListConcurrencyLimitsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"s\n\x1dListConcurrencyLimitsResponse\x12\x39\n\x12\x63oncurrency_limits\x18\x01 \x03(\x0b\x32\x1d.runplane.v1.ConcurrencyLimit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"-\n\x1d\x44\x65leteConcurrencyLimitRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\" \n\x1e\x44\x65leteConcurrencyLimitResponse\"\x99\x01\n\x1e\x41\x63quireConcurrencySlotsRequest\x12\r\n\x05names\x18\x01 \x03(\t\x12\x11\n\tholder_id\x18\x02 \x01(\t\x12\x31\n\x0elease_duration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x0e\n\x06occupy\x18\x05 \x01(\x05\"\xab\x01\n\x1f\x41\x63quireConcurrencySlotsResponse\x12\x0f\n\x07granted\x18\x01 \x01(\x08\x12\x10\n\x08lease_id\x18\x02 \x01(\t\x12\x35\n\x11lease_expire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x0bretry_after\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"c\n\x1cRenewConcurrencyLeaseRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12\x31\n\x0elease_duration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"V\n\x1dRenewConcurrencyLeaseResponse\x12\x35\n\x11lease_expire_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"2\n\x1eReleaseConcurrencySlotsRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\t\"!\n\x1fReleaseConcurrencySlotsResponse2\xb0\x06\n\x12\x43oncurrencyService\x12q\n\x16\x43reateConcurrencyLimit\x12*.runplane.v1.CreateConcurrencyLimitRequest\x1a+.runplane.v1.CreateConcurrencyLimitResponse\x12h\n\x13GetConcurrencyLimit\x12\'.runplane.v1.GetConcurrencyLimitRequest\x1a(.runplane.v1.GetConcurrencyLimitResponse\x12n\n\x15ListConcurrencyLimits\x12).runplane.v1.ListConcurrencyLimitsRequest\x1a*.runplane.v1.ListConcurrencyLimitsResponse\x12q\n\x16\x44\x65leteConcurrencyLimit\x12*.runplane.v1.DeleteConcurrencyLimitRequest\x1a+.runplane.v1.DeleteConcurrencyLimitResponse\x12t\n\x17\x41\x63quireConcurrencySlots\x12+.runplane.v1.AcquireConcurrencySlotsRequest\x1a,.runplane.v1.AcquireConcurrencySlotsResponse\x12n\n\x15RenewConcurrencyLease\x12).runplane.v1.RenewConcurrencyLeaseRequest\x1a*.runplane.v1.RenewConcurrencyLeaseResponse\x12t\n\x17ReleaseConcurrencySlots\x12+.runplane.v1.ReleaseConcurrencySlotsRequest\x1a,.runplane.v1.ReleaseConcurrencySlotsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,35 +34,35 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'runplane.v1.concurrency_pb2
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CONCURRENCYLIMIT']._serialized_start=112
-  _globals['_CONCURRENCYLIMIT']._serialized_end=242
-  _globals['_CREATECONCURRENCYLIMITREQUEST']._serialized_start=244
-  _globals['_CREATECONCURRENCYLIMITREQUEST']._serialized_end=304
-  _globals['_CREATECONCURRENCYLIMITRESPONSE']._serialized_start=306
-  _globals['_CREATECONCURRENCYLIMITRESPONSE']._serialized_end=413
-  _globals['_GETCONCURRENCYLIMITREQUEST']._serialized_start=415
-  _globals['_GETCONCURRENCYLIMITREQUEST']._serialized_end=457
-  _globals['_GETCONCURRENCYLIMITRESPONSE']._serialized_start=459
-  _globals['_GETCONCURRENCYLIMITRESPONSE']._serialized_end=546
-  _globals['_LISTCONCURRENCYLIMITSREQUEST']._serialized_start=548
-  _globals['_LISTCONCURRENCYLIMITSREQUEST']._serialized_end=617
-  _globals['_LISTCONCURRENCYLIMITSRESPONSE']._serialized_start=619
-  _globals['_LISTCONCURRENCYLIMITSRESPONSE']._serialized_end=734
-  _globals['_DELETECONCURRENCYLIMITREQUEST']._serialized_start=736
-  _globals['_DELETECONCURRENCYLIMITREQUEST']._serialized_end=781
-  _globals['_DELETECONCURRENCYLIMITRESPONSE']._serialized_start=783
-  _globals['_DELETECONCURRENCYLIMITRESPONSE']._serialized_end=815
-  _globals['_ACQUIRECONCURRENCYSLOTSREQUEST']._serialized_start=818
-  _globals['_ACQUIRECONCURRENCYSLOTSREQUEST']._serialized_end=955
-  _globals['_ACQUIRECONCURRENCYSLOTSRESPONSE']._serialized_start=958
-  _globals['_ACQUIRECONCURRENCYSLOTSRESPONSE']._serialized_end=1129
-  _globals['_RENEWCONCURRENCYLEASEREQUEST']._serialized_start=1131
-  _globals['_RENEWCONCURRENCYLEASEREQUEST']._serialized_end=1230
-  _globals['_RENEWCONCURRENCYLEASERESPONSE']._serialized_start=1232
-  _globals['_RENEWCONCURRENCYLEASERESPONSE']._serialized_end=1318
-  _globals['_RELEASECONCURRENCYSLOTSREQUEST']._serialized_start=1320
-  _globals['_RELEASECONCURRENCYSLOTSREQUEST']._serialized_end=1370
-  _globals['_RELEASECONCURRENCYSLOTSRESPONSE']._serialized_start=1372
-  _globals['_RELEASECONCURRENCYSLOTSRESPONSE']._serialized_end=1405
-  _globals['_CONCURRENCYSERVICE']._serialized_start=1408
-  _globals['_CONCURRENCYSERVICE']._serialized_end=2224
+  _globals['_CONCURRENCYLIMIT']._serialized_end=273
+  _globals['_CREATECONCURRENCYLIMITREQUEST']._serialized_start=275
+  _globals['_CREATECONCURRENCYLIMITREQUEST']._serialized_end=366
+  _globals['_CREATECONCURRENCYLIMITRESPONSE']._serialized_start=368
+  _globals['_CREATECONCURRENCYLIMITRESPONSE']._serialized_end=475
+  _globals['_GETCONCURRENCYLIMITREQUEST']._serialized_start=477
+  _globals['_GETCONCURRENCYLIMITREQUEST']._serialized_end=519
+  _globals['_GETCONCURRENCYLIMITRESPONSE']._serialized_start=521
+  _globals['_GETCONCURRENCYLIMITRESPONSE']._serialized_end=608
+  _globals['_LISTCONCURRENCYLIMITSREQUEST']._serialized_start=610
+  _globals['_LISTCONCURRENCYLIMITSREQUEST']._serialized_end=679
+  _globals['_LISTCONCURRENCYLIMITSRESPONSE']._serialized_start=681
+  _globals['_LISTCONCURRENCYLIMITSRESPONSE']._serialized_end=796
+  _globals['_DELETECONCURRENCYLIMITREQUEST']._serialized_start=798
+  _globals['_DELETECONCURRENCYLIMITREQUEST']._serialized_end=843
+  _globals['_DELETECONCURRENCYLIMITRESPONSE']._serialized_start=845
+  _globals['_DELETECONCURRENCYLIMITRESPONSE']._serialized_end=877
+  _globals['_ACQUIRECONCURRENCYSLOTSREQUEST']._serialized_start=880
+  _globals['_ACQUIRECONCURRENCYSLOTSREQUEST']._serialized_end=1033
+  _globals['_ACQUIRECONCURRENCYSLOTSRESPONSE']._serialized_start=1036
+  _globals['_ACQUIRECONCURRENCYSLOTSRESPONSE']._serialized_end=1207
+  _globals['_RENEWCONCURRENCYLEASEREQUEST']._serialized_start=1209
+  _globals['_RENEWCONCURRENCYLEASEREQUEST']._serialized_end=1308
+  _globals['_RENEWCONCURRENCYLEASERESPONSE']._serialized_start=1310
+  _globals['_RENEWCONCURRENCYLEASERESPONSE']._serialized_end=1396
+  _globals['_RELEASECONCURRENCYSLOTSREQUEST']._serialized_start=1398
+  _globals['_RELEASECONCURRENCYSLOTSREQUEST']._serialized_end=1448
+  _globals['_RELEASECONCURRENCYSLOTSRESPONSE']._serialized_start=1450
+  _globals['_RELEASECONCURRENCYSLOTSRESPONSE']._serialized_end=1483
+  _globals['_CONCURRENCYSERVICE']._serialized_start=1486
+  _globals['_CONCURRENCYSERVICE']._serialized_end=2302
 # @@protoc_insertion_point(module_scope)

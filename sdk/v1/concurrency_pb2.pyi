@@ -31,6 +31,7 @@ class ConcurrencyLimit(_message.Message):
     LIMIT_FIELD_NUMBER: _builtins.int
     ACTIVE_SLOTS_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    SLOT_DECAY_PER_SECOND_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned UUID."""
     name: _builtins.str
@@ -39,6 +40,11 @@ class ConcurrencyLimit(_message.Message):
     """Maximum number of slots held at once."""
     active_slots: _builtins.int
     """Slots held right now."""
+    slot_decay_per_second: _builtins.float
+    """Slots freed per second, for a rate limit; 0 means slots are freed only on release.
+    Slots taken of a limit with decay are not held by the lease: releasing it frees none of
+    them, they are freed at this rate over time.
+    """
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When the limit was created."""
@@ -51,10 +57,11 @@ class ConcurrencyLimit(_message.Message):
         limit: _builtins.int = ...,
         active_slots: _builtins.int = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        slot_decay_per_second: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_slots", b"active_slots", "create_time", b"create_time", "id", b"id", "limit", b"limit", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_slots", b"active_slots", "create_time", b"create_time", "id", b"id", "limit", b"limit", "name", b"name", "slot_decay_per_second", b"slot_decay_per_second"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -68,21 +75,28 @@ class CreateConcurrencyLimitRequest(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
+    SLOT_DECAY_PER_SECOND_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Unique name; required.
     At most 256 characters, without control characters.
     """
     limit: _builtins.int
     """Maximum number of slots; zero or more."""
+    slot_decay_per_second: _builtins.float
+    """Slots freed per second, for a rate limit: zero (freed on release), or more, at most 1e9
+    and fast enough that a full limit decays within 100 years.
+    Changing it keeps the slots taken so far, freed at the new rate from now on.
+    """
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         limit: _builtins.int = ...,
+        slot_decay_per_second: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "name", b"name", "slot_decay_per_second", b"slot_decay_per_second"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -271,6 +285,7 @@ class AcquireConcurrencySlotsRequest(_message.Message):
     HOLDER_ID_FIELD_NUMBER: _builtins.int
     LEASE_DURATION_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    OCCUPY_FIELD_NUMBER: _builtins.int
     holder_id: _builtins.str
     """Who holds the slots, e.g. a task run id.
     At most 256 characters, without control characters.
@@ -278,6 +293,10 @@ class AcquireConcurrencySlotsRequest(_message.Message):
     request_id: _builtins.str
     """Client-generated UUID; a repeat returns the lease of the first call.
     At most 36 characters.
+    """
+    occupy: _builtins.int
+    """How many slots of each limit to take: 0 means 1, at most 1,000,000. A request for more
+    slots than a named limit has can never be granted: INVALID_ARGUMENT naming this field.
     """
     @_builtins.property
     def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -296,10 +315,11 @@ class AcquireConcurrencySlotsRequest(_message.Message):
         holder_id: _builtins.str = ...,
         lease_duration: _duration_pb2.Duration | None = ...,
         request_id: _builtins.str = ...,
+        occupy: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["lease_duration", b"lease_duration"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["holder_id", b"holder_id", "lease_duration", b"lease_duration", "names", b"names", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["holder_id", b"holder_id", "lease_duration", b"lease_duration", "names", b"names", "occupy", b"occupy", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

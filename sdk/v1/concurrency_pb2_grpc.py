@@ -105,7 +105,7 @@ class ConcurrencyServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AcquireConcurrencySlots(self, request, context):
-        """Takes one slot of each named limit, all or none, under a lease.
+        """Takes `occupy` slots of each named limit, all or none, under a lease.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

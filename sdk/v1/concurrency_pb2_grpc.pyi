@@ -42,7 +42,7 @@ class ConcurrencyServiceStub:
     DeleteConcurrencyLimit: _grpc.UnaryUnaryMultiCallable[_concurrency_pb2.DeleteConcurrencyLimitRequest, _concurrency_pb2.DeleteConcurrencyLimitResponse]
     """Deletes a limit and its leases."""
     AcquireConcurrencySlots: _grpc.UnaryUnaryMultiCallable[_concurrency_pb2.AcquireConcurrencySlotsRequest, _concurrency_pb2.AcquireConcurrencySlotsResponse]
-    """Takes one slot of each named limit, all or none, under a lease."""
+    """Takes `occupy` slots of each named limit, all or none, under a lease."""
     RenewConcurrencyLease: _grpc.UnaryUnaryMultiCallable[_concurrency_pb2.RenewConcurrencyLeaseRequest, _concurrency_pb2.RenewConcurrencyLeaseResponse]
     """Extends a lease."""
     ReleaseConcurrencySlots: _grpc.UnaryUnaryMultiCallable[_concurrency_pb2.ReleaseConcurrencySlotsRequest, _concurrency_pb2.ReleaseConcurrencySlotsResponse]
@@ -62,7 +62,7 @@ class ConcurrencyServiceAsyncStub(ConcurrencyServiceStub):
     DeleteConcurrencyLimit: _aio.UnaryUnaryMultiCallable[_concurrency_pb2.DeleteConcurrencyLimitRequest, _concurrency_pb2.DeleteConcurrencyLimitResponse]  # type: ignore[assignment]
     """Deletes a limit and its leases."""
     AcquireConcurrencySlots: _aio.UnaryUnaryMultiCallable[_concurrency_pb2.AcquireConcurrencySlotsRequest, _concurrency_pb2.AcquireConcurrencySlotsResponse]  # type: ignore[assignment]
-    """Takes one slot of each named limit, all or none, under a lease."""
+    """Takes `occupy` slots of each named limit, all or none, under a lease."""
     RenewConcurrencyLease: _aio.UnaryUnaryMultiCallable[_concurrency_pb2.RenewConcurrencyLeaseRequest, _concurrency_pb2.RenewConcurrencyLeaseResponse]  # type: ignore[assignment]
     """Extends a lease."""
     ReleaseConcurrencySlots: _aio.UnaryUnaryMultiCallable[_concurrency_pb2.ReleaseConcurrencySlotsRequest, _concurrency_pb2.ReleaseConcurrencySlotsResponse]  # type: ignore[assignment]
@@ -109,7 +109,7 @@ class ConcurrencyServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _concurrency_pb2.AcquireConcurrencySlotsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_concurrency_pb2.AcquireConcurrencySlotsResponse, _abc.Awaitable[_concurrency_pb2.AcquireConcurrencySlotsResponse]]:
-        """Takes one slot of each named limit, all or none, under a lease."""
+        """Takes `occupy` slots of each named limit, all or none, under a lease."""
 
     @_abc_1.abstractmethod
     def RenewConcurrencyLease(

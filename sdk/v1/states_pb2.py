@@ -26,25 +26,25 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18runplane/v1/states.proto\x12\x0brunplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"l\n\tResultRef\x12\x0f\n\x07storage\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x12\n\nserializer\x18\x03 \x01(\t\x12\x19\n\x11inline_value_json\x18\x05 \x01(\tJ\x04\x08\x04\x10\x05R\x0cinline_value\"\xb4\x02\n\x0cStateDetails\x12\x32\n\x0escheduled_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tcache_key\x18\x02 \x01(\t\x12\x34\n\x10\x63\x61\x63he_expiration\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tretriable\x18\x04 \x01(\x08\x12\x15\n\rtransition_id\x18\x05 \x01(\t\x12\x10\n\x08lease_id\x18\x06 \x01(\t\x12\x32\n\x0epause_deadline\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x63hild_flow_run_id\x18\x08 \x01(\t\x12\x1c\n\x14upstream_task_run_id\x18\t \x01(\t\"\xdb\x01\n\x05State\x12\n\n\x02id\x18\x01 \x01(\t\x12$\n\x04type\x18\x02 \x01(\x0e\x32\x16.runplane.v1.StateType\x12\x0c\n\x04name\x18\x03 \x01(\t\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07message\x18\x05 \x01(\t\x12&\n\x06result\x18\x06 \x01(\x0b\x32\x16.runplane.v1.ResultRef\x12*\n\x07\x64\x65tails\x18\x07 \x01(\x0b\x32\x19.runplane.v1.StateDetails\"\xa3\x01\n\x13OrchestrationResult\x12\x30\n\x06status\x18\x01 \x01(\x0e\x32 .runplane.v1.OrchestrationStatus\x12!\n\x05state\x18\x02 \x01(\x0b\x32\x12.runplane.v1.State\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\'\n\x04wait\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\";\n\x0bRetryPolicy\x12\x0f\n\x07retries\x18\x01 \x01(\x05\x12\x1b\n\x13retry_delay_seconds\x18\x02 \x03(\x01*\x86\x02\n\tStateType\x12\x1a\n\x16STATE_TYPE_UNSPECIFIED\x10\x00\x12\x18\n\x14STATE_TYPE_SCHEDULED\x10\x01\x12\x16\n\x12STATE_TYPE_PENDING\x10\x02\x12\x16\n\x12STATE_TYPE_RUNNING\x10\x03\x12\x18\n\x14STATE_TYPE_COMPLETED\x10\x04\x12\x15\n\x11STATE_TYPE_FAILED\x10\x05\x12\x18\n\x14STATE_TYPE_CANCELLED\x10\x06\x12\x16\n\x12STATE_TYPE_CRASHED\x10\x07\x12\x15\n\x11STATE_TYPE_PAUSED\x10\x08\x12\x19\n\x15STATE_TYPE_CANCELLING\x10\t*\xbc\x01\n\x13OrchestrationStatus\x12$\n ORCHESTRATION_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n\x1bORCHESTRATION_STATUS_ACCEPT\x10\x01\x12\x1f\n\x1bORCHESTRATION_STATUS_REJECT\x10\x02\x12\x1d\n\x19ORCHESTRATION_STATUS_WAIT\x10\x03\x12\x1e\n\x1aORCHESTRATION_STATUS_ABORT\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18runplane/v1/states.proto\x12\x0brunplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"l\n\tResultRef\x12\x0f\n\x07storage\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x12\n\nserializer\x18\x03 \x01(\t\x12\x19\n\x11inline_value_json\x18\x05 \x01(\tJ\x04\x08\x04\x10\x05R\x0cinline_value\"\xf0\x02\n\x0cStateDetails\x12\x32\n\x0escheduled_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tcache_key\x18\x02 \x01(\t\x12\x34\n\x10\x63\x61\x63he_expiration\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tretriable\x18\x04 \x01(\x08\x12\x15\n\rtransition_id\x18\x05 \x01(\t\x12\x10\n\x08lease_id\x18\x06 \x01(\t\x12\x32\n\x0epause_deadline\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x63hild_flow_run_id\x18\x08 \x01(\t\x12\x1c\n\x14upstream_task_run_id\x18\t \x01(\t\x12\x1f\n\x17pause_input_schema_json\x18\n \x01(\t\x12\x19\n\x11resume_input_json\x18\x0b \x01(\t\"\xdb\x01\n\x05State\x12\n\n\x02id\x18\x01 \x01(\t\x12$\n\x04type\x18\x02 \x01(\x0e\x32\x16.runplane.v1.StateType\x12\x0c\n\x04name\x18\x03 \x01(\t\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07message\x18\x05 \x01(\t\x12&\n\x06result\x18\x06 \x01(\x0b\x32\x16.runplane.v1.ResultRef\x12*\n\x07\x64\x65tails\x18\x07 \x01(\x0b\x32\x19.runplane.v1.StateDetails\"\xa3\x01\n\x13OrchestrationResult\x12\x30\n\x06status\x18\x01 \x01(\x0e\x32 .runplane.v1.OrchestrationStatus\x12!\n\x05state\x18\x02 \x01(\x0b\x32\x12.runplane.v1.State\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\'\n\x04wait\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\";\n\x0bRetryPolicy\x12\x0f\n\x07retries\x18\x01 \x01(\x05\x12\x1b\n\x13retry_delay_seconds\x18\x02 \x03(\x01*\x86\x02\n\tStateType\x12\x1a\n\x16STATE_TYPE_UNSPECIFIED\x10\x00\x12\x18\n\x14STATE_TYPE_SCHEDULED\x10\x01\x12\x16\n\x12STATE_TYPE_PENDING\x10\x02\x12\x16\n\x12STATE_TYPE_RUNNING\x10\x03\x12\x18\n\x14STATE_TYPE_COMPLETED\x10\x04\x12\x15\n\x11STATE_TYPE_FAILED\x10\x05\x12\x18\n\x14STATE_TYPE_CANCELLED\x10\x06\x12\x16\n\x12STATE_TYPE_CRASHED\x10\x07\x12\x15\n\x11STATE_TYPE_PAUSED\x10\x08\x12\x19\n\x15STATE_TYPE_CANCELLING\x10\t*\xbc\x01\n\x13OrchestrationStatus\x12$\n ORCHESTRATION_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n\x1bORCHESTRATION_STATUS_ACCEPT\x10\x01\x12\x1f\n\x1bORCHESTRATION_STATUS_REJECT\x10\x02\x12\x1d\n\x19ORCHESTRATION_STATUS_WAIT\x10\x03\x12\x1e\n\x1aORCHESTRATION_STATUS_ABORT\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'runplane.v1.states_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STATETYPE']._serialized_start=977
-  _globals['_STATETYPE']._serialized_end=1239
-  _globals['_ORCHESTRATIONSTATUS']._serialized_start=1242
-  _globals['_ORCHESTRATIONSTATUS']._serialized_end=1430
+  _globals['_STATETYPE']._serialized_start=1037
+  _globals['_STATETYPE']._serialized_end=1299
+  _globals['_ORCHESTRATIONSTATUS']._serialized_start=1302
+  _globals['_ORCHESTRATIONSTATUS']._serialized_end=1490
   _globals['_RESULTREF']._serialized_start=106
   _globals['_RESULTREF']._serialized_end=214
   _globals['_STATEDETAILS']._serialized_start=217
-  _globals['_STATEDETAILS']._serialized_end=525
-  _globals['_STATE']._serialized_start=528
-  _globals['_STATE']._serialized_end=747
-  _globals['_ORCHESTRATIONRESULT']._serialized_start=750
-  _globals['_ORCHESTRATIONRESULT']._serialized_end=913
-  _globals['_RETRYPOLICY']._serialized_start=915
-  _globals['_RETRYPOLICY']._serialized_end=974
+  _globals['_STATEDETAILS']._serialized_end=585
+  _globals['_STATE']._serialized_start=588
+  _globals['_STATE']._serialized_end=807
+  _globals['_ORCHESTRATIONRESULT']._serialized_start=810
+  _globals['_ORCHESTRATIONRESULT']._serialized_end=973
+  _globals['_RETRYPOLICY']._serialized_start=975
+  _globals['_RETRYPOLICY']._serialized_end=1034
 # @@protoc_insertion_point(module_scope)

@@ -163,6 +163,8 @@ class StateDetails(_message.Message):
     PAUSE_DEADLINE_FIELD_NUMBER: _builtins.int
     CHILD_FLOW_RUN_ID_FIELD_NUMBER: _builtins.int
     UPSTREAM_TASK_RUN_ID_FIELD_NUMBER: _builtins.int
+    PAUSE_INPUT_SCHEMA_JSON_FIELD_NUMBER: _builtins.int
+    RESUME_INPUT_JSON_FIELD_NUMBER: _builtins.int
     cache_key: _builtins.str
     """The cache key under which a COMPLETED task result may be reused.
     At most 2,000 characters, without control characters.
@@ -184,6 +186,15 @@ class StateDetails(_message.Message):
     upstream_task_run_id: _builtins.str
     """The task run whose failure made this run NotReady.
     A UUID: at most 36 characters.
+    """
+    pause_input_schema_json: _builtins.str
+    """On a PAUSED state: the JSON Schema (a JSON object, as text) of the input the run waits
+    for. A RUNNING proposal that resumes it must then carry resume_input_json valid against
+    it, else INVALID_ARGUMENT and the run stays paused. At most 64 KiB.
+    """
+    resume_input_json: _builtins.str
+    """On a RUNNING state that resumes a paused run: the input supplied by whoever resumed it,
+    any JSON value as text. At most 64 KiB.
     """
     @_builtins.property
     def scheduled_time(self) -> _timestamp_pb2.Timestamp:
@@ -209,10 +220,12 @@ class StateDetails(_message.Message):
         pause_deadline: _timestamp_pb2.Timestamp | None = ...,
         child_flow_run_id: _builtins.str = ...,
         upstream_task_run_id: _builtins.str = ...,
+        pause_input_schema_json: _builtins.str = ...,
+        resume_input_json: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cache_expiration", b"cache_expiration", "pause_deadline", b"pause_deadline", "scheduled_time", b"scheduled_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_expiration", b"cache_expiration", "cache_key", b"cache_key", "child_flow_run_id", b"child_flow_run_id", "lease_id", b"lease_id", "pause_deadline", b"pause_deadline", "retriable", b"retriable", "scheduled_time", b"scheduled_time", "transition_id", b"transition_id", "upstream_task_run_id", b"upstream_task_run_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_expiration", b"cache_expiration", "cache_key", b"cache_key", "child_flow_run_id", b"child_flow_run_id", "lease_id", b"lease_id", "pause_deadline", b"pause_deadline", "pause_input_schema_json", b"pause_input_schema_json", "resume_input_json", b"resume_input_json", "retriable", b"retriable", "scheduled_time", b"scheduled_time", "transition_id", b"transition_id", "upstream_task_run_id", b"upstream_task_run_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

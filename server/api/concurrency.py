@@ -9,14 +9,14 @@ import grpc
 
 from runplane.server.api import concurrency_messages as messages
 from runplane.server.api import convert
-from runplane.server.api.errors import not_found
+from runplane.server.api.errors import invalid_argument, not_found
 from runplane.server.api.pagination import cut_page, filter_fingerprint, name_after
 from runplane.server.api.validation import page_size, parse_optional_uuid, parse_uuid, require_name
 from runplane.server.clock import Clock
 from runplane.server.db import concurrency
-from runplane.server.db.concurrency import LeaseRecord
+from runplane.server.db.concurrency import ConcurrencyLimitRecord, LeaseRecord
 from runplane.server.db.engine import Database
-from runplane.server.orchestration.slots import LimitUsage, SlotAnswer, decide_slots
+from runplane.server.orchestration.slots import SlotAnswer, decay_free_time_after, decide_slots
 from runplane.v1 import concurrency_pb2, concurrency_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -34,9 +34,12 @@ class ConcurrencyServicer(concurrency_pb2_grpc.ConcurrencyServiceServicer):
     ) -> concurrency_pb2.CreateConcurrencyLimitResponse:
         name = require_name("name", request.name)
         limit = messages.limit_value("limit", request.limit)
+        decay = messages.slot_decay_value(
+            "slot_decay_per_second", request.slot_decay_per_second, limit
+        )
         async with self._db.write() as conn:
             record, created = await concurrency.create_or_update(
-                conn, name, limit, self._clock.now()
+                conn, name, limit, decay, self._clock.now()
             )
         return concurrency_pb2.CreateConcurrencyLimitResponse(
             concurrency_limit=messages.concurrency_limit(record), created=created
@@ -88,8 +91,10 @@ class ConcurrencyServicer(concurrency_pb2_grpc.ConcurrencyServiceServicer):
             "lease_duration", request.lease_duration, request.HasField("lease_duration")
         )
         request_id = parse_optional_uuid("request_id", request.request_id)
+        occupy = messages.occupy_value("occupy", request.occupy)
         return await self._acquire(
             names,
+            occupy=occupy,
             holder_id=holder_id,
             lease_seconds=seconds,
             request_id=str(request_id) if request_id else None,
@@ -120,9 +125,17 @@ class ConcurrencyServicer(concurrency_pb2_grpc.ConcurrencyServiceServicer):
         return concurrency_pb2.ReleaseConcurrencySlotsResponse()
 
     async def _acquire(
-        self, names: list[str], *, holder_id: str, lease_seconds: float, request_id: str | None
+        self,
+        names: list[str],
+        *,
+        occupy: int,
+        holder_id: str,
+        lease_seconds: float,
+        request_id: str | None,
     ) -> concurrency_pb2.AcquireConcurrencySlotsResponse:
-        """One slot of each existing limit under a new lease, or the answer why not."""
+        """``occupy`` slots of each existing limit, or the answer why not. The slots of limits
+        without decay are held under a new lease; those of decaying limits are recorded on
+        the limits, to come free over time."""
         async with self._db.write() as conn:
             now = self._clock.now()
             limits = await concurrency.lock_limits(conn, names, now)
@@ -134,20 +147,31 @@ class ConcurrencyServicer(concurrency_pb2_grpc.ConcurrencyServiceServicer):
                 if earlier is not None:
                     await concurrency.delete_lease(conn, earlier.id)
             await concurrency.delete_expired_leases(conn, [limit.id for limit in limits], now)
-            answer = decide_slots(LimitUsage(limit.limit, limit.active_slots) for limit in limits)
-            if answer is SlotAnswer.NEVER:
+            decision = decide_slots((limit.usage for limit in limits), occupy)
+            if decision.answer is SlotAnswer.NEVER:
                 # No retry_after: a limit of 0 never grants, so waiting would not help.
                 return concurrency_pb2.AcquireConcurrencySlotsResponse(granted=False)
-            if answer is SlotAnswer.FULL:
+            if decision.answer is SlotAnswer.TOO_MANY:
+                raise invalid_argument("occupy", _too_many(limits, occupy))
+            if decision.answer is SlotAnswer.FULL:
+                wait = decision.retry_after
                 return concurrency_pb2.AcquireConcurrencySlotsResponse(
-                    granted=False, retry_after=convert.duration(RETRY_AFTER_SECONDS)
+                    granted=False,
+                    retry_after=convert.duration(RETRY_AFTER_SECONDS if wait is None else wait),
                 )
+            for limit in limits:
+                if limit.slot_decay_per_second > 0:
+                    free_time = decay_free_time_after(
+                        limit.decay_free_time, limit.slot_decay_per_second, occupy, now
+                    )
+                    await concurrency.take_decaying_slots(conn, limit.id, free_time)
             lease = await concurrency.insert_lease(
                 conn,
                 holder_id=holder_id,
                 expire_time=now + timedelta(seconds=lease_seconds),
                 request_id=request_id,
-                limit_ids=[limit.id for limit in limits],
+                limit_ids=[limit.id for limit in limits if limit.slot_decay_per_second <= 0],
+                occupy=occupy,
             )
             if lease is None:
                 # A concurrent repeat of this request, which held no lock (no limit exists), won.
@@ -155,6 +179,11 @@ class ConcurrencyServicer(concurrency_pb2_grpc.ConcurrencyServiceServicer):
                 lease = await concurrency.get_lease_by_request(conn, request_id)
                 assert lease is not None
             return _granted(lease)
+
+
+def _too_many(limits: list[ConcurrencyLimitRecord], occupy: int) -> str:
+    smaller = [f"{limit.name} ({limit.limit})" for limit in limits if limit.limit < occupy]
+    return f"{occupy} slots are more than the limit {', '.join(smaller)} has: never granted"
 
 
 def _granted(lease: LeaseRecord) -> concurrency_pb2.AcquireConcurrencySlotsResponse:

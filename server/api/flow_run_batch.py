@@ -22,7 +22,7 @@ from datetime import datetime
 from runplane.server.api.batching import ALONE, BatchOutcome
 from runplane.server.api.errors import failed_precondition, not_found
 from runplane.server.api.flow_run_messages import flow_run_message
-from runplane.server.api.states import result_message
+from runplane.server.api.states import result_message, resume_input_refused
 from runplane.server.clock import Clock
 from runplane.server.db import flow_run_batch, flow_runs
 from runplane.server.db.engine import Database
@@ -32,6 +32,7 @@ from runplane.server.hub import Audience, Hub
 from runplane.server.transitions.events import FlowRunEvent
 from runplane.server.transitions.flow_runs import (
     InitialStateRefused,
+    ResumeInputRefused,
     Transition,
     decide,
     duplicate_result,
@@ -158,7 +159,11 @@ class FlowRunBatch:
             if result is None:
                 if needs_gate(run, transition):
                     continue  # stays ALONE
-                result, write, frees_slots = decide(run, transition, now, None)
+                try:
+                    result, write, frees_slots = decide(run, transition, now, None)
+                except ResumeInputRefused as error:
+                    outcomes[index] = resume_input_refused(error)
+                    continue
                 if write is not None:
                     writes.append((run, write))
                     freed |= frees_slots

@@ -40,7 +40,12 @@ from runplane.server.api.pagination import (
     time_and_id_after,
     time_and_id_key,
 )
-from runplane.server.api.states import parse_state, result_message, state_message
+from runplane.server.api.states import (
+    parse_state,
+    result_message,
+    resume_input_refused,
+    state_message,
+)
 from runplane.server.api.validation import (
     MAX_OBJECT_JSON_BYTES,
     check_label,
@@ -63,6 +68,7 @@ from runplane.server.transitions.deployment_slots import count_slots
 from runplane.server.transitions.events import FlowRunEvent
 from runplane.server.transitions.flow_runs import (
     InitialStateRefused,
+    ResumeInputRefused,
     RunMissing,
     Transition,
     first_write,
@@ -312,6 +318,8 @@ class FlowRunServicer(flow_runs_pb2_grpc.FlowRunServiceServicer):
                     applied = await set_state(conn, transition, now, watched=audience.events)
         except RunMissing as error:
             raise not_found("flow run", error.run_id) from None
+        except ResumeInputRefused as error:
+            raise resume_input_refused(error) from None
         if applied.event is not None:
             self._events.publish(applied.event)
         elif audience.ids and applied.written is not None:

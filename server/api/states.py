@@ -15,8 +15,9 @@ from typing import Any
 
 from google.protobuf import json_format, timestamp_pb2
 
+from runplane._client.json_text import value_path, value_root
 from runplane.server.api import convert
-from runplane.server.api.errors import invalid_argument
+from runplane.server.api.errors import ApiError, invalid_argument
 from runplane.server.api.validation import (
     check_label,
     enum_value,
@@ -33,8 +34,15 @@ from runplane.server.orchestration import (
     StateSpec,
     StateType,
 )
-from runplane.server.transitions.flow_runs import Result
-from runplane.server.transitions.stored_states import DETAIL_TEXTS, DETAIL_TIMES, ProposedState
+from runplane.server.orchestration.pause_input import schema_problem
+from runplane.server.transitions.flow_runs import Result, ResumeInputRefused
+from runplane.server.transitions.stored_states import (
+    DETAIL_TEXTS,
+    DETAIL_TIMES,
+    PAUSE_INPUT_SCHEMA,
+    RESUME_INPUT,
+    ProposedState,
+)
 from runplane.v1 import states_pb2
 
 MAX_STATE_NAME_LENGTH = 64
@@ -42,6 +50,8 @@ MAX_STATE_MESSAGE_LENGTH = 1_000_000
 MAX_REFERENCE_LENGTH = 2000
 # Inline results ride in every read of the run's state: larger ones belong in result storage.
 MAX_INLINE_RESULT_BYTES = 64 * 1024
+# A pause's input schema and a resume's input ride in the run's state the same way.
+MAX_PAUSE_INPUT_BYTES = 64 * 1024
 # The key of a stored reference's inline value, kept as JSON data rather than text.
 _INLINE = "inline_value"
 _STATE_TYPES = frozenset(int(t) for t in StateType)
@@ -76,6 +86,7 @@ def parse_state(name: str, message: states_pb2.State) -> ProposedState:
         value = parse_optional_uuid(f"{where}.{id_field}", getattr(details, id_field))
         if value is not None:
             extra[id_field] = str(value)
+    extra.update(_pause_input(where, state_type, details))
     cache_expiration = time("cache_expiration")
     if cache_expiration is not None:
         extra["cache_expiration"] = details.cache_expiration.ToJsonString()
@@ -90,6 +101,39 @@ def parse_state(name: str, message: states_pb2.State) -> ProposedState:
         cache_key=details.cache_key,
     )
     return ProposedState(spec, result, extra, cache_expiration)
+
+
+def _pause_input(
+    where: str, state_type: StateType, details: states_pb2.StateDetails
+) -> dict[str, str]:
+    """The schema a pause waits for, or the input a resume brings, checked and kept as sent."""
+    found: dict[str, str] = {}
+    if details.pause_input_schema_json:
+        field = f"{where}.{PAUSE_INPUT_SCHEMA}"
+        if state_type is not StateType.PAUSED:
+            raise invalid_argument(field, "is only allowed on a PAUSED state")
+        schema = json_value(field, details.pause_input_schema_json, MAX_PAUSE_INPUT_BYTES)
+        problem = schema_problem(schema)
+        if problem is not None:
+            raise invalid_argument(field, problem)
+        found[PAUSE_INPUT_SCHEMA] = details.pause_input_schema_json
+    if details.resume_input_json:
+        field = f"{where}.{RESUME_INPUT}"
+        if state_type is not StateType.RUNNING:
+            raise invalid_argument(field, "is only allowed on a RUNNING state")
+        json_value(field, details.resume_input_json, MAX_PAUSE_INPUT_BYTES)
+        found[RESUME_INPUT] = details.resume_input_json
+    return found
+
+
+def resume_input_refused(error: ResumeInputRefused) -> ApiError:
+    """INVALID_ARGUMENT naming where in the resume's input the problem is."""
+    field = f"state.details.{RESUME_INPUT}"
+    if error.path:
+        field = value_root(field)
+        for key in error.path:
+            field = value_path(field, key)
+    return invalid_argument(field, error.message)
 
 
 def _parse_result(name: str, message: states_pb2.State) -> dict[str, Any] | None:

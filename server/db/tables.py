@@ -341,6 +341,12 @@ concurrency_limit = sa.Table(
     sa.Column("name", sa.String(256), nullable=False, unique=True),
     sa.Column("limit", sa.Integer, nullable=False),
     sa.Column("create_time", UTCDateTime, nullable=False),
+    # A rate limit: slots taken are not held by leases but freed at this rate.
+    sa.Column("slot_decay_per_second", sa.Float, nullable=False, server_default="0"),
+    # When every slot taken of a decaying limit will have decayed: the slots it holds now are
+    # (decay_free_time - now) * slot_decay_per_second. One time instead of a count, so that
+    # reading the limit never writes it.
+    sa.Column("decay_free_time", UTCDateTime, nullable=True),
 )
 
 concurrency_lease = sa.Table(
@@ -368,5 +374,7 @@ concurrency_slot = sa.Table(
         sa.ForeignKey("concurrency_limit.id", ondelete="CASCADE"),
         primary_key=True,
     ),
+    # How many slots of the limit the lease holds.
+    sa.Column("occupy", sa.Integer, nullable=False, server_default="1"),
     sa.Index(None, "limit_id"),
 )

@@ -9,6 +9,7 @@ row, then count the other runs holding a slot.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,10 +26,16 @@ from runplane.server.orchestration import (
     StateType,
     decide_flow_run,
 )
+from runplane.server.orchestration.pause_input import input_problem
 from runplane.server.transitions.deployment_slots import concurrency_gate
 from runplane.server.transitions.events import FlowRunEvent
 from runplane.server.transitions.state_writes import outcome, snapshot, state_write
-from runplane.server.transitions.stored_states import ProposedState
+from runplane.server.transitions.stored_states import (
+    PAUSE_INPUT_SCHEMA,
+    RESUME_INPUT,
+    ProposedState,
+    spec_from_record,
+)
 
 
 class RunMissing(Exception):
@@ -37,6 +44,16 @@ class RunMissing(Exception):
     def __init__(self, run_id: uuid.UUID) -> None:
         super().__init__(f"flow run {run_id} does not exist")
         self.run_id = run_id
+
+
+class ResumeInputRefused(Exception):
+    """A resume of a run paused for input brought none, or input its schema refuses."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        """Where in the input the problem is; empty for the input as a whole."""
+        self.message = message
 
 
 class InitialStateRefused(Exception):
@@ -104,9 +121,36 @@ class Decided(NamedTuple):
     the limits of its deployment, work pool and queue are free for other runs."""
 
 
+def check_resume_input(locked: LockedRun, transition: Transition, now: datetime) -> None:
+    """Raises ``ResumeInputRefused`` when the proposal resumes a run paused for input without
+    input that satisfies the pause's schema. A pause whose deadline has passed is left to the
+    rules, which end the run whatever the input."""
+    current = locked.state
+    if current is None or current.type != StateType.PAUSED or not current.details:
+        return
+    schema_json = current.details.get(PAUSE_INPUT_SCHEMA)
+    if not schema_json or transition.proposed.spec.type is not StateType.RUNNING:
+        return
+    deadline = spec_from_record(current).pause_deadline
+    if deadline is not None and deadline <= now:
+        return
+    input_json = transition.proposed.extra_details.get(RESUME_INPUT)
+    if input_json is None:
+        raise ResumeInputRefused(
+            (),
+            f"flow run {locked.id} is paused waiting for input: resume it with input that "
+            "matches the pause's schema (pause_input_schema_json of its state)",
+        )
+    problem = input_problem(schema_json, json.loads(input_json))
+    if problem is not None:
+        raise ResumeInputRefused(problem.path, problem.message)
+
+
 def decide(
     locked: LockedRun, transition: Transition, now: datetime, gate: ConcurrencyGate | None
 ) -> Decided:
+    """The answer to a proposal; raises ``ResumeInputRefused`` (see ``check_resume_input``)."""
+    check_resume_input(locked, transition, now)
     decision = decide_flow_run(snapshot(locked, now, gate), transition.proposal(), now)
     if decision.state is None:
         return Decided(decision_result(decision, locked.state), None, False)

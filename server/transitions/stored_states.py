@@ -19,8 +19,18 @@ from runplane.server.orchestration import StateSpec, StateType
 
 # The stored details that are plain text, and those that are timestamps.
 DETAIL_TEXTS = frozenset(
-    {"cache_key", "transition_id", "lease_id", "child_flow_run_id", "upstream_task_run_id"}
+    {
+        "cache_key",
+        "transition_id",
+        "lease_id",
+        "child_flow_run_id",
+        "upstream_task_run_id",
+        "pause_input_schema_json",
+        "resume_input_json",
+    }
 )
+PAUSE_INPUT_SCHEMA = "pause_input_schema_json"
+RESUME_INPUT = "resume_input_json"
 DETAIL_TIMES = frozenset({"scheduled_time", "cache_expiration", "pause_deadline"})
 
 
@@ -31,7 +41,8 @@ class ProposedState:
     spec: StateSpec
     result: dict[str, Any] | None = None
     extra_details: dict[str, Any] = field(default_factory=dict)
-    """Details kept as sent: cache_expiration, child_flow_run_id, upstream_task_run_id."""
+    """Details kept as sent: cache_expiration, child_flow_run_id, upstream_task_run_id,
+    pause_input_schema_json, resume_input_json."""
     cache_expiration: datetime | None = None
 
 

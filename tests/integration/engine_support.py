@@ -28,19 +28,20 @@ from runplane import (
 )
 from runplane._engine.client import reset_engine_client
 from runplane.server import RunplaneServer, ServerSettings, create_server
+from runplane.server.clock import Clock
 
 
 class ThreadedServer:
     """A started server whose event loop runs on a daemon thread."""
 
-    def __init__(self, settings: ServerSettings) -> None:
+    def __init__(self, settings: ServerSettings, clock: Clock | None = None) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
-        self.server: RunplaneServer = self._call(self._start(settings))
+        self.server: RunplaneServer = self._call(self._start(settings, clock))
 
-    async def _start(self, settings: ServerSettings) -> RunplaneServer:
-        server = await create_server(settings)
+    async def _start(self, settings: ServerSettings, clock: Clock | None) -> RunplaneServer:
+        server = await create_server(settings, clock=clock)
         await server.start()
         return server
 

@@ -23,6 +23,7 @@ def concurrency_limit_to_pb(limit: ConcurrencyLimit) -> concurrency_pb2.Concurre
         limit=limit.limit,
         active_slots=limit.active_slots,
         create_time=timestamp_to_pb(limit.create_time),
+        slot_decay_per_second=limit.slot_decay_per_second,
     )
 
 
@@ -33,6 +34,7 @@ def concurrency_limit_from_pb(message: concurrency_pb2.ConcurrencyLimit) -> Conc
         limit=message.limit,
         active_slots=message.active_slots,
         create_time=timestamp_field(message, "create_time"),
+        slot_decay_per_second=message.slot_decay_per_second,
     )
 
 

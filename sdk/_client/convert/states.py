@@ -73,6 +73,8 @@ def state_details_to_pb(details: StateDetails) -> states_pb2.StateDetails:
         pause_deadline=timestamp_to_pb(details.pause_deadline),
         child_flow_run_id=id_to_pb(details.child_flow_run_id),
         upstream_task_run_id=id_to_pb(details.upstream_task_run_id),
+        pause_input_schema_json=details.pause_input_schema_json or "",
+        resume_input_json=details.resume_input_json or "",
     )
 
 
@@ -87,6 +89,8 @@ def state_details_from_pb(message: states_pb2.StateDetails) -> StateDetails:
         pause_deadline=timestamp_field(message, "pause_deadline"),
         child_flow_run_id=uuid_from_pb(message.child_flow_run_id),
         upstream_task_run_id=uuid_from_pb(message.upstream_task_run_id),
+        pause_input_schema_json=message.pause_input_schema_json or None,
+        resume_input_json=message.resume_input_json or None,
     )
 
 
