@@ -68,7 +68,8 @@ def test_rate_limit_paces_calls_at_the_decay_rate(any_engine_api: SyncRunplaneCl
     elapsed = time.monotonic() - started
     # The first call goes at once, each of the four others after a slot has decayed.
     assert elapsed >= 4 / 20.0 - 0.01
-    assert any_engine_api.get_concurrency_limit(name).active_slots == 1
+    # Whether the last slot is still held depends on how long this read takes; the exact
+    # decay is tested against the server's manual clock in test_concurrency_occupy_decay.
 
 
 def test_rate_limit_occupy_and_timeout(any_engine_api: SyncRunplaneClient) -> None:
