@@ -913,8 +913,8 @@ class SubscribeTaskRunsRequest(_message.Message):
     """
     free_slots: _builtins.int
     """How many runs the worker runs at once; at least 1. The server counts the runs it handed
-    to this subscription that are PENDING or RUNNING, and sends more only while they are
-    fewer.
+    to this worker (by worker_name) that are PENDING or RUNNING, and sends more only while
+    they are fewer. Two processes must not share a worker_name.
     """
     @_builtins.property
     def task_keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -987,10 +987,11 @@ class HeartbeatTaskRunsRequest(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    SESSION_ID_FIELD_NUMBER: _builtins.int
+    WORKER_ID_FIELD_NUMBER: _builtins.int
     RUNNING_TASK_RUN_IDS_FIELD_NUMBER: _builtins.int
-    session_id: _builtins.str
-    """The subscription's session id from TaskWorkerStarted.
+    worker_id: _builtins.str
+    """The worker's id from TaskWorkerStarted: its runs are held by the worker, not by one
+    subscription, so that they outlive a reconnect.
     A UUID: at most 36 characters.
     """
     @_builtins.property
@@ -1002,12 +1003,12 @@ class HeartbeatTaskRunsRequest(_message.Message):
     def __init__(
         self,
         *,
-        session_id: _builtins.str = ...,
+        worker_id: _builtins.str = ...,
         running_task_run_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["running_task_run_ids", b"running_task_run_ids", "session_id", b"session_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["running_task_run_ids", b"running_task_run_ids", "worker_id", b"worker_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1023,13 +1024,13 @@ class HeartbeatTaskRunsResponse(_message.Message):
     LEASE_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def unknown_task_run_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Runs this session no longer holds (handed out again, finished, or unknown): the worker
+        """Runs this worker no longer holds (handed out again, finished, or unknown): the worker
         must stop them and report nothing.
         """
 
     @_builtins.property
     def lease_expire_time(self) -> _timestamp_pb2.Timestamp:
-        """The new expiry of the session's leases."""
+        """The new expiry of the worker's leases."""
 
     def __init__(
         self,

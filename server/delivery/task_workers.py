@@ -1,0 +1,197 @@
+"""Pushes background task runs to the task workers subscribed to this server process.
+
+A task worker subscribes with the task keys it runs and a slot limit
+(``SubscribeTaskRuns``). The subscriptions are the work stream's own
+(:class:`~runplane.server.delivery.subscriptions.WorkSubscription`, with the task keys as its
+queue names), and one task claims for all of them, so that a worker's slots are never counted
+twice. A claim moves a SCHEDULED run to PENDING through the task-run rules under a new lease,
+in the transaction that locked it (``SKIP LOCKED``: two server processes claim different
+runs), and queues it on the worker's stream. A worker's slots in use are counted from the
+database: its runs that are PENDING or RUNNING.
+
+The claimer wakes when a background run is created here, when a run of one of its workers
+left PENDING or RUNNING or a worker heartbeats (slots may be free), when a new worker
+subscribes, when the lease reaper gave runs back, and on the slow sweep, which also picks up
+runs created through other server processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from runplane.server.clock import Clock
+from runplane.server.db import task_leases, task_runs
+from runplane.server.db.engine import Database
+from runplane.server.db.flow_runs import Connection
+from runplane.server.db.run_records import LockedRun, TaskRunRecord
+from runplane.server.delivery.subscriptions import SubscriptionRegistry, WorkSubscription
+from runplane.server.hub import Hub
+from runplane.server.orchestration import StateSpec, StateType
+from runplane.server.settings import ServerSettings
+from runplane.server.transitions.stored_states import ProposedState
+from runplane.server.transitions.task_runs import propose
+
+logger = logging.getLogger(__name__)
+
+TASK_WORKER_POOL = ""
+"""The work-pool name of task-worker subscriptions: they take task runs, not a pool's runs."""
+
+_MAX_REAPED = 500
+
+
+@dataclass(frozen=True, slots=True)
+class TaskAssignment:
+    """A background run claimed for a task worker, as read back after the claim (PENDING)."""
+
+    run: TaskRunRecord
+    lease_id: uuid.UUID
+    lease_expire_time: datetime
+
+
+TaskSubscription = WorkSubscription[TaskAssignment]
+
+
+class TaskWorkerDelivery:
+    """The task workers of this server process, the claims made for them, and their leases."""
+
+    def __init__(
+        self,
+        database: Database,
+        clock: Clock,
+        settings: ServerSettings,
+        changes: Hub[uuid.UUID],
+    ) -> None:
+        self._db = database
+        self._clock = clock
+        self._settings = settings
+        self.changes = changes
+        """Ids of task runs whose state this process changed, for WatchTaskRun."""
+        self.subscriptions: SubscriptionRegistry[TaskAssignment] = SubscriptionRegistry()
+        self._wake = asyncio.Event()
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long a lease lasts after a claim or a heartbeat without another heartbeat."""
+        return self._settings.heartbeat_timeout
+
+    def notify(self) -> None:
+        """Runs may be waiting and slots free: claim now. Call after the commit."""
+        self._wake.set()
+
+    def changed(self, run_ids: list[uuid.UUID]) -> None:
+        """Tells watchers of these runs that they changed. Call after the commit."""
+        for run_id in run_ids:
+            self.changes.publish(run_id)
+
+    async def run(self) -> None:
+        """Claims for the subscribed workers whenever woken, and on the sweep."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._settings.work_sweep_interval):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._claim_all()
+            except Exception:
+                # The next wake-up or sweep tries again; a database outage must not end the
+                # server's background work.
+                logger.exception("claiming task runs for task workers failed")
+
+    async def _claim_all(self) -> None:
+        for subscription in self.subscriptions.all():
+            if subscription.room > 0 and subscription.work_queue_names:
+                await self._claim_for(subscription)
+
+    async def _claim_for(self, subscription: TaskSubscription) -> None:
+        now = self._clock.now()
+        expire = now + timedelta(seconds=self.lease_seconds)
+        claimed: list[TaskAssignment] = []
+        async with self._db.write() as conn:
+            held = await task_leases.held_count(conn, subscription.runner_id)
+            wanted = min(subscription.room, subscription.free_slots - held)
+            if wanted <= 0:
+                return
+            waiting = await task_leases.lock_waiting(conn, subscription.work_queue_names, wanted)
+            for locked in waiting:
+                lease_id = uuid.uuid4()
+                pending = ProposedState(StateSpec(StateType.PENDING))
+                # The server's own proposal presents the lease it read under the row lock, as
+                # the work stream's claims do: one left from an earlier hand-out, if any.
+                lease = str(locked.lease_id) if locked.lease_id else ""
+                result = await propose(conn, locked, pending, now, lease_id=lease)
+                if not result.written:
+                    continue
+                await task_leases.set_lease(
+                    conn,
+                    locked.id,
+                    lease_id=lease_id,
+                    lease_expire_time=expire,
+                    worker_id=subscription.runner_id,
+                )
+                record = await task_runs.get(conn, locked.id)
+                assert record is not None  # locked above, in this transaction
+                claimed.append(TaskAssignment(record, lease_id, expire))
+        self.changed([item.run.id for item in claimed])
+        refused = [item for item in claimed if not subscription.offer(item)]
+        if refused:
+            # The stream closed between the claim and the queueing: the runs wait for another.
+            await self.give_back([item.run.id for item in refused], "the task worker left")
+
+    async def give_back(self, run_ids: list[uuid.UUID], reason: str) -> None:
+        """Makes these runs SCHEDULED again, without a lease, for another hand-out."""
+        now = self._clock.now()
+        moved: list[uuid.UUID] = []
+        async with self._db.write() as conn:
+            for run_id in run_ids:
+                locked = await task_runs.lock(conn, run_id)
+                if locked is None or locked.lease_id is None:
+                    continue
+                if await self._reschedule(conn, locked, reason, now):
+                    moved.append(run_id)
+        self.changed(moved)
+        if moved:
+            self.notify()
+
+    async def expire_leases(self) -> int:
+        """Hands out again the runs whose worker stopped heartbeating: their lease expired."""
+        now = self._clock.now()
+        moved: list[uuid.UUID] = []
+        async with self._db.write() as conn:
+            for locked in await task_leases.lock_expired(conn, now, _MAX_REAPED):
+                reason = "the task worker's lease expired: handed out again"
+                if await self._reschedule(conn, locked, reason, now):
+                    moved.append(locked.id)
+        self.changed(moved)
+        if moved:
+            logger.warning("%d task runs lost their task worker and wait for another", len(moved))
+            self.notify()
+        return len(moved)
+
+    async def _reschedule(
+        self, conn: Connection, locked: LockedRun, reason: str, now: datetime
+    ) -> bool:
+        spec = StateSpec(StateType.SCHEDULED, "Rescheduled", reason, scheduled_time=now)
+        lease = str(locked.lease_id) if locked.lease_id else ""
+        result = await propose(conn, locked, ProposedState(spec), now, lease_id=lease)
+        if result.written:
+            await task_leases.clear_lease(conn, locked.id)
+        return result.written
+
+    async def heartbeat(
+        self, worker_id: uuid.UUID, run_ids: list[uuid.UUID]
+    ) -> tuple[set[uuid.UUID], datetime]:
+        """Extends the leases of the worker's runs; returns those it still holds and the new
+        expiry."""
+        expire = self._clock.now() + timedelta(seconds=self.lease_seconds)
+        held: set[uuid.UUID] = set()
+        if run_ids:
+            async with self._db.write() as conn:
+                held = await task_leases.extend(conn, worker_id, run_ids, expire)
+        # Runs of this worker may have ended through another server process.
+        self.notify()
+        return held, expire
