@@ -9,6 +9,7 @@ EXPECTED = [
     "AlreadyExists",
     "Artifact",
     "ArtifactType",
+    "BackgroundTaskFuture",
     "CachePolicy",
     "CachedState",
     "CancelRun",
@@ -85,6 +86,7 @@ EXPECTED = [
     "TaskRunSpec",
     "TaskRunUpdate",
     "TaskRunner",
+    "TaskWorker",
     "TerminationSignal",
     "ThreadPoolTaskRunner",
     "TimedOut",
@@ -116,6 +118,7 @@ EXPECTED = [
     "resume_flow_run",
     "run_deployment",
     "serve",
+    "serve_tasks",
     "suspend_flow_run",
     "tags",
     "task",
@@ -161,7 +164,7 @@ def test_sync_client_has_every_call_of_the_async_client() -> None:
         }
 
     assert calls(runplane.RunplaneClient) == calls(runplane.SyncRunplaneClient)
-    assert len(calls(runplane.RunplaneClient)) == 56
+    assert len(calls(runplane.RunplaneClient)) == 59
 
 
 def test_get_client_returns_the_requested_kind() -> None:
