@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from runplane import TaskWorker
@@ -26,16 +26,15 @@ def worker_thread(*tasks: Any, limit: int = 4) -> Iterator[TaskWorker]:
         await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
         subscribed.set()
         waiter.cancel()
-        try:
+        with suppress(asyncio.CancelledError):
             await task
-        except asyncio.CancelledError:
-            pass
 
     thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
     thread.start()
     try:
         assert subscribed.wait(60), "the task worker did not subscribe"
-        assert running and not running[0].done(), "the task worker stopped"
+        assert running, "the task worker did not start"
+        assert not running[0].done(), "the task worker stopped"
         yield worker
     finally:
         loop.call_soon_threadsafe(lambda: [task.cancel() for task in running])

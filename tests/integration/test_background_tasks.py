@@ -49,9 +49,11 @@ def test_delay_returns_the_workers_result(any_engine_api: SyncRunplaneClient) ->
         assert failed.state.type is StateType.FAILED
 
     run = any_engine_api.get_task_run(future.task_run_id)
-    assert run.flow_run_id is None and run.background
+    assert run.flow_run_id is None
+    assert run.background
     assert run.parameters == {"x": 1, "y": 2}
-    assert run.state is not None and run.state.type is StateType.COMPLETED
+    assert run.state is not None
+    assert run.state.type is StateType.COMPLETED
     names = [s.name for s in any_engine_api.list_task_run_states(future.task_run_id)]
     assert names == ["Scheduled", "Pending", "Running", "Completed"]
 
@@ -63,7 +65,8 @@ def test_a_task_called_outside_a_flow_is_a_task_run_of_its_own(
     tagged = add.with_options(tags=[tag])
     assert tagged(2, 3) == 5
     state = tagged.call_with_state(4, 4)
-    assert state.type is StateType.COMPLETED and state.result() == 8
+    assert state.type is StateType.COMPLETED
+    assert state.result() == 8
     with pytest.raises(ValueError, match="alone"):
         explode("alone")
     runs = [

@@ -8,6 +8,7 @@ bound what it is sent; a run whose worker went silent is handed out again under 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from typing import Any
@@ -75,7 +76,8 @@ async def test_a_delayed_run_is_pushed_and_moves_only_under_its_lease(
     async with serving(quiet(server_settings)) as (_, channel):
         key = unique("tasks.add")
         stream, started = await _subscribe(channel, key, slots=2)
-        assert started.worker_id and started.heartbeat_timeout.seconds > 0
+        assert started.worker_id
+        assert started.heartbeat_timeout.seconds > 0
         run_id = await _delay(channel, key, x=1, y=2)
         assignment = (await next_item(stream, within=10)).assignment
         assert assignment.task_run.id == run_id
@@ -86,9 +88,11 @@ async def test_a_delayed_run_is_pushed_and_moves_only_under_its_lease(
 
         # A hostile client: a made-up lease, and no lease at all.
         foreign = await _propose(channel, run_id, RUNNING, str(uuid.uuid4()))
-        assert foreign.status == ABORT and "stale or foreign" in foreign.reason
+        assert foreign.status == ABORT
+        assert "stale or foreign" in foreign.reason
         missing = await _propose(channel, run_id, RUNNING, "")
-        assert missing.status == ABORT and "present its lease" in missing.reason
+        assert missing.status == ABORT
+        assert "present its lease" in missing.reason
 
         lease = assignment.lease_id
         assert (await _propose(channel, run_id, RUNNING, lease)).status == ACCEPT
@@ -129,18 +133,25 @@ async def test_two_workers_never_get_the_same_run_and_slots_bound_each(
         second, _ = await _subscribe(channel, key, slots=2)
         run_ids = {await _delay(channel, key, i=i) for i in range(6)}
         got: dict[str, list[str]] = {"first": [], "second": []}
+        four = asyncio.Event()
 
         async def take(name: str, stream: Any) -> None:
             while True:
                 item = await next_item(stream, within=10)
                 got[name].append(item.assignment.task_run.id)
+                if len(got["first"]) + len(got["second"]) >= 4:
+                    four.set()
 
         tasks = [asyncio.create_task(take(n, s)) for n, s in (("first", first), ("second", second))]
         # Four runs fill both workers' two slots; the other two wait for a slot.
         async with asyncio.timeout(10):
-            while len(got["first"]) + len(got["second"]) < 4:
-                await asyncio.sleep(0.01)
-        assert len(got["first"]) == 2 and len(got["second"]) == 2
+            await four.wait()
+        # Nothing more comes while the four runs hold every slot.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.3):
+                await asyncio.Event().wait()
+        assert len(got["first"]) == 2
+        assert len(got["second"]) == 2
         assert not set(got["first"]) & set(got["second"])
         for task in tasks:
             task.cancel()
@@ -166,7 +177,8 @@ async def test_a_silent_workers_run_is_handed_out_again_and_its_old_lease_refuse
         # (Other tests' runs on the same database may expire with it.)
         assert await server.context.background.task_workers.expire_leases() >= 1
         new = (await next_item(second_stream, within=10)).assignment
-        assert new.task_run.id == run_id and new.task_run.attempt == 2
+        assert new.task_run.id == run_id
+        assert new.task_run.attempt == 2
         assert new.lease_id != old.lease_id
         late = await _propose(channel, run_id, COMPLETED, old.lease_id)
         assert late.status == ABORT
