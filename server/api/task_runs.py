@@ -87,13 +87,35 @@ class TaskRunServicer(TaskWorkerMethods, task_runs_pb2_grpc.TaskRunServiceServic
                 raise invalid_argument("state.type", "a new task run starts SCHEDULED or PENDING")
         if run.background and proposed.spec.type is not StateType.SCHEDULED:
             raise invalid_argument("state.type", "a background task run starts SCHEDULED")
+        if run.background:
+            return await self._create_background(run, proposed)
         try:
             async with self._db.write() as conn:
                 record, created = await self._create(conn, run, proposed)
         except ReferenceMissing as error:
             raise not_found(error.kind, error.key) from None
-        if created and record.background:
-            self._delivery.notify()
+        return task_runs_pb2.CreateTaskRunResponse(
+            task_run=task_run_message(record), created=created
+        )
+
+    async def _create_background(
+        self, run: task_runs.NewTaskRun, proposed: ProposedState
+    ) -> task_runs_pb2.CreateTaskRunResponse:
+        """Creates a background run and, when a task worker of this process has a free slot,
+        claims it for that worker in the same transaction, so that it is on its way to the
+        worker the moment the commit returns."""
+        delivery = self._delivery
+        async with delivery.claiming:
+            async with self._db.write() as conn:
+                record, created = await self._create(conn, run, proposed)
+                claim = (
+                    await delivery.claim_created(conn, run.id, run.task_key) if created else None
+                )
+            if claim is not None:
+                await delivery.hand_over(claim[0], [claim[1]])
+                record = claim[1].run
+        if created and claim is None:
+            delivery.notify()
         return task_runs_pb2.CreateTaskRunResponse(
             task_run=task_run_message(record), created=created
         )

@@ -73,6 +73,7 @@ class TaskWorkerDelivery:
         """Ids of task runs whose state this process changed, for WatchTaskRun."""
         self.subscriptions: SubscriptionRegistry[TaskAssignment] = SubscriptionRegistry()
         self._wake = asyncio.Event()
+        self._claim_lock = asyncio.Lock()
 
     @property
     def lease_seconds(self) -> float:
@@ -105,37 +106,78 @@ class TaskWorkerDelivery:
     async def _claim_all(self) -> None:
         for subscription in self.subscriptions.all():
             if subscription.room > 0 and subscription.work_queue_names:
-                await self._claim_for(subscription)
+                async with self.claiming:
+                    await self._claim_for(subscription)
+
+    @property
+    def claiming(self) -> asyncio.Lock:
+        """Held around every claim of this process, so that a worker's free slots are counted
+        by one claim at a time."""
+        return self._claim_lock
 
     async def _claim_for(self, subscription: TaskSubscription) -> None:
-        now = self._clock.now()
-        expire = now + timedelta(seconds=self.lease_seconds)
         claimed: list[TaskAssignment] = []
         async with self._db.write() as conn:
-            held = await task_leases.held_count(conn, subscription.runner_id)
-            wanted = min(subscription.room, subscription.free_slots - held)
+            wanted = await self._free_slots(conn, subscription)
             if wanted <= 0:
                 return
             waiting = await task_leases.lock_waiting(conn, subscription.work_queue_names, wanted)
             for locked in waiting:
-                lease_id = uuid.uuid4()
-                pending = ProposedState(StateSpec(StateType.PENDING))
-                # The server's own proposal presents the lease it read under the row lock, as
-                # the work stream's claims do: one left from an earlier hand-out, if any.
-                lease = str(locked.lease_id) if locked.lease_id else ""
-                result = await propose(conn, locked, pending, now, lease_id=lease)
-                if not result.written:
-                    continue
-                await task_leases.set_lease(
-                    conn,
-                    locked.id,
-                    lease_id=lease_id,
-                    lease_expire_time=expire,
-                    worker_id=subscription.runner_id,
-                )
-                record = await task_runs.get(conn, locked.id)
-                assert record is not None  # locked above, in this transaction
-                claimed.append(TaskAssignment(record, lease_id, expire))
+                assignment = await self._claim(conn, locked, subscription)
+                if assignment is not None:
+                    claimed.append(assignment)
+        await self.hand_over(subscription, claimed)
+
+    async def claim_created(
+        self, conn: Connection, run_id: uuid.UUID, task_key: str
+    ) -> tuple[TaskSubscription, TaskAssignment] | None:
+        """Claims a background run in the transaction that created it, for a worker of this
+        process with a free slot: the run reaches the worker without another transaction.
+        Call under ``claiming``, then ``hand_over`` after the commit."""
+        for subscription in self.subscriptions.all():
+            if task_key not in subscription.work_queue_names or subscription.room <= 0:
+                continue
+            if await self._free_slots(conn, subscription) <= 0:
+                continue
+            locked = await task_runs.lock(conn, run_id)
+            assert locked is not None  # created in this transaction
+            assignment = await self._claim(conn, locked, subscription)
+            return None if assignment is None else (subscription, assignment)
+        return None
+
+    async def _free_slots(self, conn: Connection, subscription: TaskSubscription) -> int:
+        held = await task_leases.held_count(conn, subscription.runner_id)
+        return min(subscription.room, subscription.free_slots - held)
+
+    async def _claim(
+        self, conn: Connection, locked: LockedRun, subscription: TaskSubscription
+    ) -> TaskAssignment | None:
+        """Moves a locked SCHEDULED run to PENDING under a new lease for ``subscription``."""
+        now = self._clock.now()
+        expire = now + timedelta(seconds=self.lease_seconds)
+        pending = ProposedState(StateSpec(StateType.PENDING))
+        # The server's own proposal presents the lease it read under the row lock, as the
+        # work stream's claims do: one left from an earlier hand-out, if any.
+        lease = str(locked.lease_id) if locked.lease_id else ""
+        result = await propose(conn, locked, pending, now, lease_id=lease)
+        if not result.written:
+            return None
+        lease_id = uuid.uuid4()
+        await task_leases.set_lease(
+            conn,
+            locked.id,
+            lease_id=lease_id,
+            lease_expire_time=expire,
+            worker_id=subscription.runner_id,
+        )
+        record = await task_runs.get(conn, locked.id)
+        assert record is not None  # locked above, in this transaction
+        return TaskAssignment(record, lease_id, expire)
+
+    async def hand_over(
+        self, subscription: TaskSubscription, claimed: list[TaskAssignment]
+    ) -> None:
+        """Queues committed claims on the worker's stream; call after the commit."""
         self.changed([item.run.id for item in claimed])
         refused = [item for item in claimed if not subscription.offer(item)]
         if refused:
