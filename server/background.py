@@ -47,7 +47,8 @@ class Background:
         self.dispatcher = WorkDispatcher(
             database, clock, subscriptions, settings, self._dialect, events
         )
-        self.task_workers = TaskWorkerDelivery(database, clock, settings, Hub())
+        publish = self._dialect.publish if database.is_postgres else None
+        self.task_workers = TaskWorkerDelivery(database, clock, settings, Hub(), publish)
         self.streams = stream_feed(database, self._dialect, events, logs or Hub())
         self.scheduler = Scheduler(database, clock, settings)
         self.reapers = Reapers(database, clock, settings)
@@ -81,6 +82,7 @@ class Background:
         if notice is not None:
             self.dispatcher.on_notice(notice)
             self.streams.on_notice(notice)
+            self.task_workers.on_notice(notice)
 
     def _loops(self) -> Iterable[Coroutine[Any, Any, None]]:
         s = self._settings

@@ -115,6 +115,8 @@ class TaskRunServicer(TaskWorkerMethods, task_runs_pb2_grpc.TaskRunServiceServic
                 await delivery.hand_over(claim[0], [claim[1]])
                 record = claim[1].run
         if created and claim is None:
+            # Another worker of this process, or of another server process, may take it.
+            delivery.changed([run.id])
             delivery.notify()
         return task_runs_pb2.CreateTaskRunResponse(
             task_run=task_run_message(record), created=created

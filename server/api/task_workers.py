@@ -19,6 +19,7 @@ from runplane.server.db import task_runs
 from runplane.server.db.engine import Database
 from runplane.server.delivery.subscriptions import IDLE
 from runplane.server.delivery.task_workers import (
+    ANY_RUN,
     TASK_WORKER_POOL,
     TaskAssignment,
     TaskWorkerDelivery,
@@ -154,7 +155,8 @@ class TaskWorkerMethods:
                 if record.state is not None and StateType(record.state.type) in TERMINAL_TYPES:
                     return
                 try:
-                    while await anext(events) != run_id:
+                    # ANY_RUN: some run changed through another process; perhaps this one.
+                    while await anext(events) not in (run_id, ANY_RUN):
                         pass
                 except StopAsyncIteration:
                     return  # the server is stopping

@@ -9,10 +9,15 @@ in the transaction that locked it (``SKIP LOCKED``: two server processes claim d
 runs), and queues it on the worker's stream. A worker's slots in use are counted from the
 database: its runs that are PENDING or RUNNING.
 
-The claimer wakes when a background run is created here, when a run of one of its workers
-left PENDING or RUNNING or a worker heartbeats (slots may be free), when a new worker
-subscribes, when the lease reaper gave runs back, and on the slow sweep, which also picks up
-runs created through other server processes.
+A background run created here is claimed in the transaction that creates it when one of
+this process's workers has a free slot. Otherwise the claimer wakes when a run of one of its
+workers left PENDING or RUNNING or a worker heartbeats (slots may be free), when a new worker
+subscribes, when the lease reaper gave runs back, when another server process says it
+changed task runs, and on the slow sweep.
+
+Other server processes hear of the task runs this one changes, for their task workers and for
+WatchTaskRun: on PostgreSQL by NOTIFY (``TaskRunsChanged``, ids only), on SQLite by polling
+``PRAGMA data_version`` on one held connection while anyone here subscribes or watches.
 """
 
 from __future__ import annotations
@@ -21,10 +26,14 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from runplane.server.clock import Clock
+from runplane.server.cluster_notices import Notice, TaskRunsChanged, task_runs_changed
 from runplane.server.db import task_leases, task_runs
 from runplane.server.db.engine import Database
 from runplane.server.db.flow_runs import Connection
@@ -42,6 +51,13 @@ TASK_WORKER_POOL = ""
 """The work-pool name of task-worker subscriptions: they take task runs, not a pool's runs."""
 
 _MAX_REAPED = 500
+POLL_INTERVAL = 0.1
+"""How often, on SQLite, other processes' commits are looked for while anyone here needs them."""
+
+ANY_RUN = uuid.UUID(int=0)
+"""Published to ``changes`` when some task run may have changed through another process."""
+
+Publish = Callable[[Sequence[str]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +81,14 @@ class TaskWorkerDelivery:
         clock: Clock,
         settings: ServerSettings,
         changes: Hub[uuid.UUID],
+        publish: Publish | None = None,
     ) -> None:
         self._db = database
+        self._publish = publish
+        """NOTIFY to the other server processes (PostgreSQL); None on SQLite."""
+        self._token = uuid.uuid4().hex[:16]
+        self._outbox: list[uuid.UUID] = []
+        self._outbox_ready = asyncio.Event()
         self._clock = clock
         self._settings = settings
         self.changes = changes
@@ -85,12 +107,82 @@ class TaskWorkerDelivery:
         self._wake.set()
 
     def changed(self, run_ids: list[uuid.UUID]) -> None:
-        """Tells watchers of these runs that they changed. Call after the commit."""
+        """Tells watchers and other server processes that these runs changed. Call after the
+        commit."""
         for run_id in run_ids:
             self.changes.publish(run_id)
+        if run_ids and self._publish is not None:
+            self._outbox.extend(run_ids)
+            self._outbox_ready.set()
+
+    def on_notice(self, notice: Notice) -> None:
+        """A notice of another server process: its task-run changes."""
+        if not isinstance(notice, TaskRunsChanged) or notice.sender == self._token:
+            return
+        for run_id in notice.run_ids:
+            self.changes.publish_local(run_id)
+        self.notify()
+
+    def _needed(self) -> bool:
+        """Whether anyone here needs to hear of other processes' changes."""
+        return bool(self.subscriptions.all() or self.changes.subscriber_count)
 
     async def run(self) -> None:
-        """Claims for the subscribed workers whenever woken, and on the sweep."""
+        """Claims for the subscribed workers; tells and hears of other processes' changes."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._claims())
+            if self._publish is not None:
+                group.create_task(self._send(self._publish))
+            else:
+                group.create_task(self._poll())
+
+    async def _send(self, publish: Publish) -> None:
+        while True:
+            await self._outbox_ready.wait()
+            self._outbox_ready.clear()
+            run_ids, self._outbox = self._outbox, []
+            try:
+                await publish(task_runs_changed(self._token, dict.fromkeys(run_ids)))
+            except Exception as error:
+                # The others' sweep finds the runs; their watchers hear of the next change.
+                logger.warning("could not tell other servers of task-run changes: %s", error)
+
+    async def _poll(self) -> None:
+        """SQLite: other connections' commits move ``data_version`` on a held connection."""
+        conn: AsyncConnection | None = None
+        version = 0
+        try:
+            while True:
+                await asyncio.sleep(POLL_INTERVAL)
+                if not self._needed():
+                    if conn is not None:
+                        await conn.close()
+                        conn = None
+                    continue
+                try:
+                    if conn is None:
+                        conn = await self._db.engine.connect()
+                        version = await _data_version(conn)
+                        # What was committed before the starting point is found by a pass.
+                        self.changes.publish_local(ANY_RUN)
+                        self.notify()
+                        continue
+                    now = await _data_version(conn)
+                except Exception as error:
+                    logger.warning("could not look for other processes' task runs: %s", error)
+                    if conn is not None:
+                        await conn.close()
+                    conn = None
+                    continue
+                if now != version:
+                    version = now
+                    self.changes.publish_local(ANY_RUN)
+                    self.notify()
+        finally:
+            if conn is not None:
+                await conn.close()
+
+    async def _claims(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._settings.work_sweep_interval):
@@ -237,3 +329,11 @@ class TaskWorkerDelivery:
         # Runs of this worker may have ended through another server process.
         self.notify()
         return held, expire
+
+
+async def _data_version(conn: AsyncConnection) -> int:
+    """The connection's data_version, read in a transaction of its own: it moves when
+    another connection commits."""
+    value = (await conn.exec_driver_sql("PRAGMA data_version")).scalar_one()
+    await conn.rollback()
+    return int(value)
