@@ -175,6 +175,7 @@ def _runplane(backend: str, args: argparse.Namespace) -> Row:
 def _prefect_server(python: str, home: Path) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "PREFECT_HOME": str(home / "prefect")}
+    env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     command = [python, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
     command += ["--port", str(port)]
     log = (home / "prefect-server.log").open("w")
