@@ -236,9 +236,7 @@ def _print(rows: list[Row]) -> None:
     for row in rows:
         values = sorted(1000 * d for d in row.latencies)
         stats = (
-            [f"{_quantile(values, q):,.1f}" for q in (0.5, 0.9, 0.99, 1.0)]
-            if values
-            else ["-"] * 4
+            [f"{_quantile(values, q):,.1f}" for q in (0.5, 0.9, 0.99, 1.0)] if values else ["-"] * 4
         )
         rate = f"{row.rate:,.0f}" if row.rate is not None else "-"
         table.add_row(row.system, str(len(values)), *stats, TARGET, rate, row.note)
