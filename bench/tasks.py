@@ -249,7 +249,7 @@ def main() -> None:
     parser.add_argument("--spacing", type=float, default=0.02)
     parser.add_argument("--burst", type=int, default=500)
     parser.add_argument("--limit", type=int, default=10)
-    parser.add_argument("--backends", nargs="+", default=["sqlite"])
+    parser.add_argument("--backends", nargs="*", default=["sqlite"])
     parser.add_argument("--prefect-python", default=None)
     args = parser.parse_args()
     rows = [_runplane(backend, args) for backend in args.backends]
