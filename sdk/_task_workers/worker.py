@@ -61,6 +61,7 @@ class TaskWorker:
         self._settings = settings
         self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._heartbeat_seconds = 5.0
+        self._heartbeat_timeout = 90.0
         self._executor = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="runplane-task")
 
     async def run(self) -> None:
@@ -93,6 +94,7 @@ class TaskWorker:
                     backoff.reset()
                     self.worker_id = item.worker_id
                     self._heartbeat_seconds = item.heartbeat_interval.total_seconds() or 5.0
+                    self._heartbeat_timeout = item.heartbeat_timeout.total_seconds() or 90.0
                     self.subscribed.set()
                     logger.info("serving %s as %s", ", ".join(self.tasks), self.name)
                 elif isinstance(item, TaskRunAssignment):
@@ -136,21 +138,30 @@ class TaskWorker:
             self._running.pop(run.id, None)
 
     async def _heartbeat(self, client: RunplaneClient) -> None:
+        loop = asyncio.get_running_loop()
+        last_ok = loop.time()
         while True:
             await asyncio.sleep(self._heartbeat_seconds)
             if self.worker_id is None or not self._running:
+                last_ok = loop.time()
                 continue
             try:
                 answer = await client.heartbeat_task_runs(self.worker_id, list(self._running))
             except Exception as error:
                 logger.warning("task worker heartbeat failed: %s", describe(error))
+                if loop.time() - last_ok > self._heartbeat_timeout * 2 / 3:
+                    # The server may hand these runs to another worker soon: stop them first
+                    # (async ones stop; a sync one runs on, and its outcome is refused).
+                    for held in list(self._running.values()):
+                        held.cancel()
                 continue
+            last_ok = loop.time()
             for lost in answer.unknown_task_run_ids:
-                running = self._running.get(lost)
-                if running is not None:
+                task = self._running.get(lost)
+                if task is not None:
                     # An async task stops here; a sync one runs on, but its outcome is refused.
                     logger.warning("task run %s was handed to another worker: stopping", lost)
-                    running.cancel()
+                    task.cancel()
 
 
 def serve_tasks(*tasks: Task[Any, Any], limit: int = 10) -> None:

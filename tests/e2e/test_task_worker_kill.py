@@ -34,7 +34,7 @@ def server_settings(database_url: str, tmp_path: Path) -> ServerSettings:
         database_url=database_url,
         host="127.0.0.1",
         port=0,
-        heartbeat_timeout=3.0,
+        heartbeat_timeout=2.0,
         lease_reaper_interval=0.25,
     )
 
