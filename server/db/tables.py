@@ -217,8 +217,9 @@ log = sa.Table(
     metadata,
     # Autoincrementing, so that records keep the order they were written in.
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    # NULL for a line of a task run of its own (no flow run): task_run_id says whose.
     sa.Column(
-        "flow_run_id", sa.Uuid, sa.ForeignKey("flow_run.id", ondelete="CASCADE"), nullable=False
+        "flow_run_id", sa.Uuid, sa.ForeignKey("flow_run.id", ondelete="CASCADE"), nullable=True
     ),
     sa.Column("task_run_id", sa.Uuid, nullable=True),
     sa.Column("level", sa.SmallInteger, nullable=False),
@@ -227,6 +228,16 @@ log = sa.Table(
     sa.Column("timestamp", UTCDateTime, nullable=False),
     sa.Index(None, "flow_run_id", "timestamp"),
     sa.Index(None, "timestamp"),  # for retention
+)
+
+# The lines of task runs of their own, listed by task run: the few rows without a flow run.
+OWN_TASK_RUN_LOG = log.c.flow_run_id.is_(None)
+sa.Index(
+    "ix_log_own_task_run",
+    log.c.task_run_id,
+    log.c.id,
+    postgresql_where=OWN_TASK_RUN_LOG,
+    sqlite_where=OWN_TASK_RUN_LOG,
 )
 
 # WriteLogs batch ids already applied, so that a retried call stores nothing twice. Keyed by

@@ -2,7 +2,8 @@
 
 A task run may have no flow run (a task called outside any flow, or sent to task workers
 with Task.delay). A background run keeps its arguments and, while a task worker holds it,
-the lease of that hand-out and the worker's id.
+the lease of that hand-out and the worker's id. Log lines of such runs have no flow run
+either; a partial index lists them by task run.
 
 Revision ID: 0014
 Revises: 0010
@@ -38,9 +39,23 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_task_run_worker_id", ["worker_id"])
         batch_op.create_index("ix_task_run_lease_expire_time", ["lease_expire_time"])
+    with op.batch_alter_table("log", schema=None) as batch_op:
+        batch_op.alter_column("flow_run_id", existing_type=sa.Uuid(), nullable=True)
+    op.create_index(
+        "ix_log_own_task_run",
+        "log",
+        ["task_run_id", "id"],
+        postgresql_where=sa.text("flow_run_id IS NULL"),
+        sqlite_where=sa.text("flow_run_id IS NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_log_own_task_run", table_name="log")
+    op.execute("DELETE FROM log WHERE flow_run_id IS NULL")
+    with op.batch_alter_table("log", schema=None) as batch_op:
+        batch_op.alter_column("flow_run_id", existing_type=sa.Uuid(), nullable=False)
+    op.execute("DELETE FROM task_run WHERE flow_run_id IS NULL")
     with op.batch_alter_table("task_run", schema=None) as batch_op:
         batch_op.drop_index("ix_task_run_lease_expire_time")
         batch_op.drop_index("ix_task_run_worker_id")
