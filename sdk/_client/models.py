@@ -430,9 +430,9 @@ class HeartbeatResult(Frozen):
 
 
 class LogRecord(Frozen):
-    """One log line of a flow run or task run."""
+    """One log line of a flow run or task run (``flow_run_id`` None: a task run of its own)."""
 
-    flow_run_id: UUID
+    flow_run_id: UUID | None
     level: int
     message: str
     timestamp: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))

@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runplane._client.states import State, StateType
@@ -14,6 +17,7 @@ from runplane._engine.failures import describe
 from runplane._engine.parameters import call_arguments
 from runplane._engine.results import ResultStores
 from runplane._engine.states import make_state, small_inline_ref
+from runplane._runtime.context import TaskRunContext, task_run_context
 
 if TYPE_CHECKING:
     from runplane._tasks import Task
@@ -41,16 +45,52 @@ def _retrying(task: Task[Any, Any], attempt: int, error: BaseException) -> bool:
         return False
 
 
-def call_blocking(
-    task: Task[Any, Any], parameters: dict[str, Any]
-) -> tuple[Any, BaseException | None]:
+@dataclass(frozen=True)
+class OwnRun:
+    """A task run of its own about to be called: what its context and logs need."""
+
+    task: Task[Any, Any]
+    run_id: uuid.UUID
+    run_name: str
+    parameters: dict[str, Any]
+
+
+@contextmanager
+def run_context(run: OwnRun, attempt: int) -> Iterator[None]:
+    """The task run's context while its function runs: ``get_run_logger()`` and, with
+    ``log_prints=True``, ``print`` write the run's logs (shipped through the engine's client)."""
+    from runplane._engine.client import engine_client
+    from runplane._runtime.run_logs import capture_prints
+
+    engine_client().log_shipper()
+    context = TaskRunContext(
+        task_run_id=run.run_id,
+        task_name=run.task.name,
+        flow_run_id=None,
+        task=run.task,
+        run_count=attempt,
+        log_prints=bool(run.task.log_prints),
+        run_name=run.run_name,
+        parameters=run.parameters,
+    )
+    token = task_run_context.set(context)
+    try:
+        with capture_prints(context.log_prints):
+            yield
+    finally:
+        task_run_context.reset(token)
+
+
+def call_blocking(run: OwnRun) -> tuple[Any, BaseException | None]:
     """The task's value, or the exception of its last attempt, after its retries."""
-    args, kwargs = call_arguments(task.signature, parameters)
+    task = run.task
+    args, kwargs = call_arguments(task.signature, run.parameters)
     attempt = 0
     while True:
         attempt += 1
         try:
-            return task.fn(*args, **kwargs), None
+            with run_context(run, attempt):
+                return task.fn(*args, **kwargs), None
         except Exception as error:
             if not _retrying(task, attempt, error):
                 return None, error
@@ -58,19 +98,19 @@ def call_blocking(
             time.sleep(_delay_before(task, attempt - 1))
 
 
-async def call_async(
-    task: Task[Any, Any], parameters: dict[str, Any], run_sync: Callable[..., Any]
-) -> tuple[Any, BaseException | None]:
+async def call_async(run: OwnRun, run_sync: Callable[..., Any]) -> tuple[Any, BaseException | None]:
     """As ``call_blocking``, for an async task, or a sync one through ``run_sync``."""
+    task = run.task
     if not task.is_async:
-        result: tuple[Any, BaseException | None] = await run_sync(call_blocking, task, parameters)
+        result: tuple[Any, BaseException | None] = await run_sync(call_blocking, run)
         return result
-    args, kwargs = call_arguments(task.signature, parameters)
+    args, kwargs = call_arguments(task.signature, run.parameters)
     attempt = 0
     while True:
         attempt += 1
         try:
-            return await task.fn(*args, **kwargs), None
+            with run_context(run, attempt):
+                return await task.fn(*args, **kwargs), None
         except Exception as error:
             if not _retrying(task, attempt, error):
                 return None, error

@@ -12,7 +12,7 @@ from runplane._engine.parameters import bind
 from runplane._engine.states import local_state, make_state
 from runplane._runtime.context import current_tags
 from runplane._task_workers.delay import run_name
-from runplane._task_workers.outcome import call_blocking, final_state
+from runplane._task_workers.outcome import OwnRun, call_blocking, final_state
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -20,19 +20,20 @@ if TYPE_CHECKING:
     from runplane._tasks import Task
 
 
-def _start(task: Task[Any, Any], parameters: dict[str, Any]) -> tuple[Any, uuid.UUID]:
+def _start(task: Task[Any, Any], parameters: dict[str, Any]) -> tuple[Any, OwnRun]:
     client = engine_client()
     run_id = uuid.uuid4()
+    name = run_name(task, parameters, run_id)
     spec = TaskRunSpec(
         task_run_id=run_id,
         task_key=task.task_key,
-        name=run_name(task, parameters, run_id),
+        name=name,
         tags=tuple(dict.fromkeys((*task.tags, *current_tags()))),
         task_version=task.version,
     )
     client.create_task_run(spec, state=make_state(StateType.PENDING))
     client.set_task_run_state(run_id, make_state(StateType.RUNNING))
-    return client, run_id
+    return client, OwnRun(task, run_id, name, parameters)
 
 
 def _finish(
@@ -57,9 +58,9 @@ def call_standalone(
 ) -> Any:
     """Runs a sync task outside a flow run as a task run of its own."""
     parameters = bind(task.signature, args, kwargs)
-    client, run_id = _start(task, parameters)
-    value, error = call_blocking(task, parameters)
-    return _finish(task, client, run_id, value, error, return_state)
+    client, run = _start(task, parameters)
+    value, error = call_blocking(run)
+    return _finish(task, client, run.run_id, value, error, return_state)
 
 
 def call_standalone_async(
@@ -70,13 +71,13 @@ def call_standalone_async(
 
     parameters = bind(task.signature, args, kwargs)
 
-    async def run() -> Any:
-        client, run_id = _start(task, parameters)
+    async def call() -> Any:
+        client, run = _start(task, parameters)
 
         async def unused(*_: Any) -> Any:
             raise AssertionError("an async task is awaited, not run on a thread")
 
-        value, error = await call_async(task, parameters, unused)
-        return _finish(task, client, run_id, value, error, return_state)
+        value, error = await call_async(run, unused)
+        return _finish(task, client, run.run_id, value, error, return_state)
 
-    return run()
+    return call()

@@ -26,7 +26,7 @@ from runplane._client.states import OrchestrationStatus, StateType
 from runplane._engine.failures import describe
 from runplane._engine.states import make_state
 from runplane._task_workers.arguments import decode_arguments
-from runplane._task_workers.outcome import call_async, final_state
+from runplane._task_workers.outcome import OwnRun, call_async, final_state
 from runplane._tasks import Task
 
 logger = logging.getLogger("runplane.task_workers")
@@ -124,7 +124,8 @@ class TaskWorker:
             except Exception as error:
                 value, failure = None, error
             else:
-                value, failure = await call_async(task, parameters, on_thread)
+                own = OwnRun(task, run.id, run.name, parameters)
+                value, failure = await call_async(own, on_thread)
             state = await on_thread(final_state, task, value, failure)
             result = await client.set_task_run_state(run.id, state, lease_id=lease)
             if result.status is OrchestrationStatus.ABORT:

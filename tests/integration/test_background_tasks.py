@@ -10,7 +10,16 @@ import pytest
 from engine_support import any_engine_api
 from task_worker_support import worker_thread
 
-from runplane import StateType, SyncRunplaneClient, TaskRunFilter, task
+from runplane import (
+    LogFilter,
+    StateType,
+    SyncRunplaneClient,
+    TaskRunFilter,
+    get_run_logger,
+    runtime,
+    task,
+)
+from runplane._engine.client import engine_client
 
 __all__ = ["any_engine_api"]
 
@@ -33,6 +42,18 @@ def pair_sum(pair: tuple[int, int], scale: float = 1.0) -> float:
 @task
 async def shout(word: str) -> str:
     return word.upper()
+
+
+@task(log_prints=True)
+def chatty(name: str) -> str:
+    get_run_logger().info("hello %s", name)
+    print(f"printed for {name}")
+    return str(runtime.task_run.id)
+
+
+def _messages(client: SyncRunplaneClient, task_run_id: object) -> list[str]:
+    engine_client().log_shipper().flush(10)
+    return [r.message for r in client.list_logs(LogFilter(task_run_id=task_run_id))]
 
 
 def test_delay_returns_the_workers_result(any_engine_api: SyncRunplaneClient) -> None:
@@ -77,3 +98,14 @@ def test_a_task_called_outside_a_flow_is_a_task_run_of_its_own(
     assert len(runs) == 2
     assert all(r.flow_run_id is None and not r.background for r in runs)
     assert {r.state.type for r in runs if r.state} == {StateType.COMPLETED}
+
+
+def test_background_and_standalone_runs_keep_their_logs(
+    any_engine_api: SyncRunplaneClient,
+) -> None:
+    with worker_thread(chatty):
+        future = chatty.delay("ana")
+        assert future.result(timeout=30) == str(future.task_run_id)
+    assert _messages(any_engine_api, future.task_run_id) == ["hello ana", "printed for ana"]
+    own_run_id = chatty("bo")
+    assert _messages(any_engine_api, own_run_id) == ["hello bo", "printed for bo"]
