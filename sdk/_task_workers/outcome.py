@@ -121,7 +121,13 @@ async def call_async(run: OwnRun, run_sync: Callable[..., Any]) -> tuple[Any, Ba
 def final_state(task: Task[Any, Any], value: Any, error: BaseException | None) -> State:
     """COMPLETED with the value persisted in the task's result storage (inline when the task
     says ``persist_result=False`` and the value is small JSON), or FAILED with the exception
-    stored for ``result()`` to raise."""
+    stored for ``result()`` to raise.
+
+    The run's log lines are sent first, so that whoever sees it final finds its logs too.
+    """
+    from runplane._engine.client import engine_client
+
+    engine_client().log_shipper().flush(5.0)
     store = _stores.for_options(task.result_options)
     if error is not None:
         ref = store.persist_exception(error)

@@ -12,7 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
-from runplane._client.models import TaskRunFilter, every_item
+from runplane._client.errors import NotFound
+from runplane._client.models import LogFilter, TaskRunFilter, every_item
 from runplane.cli.clients import reading_client
 from runplane.cli.formatting import stdout_console, time_text
 from runplane.cli.help_layout import CommandGroup
@@ -112,3 +113,25 @@ def list_task_runs(
         for run in runs
     ]
     print_table(stdout_console(), _COLUMNS, rows, output, empty="no task runs")
+
+
+@task_run_app.command("logs")
+def show_logs(
+    task_run_id: Annotated[str, typer.Argument(help="The task run's id.")],
+) -> None:
+    """Print a task run's log lines, oldest first."""
+    import uuid
+
+    from runplane.cli.flow_runs import _print_stored
+
+    try:
+        run_id = uuid.UUID(task_run_id)
+    except ValueError:
+        raise typer.BadParameter(f"{task_run_id!r} is not a task run id") from None
+    with reading_client() as client:
+        try:
+            client.get_task_run(run_id)
+        except NotFound:
+            stdout_console().print(f"no task run with id {run_id}", markup=False)
+            raise typer.Exit(1) from None
+        _print_stored(client, LogFilter(task_run_id=run_id))
