@@ -240,7 +240,7 @@ def _print(rows: list[Row]) -> None:
         )
         rate = f"{row.rate:,.0f}" if row.rate is not None else "-"
         table.add_row(row.system, str(len(values)), *stats, TARGET, rate, row.note)
-    Console().print(table)
+    Console(width=150).print(table)
 
 
 def main() -> None:
