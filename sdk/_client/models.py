@@ -415,6 +415,8 @@ class TaskHeartbeatResult(Frozen):
     unknown_task_run_ids: tuple[UUID, ...] = ()
     """Runs the worker no longer holds: it must stop them and report nothing."""
     lease_expire_time: AwareDatetime | None = None
+    cancel_task_run_ids: tuple[UUID, ...] = ()
+    """Runs someone cancelled: the worker stops them and proposes CANCELLED."""
 
 
 class HeartbeatResult(Frozen):

@@ -60,6 +60,7 @@ class TaskWorker:
         """Set once the server acknowledged the subscription (for callers that must know)."""
         self._settings = settings
         self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._cancelled: set[uuid.UUID] = set()
         self._heartbeat_seconds = 5.0
         self._heartbeat_timeout = 90.0
         self._executor = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="runplane-task")
@@ -132,14 +133,20 @@ class TaskWorker:
                 # The lease was lost: another worker has the run, and this outcome is not kept.
                 logger.warning("task run %s outcome refused: %s", run.id, result.reason)
         except asyncio.CancelledError:
-            raise
+            if run.id not in self._cancelled:
+                raise
+            # Someone cancelled the run: it ends here (a sync task's thread runs on, unheard).
+            cancelled = make_state(StateType.CANCELLED, message="cancelled while running")
+            await client.set_task_run_state(run.id, cancelled, lease_id=lease)
         except Exception as error:
             logger.error("task run %s could not be run: %s", run.id, describe(error))
         finally:
             self._running.pop(run.id, None)
+            self._cancelled.discard(run.id)
 
     async def _heartbeat(self, client: RunplaneClient) -> None:
         loop = asyncio.get_running_loop()
+        await self.subscribed.wait()  # the server says how often
         last_ok = loop.time()
         while True:
             await asyncio.sleep(self._heartbeat_seconds)
@@ -157,6 +164,12 @@ class TaskWorker:
                         held.cancel()
                 continue
             last_ok = loop.time()
+            for cancelled in answer.cancel_task_run_ids:
+                task = self._running.get(cancelled)
+                if task is not None and cancelled not in self._cancelled:
+                    logger.info("task run %s was cancelled: stopping", cancelled)
+                    self._cancelled.add(cancelled)
+                    task.cancel()
             for lost in answer.unknown_task_run_ids:
                 task = self._running.get(lost)
                 if task is not None:

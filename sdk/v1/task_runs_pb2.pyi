@@ -1022,6 +1022,7 @@ class HeartbeatTaskRunsResponse(_message.Message):
 
     UNKNOWN_TASK_RUN_IDS_FIELD_NUMBER: _builtins.int
     LEASE_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    CANCEL_TASK_RUN_IDS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def unknown_task_run_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Runs this worker no longer holds (handed out again, finished, or unknown): the worker
@@ -1032,15 +1033,22 @@ class HeartbeatTaskRunsResponse(_message.Message):
     def lease_expire_time(self) -> _timestamp_pb2.Timestamp:
         """The new expiry of the worker's leases."""
 
+    @_builtins.property
+    def cancel_task_run_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Runs someone cancelled (CANCELLING): the worker stops each and proposes CANCELLED with
+        its lease.
+        """
+
     def __init__(
         self,
         *,
         unknown_task_run_ids: _abc.Iterable[_builtins.str] | None = ...,
         lease_expire_time: _timestamp_pb2.Timestamp | None = ...,
+        cancel_task_run_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["lease_expire_time", b"lease_expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["lease_expire_time", b"lease_expire_time", "unknown_task_run_ids", b"unknown_task_run_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_task_run_ids", b"cancel_task_run_ids", "lease_expire_time", b"lease_expire_time", "unknown_task_run_ids", b"unknown_task_run_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -58,7 +58,7 @@ def _key(name: str, token: list[Any] | None) -> tuple[datetime, uuid.UUID] | Non
         raise invalid_argument(name, "is not a token returned by this server") from None
 
 
-_HOLDING = (StateType.PENDING, StateType.RUNNING)
+_HOLDING = (StateType.PENDING, StateType.RUNNING, StateType.CANCELLING)
 
 
 class TaskRunServicer(TaskWorkerMethods, task_runs_pb2_grpc.TaskRunServiceServicer):

@@ -4,6 +4,7 @@ heartbeats, and the watch a caller of ``Task.delay`` waits on for the result."""
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from runplane.server.delivery.task_workers import (
     ANY_RUN,
     TASK_WORKER_POOL,
     TaskAssignment,
+    TaskSubscription,
     TaskWorkerDelivery,
 )
 from runplane.server.orchestration import TERMINAL_TYPES, StateType
@@ -35,7 +37,9 @@ MAX_TASK_KEYS = 1000
 MAX_HELD_RUNS = 10_000
 
 
-def _started(session: Any, heartbeat_timeout: float) -> task_runs_pb2.SubscribeTaskRunsResponse:
+def _started(
+    session: TaskSubscription, heartbeat_timeout: float
+) -> task_runs_pb2.SubscribeTaskRunsResponse:
     return task_runs_pb2.SubscribeTaskRunsResponse(
         started=task_runs_pb2.TaskWorkerStarted(
             session_id=str(session.session_id),
@@ -132,6 +136,7 @@ class TaskWorkerMethods:
         return task_runs_pb2.HeartbeatTaskRunsResponse(
             unknown_task_run_ids=[str(i) for i in run_ids if i not in held],
             lease_expire_time=convert.timestamp(expire),
+            cancel_task_run_ids=[str(i) for i in run_ids if held.get(i) is StateType.CANCELLING],
         )
 
     async def WatchTaskRun(
@@ -142,7 +147,7 @@ class TaskWorkerMethods:
         changes = self._delivery.changes.subscribe()
         events = changes.__aiter__()
         try:
-            last_state: Any = None
+            last_state: uuid.UUID | None = None
             async with self._db.read() as conn:
                 record = await task_runs.get(conn, run_id)
             if record is None:

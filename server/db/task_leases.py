@@ -14,7 +14,7 @@ from runplane.server.db.tables import task_run
 from runplane.server.db.task_runs import locked_from_row
 from runplane.server.orchestration.states import StateType
 
-HELD_TYPES = (StateType.PENDING, StateType.RUNNING)
+HELD_TYPES = (StateType.PENDING, StateType.RUNNING, StateType.CANCELLING)
 """A background run in one of these states holds a slot of the worker it was handed to."""
 
 
@@ -49,7 +49,7 @@ async def lock_waiting(
 
 
 async def lock_expired(conn: AsyncConnection, now: datetime, limit: int) -> list[LockedRun]:
-    """Background runs still PENDING or RUNNING whose lease expired, locked."""
+    """Background runs still PENDING, RUNNING or CANCELLING whose lease expired, locked."""
     query = (
         sa.select(task_run)
         .where(
@@ -99,11 +99,11 @@ async def extend(
     worker_id: uuid.UUID,
     run_ids: Sequence[uuid.UUID],
     lease_expire_time: datetime,
-) -> set[uuid.UUID]:
+) -> dict[uuid.UUID, StateType]:
     """Extends the leases of the worker's runs among ``run_ids`` that it still holds
-    (PENDING or RUNNING under it); returns their ids."""
+    (PENDING, RUNNING or CANCELLING under it); returns their state types by id."""
     if not run_ids:
-        return set()
+        return {}
     result = await conn.execute(
         sa.update(task_run)
         .where(
@@ -112,6 +112,6 @@ async def extend(
             task_run.c.state_type.in_(HELD_TYPES),
         )
         .values(lease_expire_time=lease_expire_time)
-        .returning(task_run.c.id)
+        .returning(task_run.c.id, task_run.c.state_type)
     )
-    return {row.id for row in result}
+    return {row.id: StateType(row.state_type) for row in result}

@@ -297,6 +297,11 @@ class TaskWorkerDelivery:
         moved: list[uuid.UUID] = []
         async with self._db.write() as conn:
             for locked in await task_leases.lock_expired(conn, now, _MAX_REAPED):
+                if locked.state is not None and locked.state.type == StateType.CANCELLING:
+                    # Nobody is left to stop it: it ends here.
+                    if await self._end_cancelled(conn, locked, now):
+                        moved.append(locked.id)
+                    continue
                 reason = "the task worker's lease expired: handed out again"
                 if await self._reschedule(conn, locked, reason, now):
                     moved.append(locked.id)
@@ -316,13 +321,20 @@ class TaskWorkerDelivery:
             await task_leases.clear_lease(conn, locked.id)
         return result.written
 
+    async def _end_cancelled(self, conn: Connection, locked: LockedRun, now: datetime) -> bool:
+        message = "cancelled; its task worker stopped heartbeating before it confirmed"
+        spec = StateSpec(StateType.CANCELLED, message=message)
+        lease = str(locked.lease_id) if locked.lease_id else ""
+        result = await propose(conn, locked, ProposedState(spec), now, lease_id=lease)
+        return result.written
+
     async def heartbeat(
         self, worker_id: uuid.UUID, run_ids: list[uuid.UUID]
-    ) -> tuple[set[uuid.UUID], datetime]:
-        """Extends the leases of the worker's runs; returns those it still holds and the new
-        expiry."""
+    ) -> tuple[dict[uuid.UUID, StateType], datetime]:
+        """Extends the leases of the worker's runs; returns the state types of those it still
+        holds, and the new expiry."""
         expire = self._clock.now() + timedelta(seconds=self.lease_seconds)
-        held: set[uuid.UUID] = set()
+        held: dict[uuid.UUID, StateType] = {}
         if run_ids:
             async with self._db.write() as conn:
                 held = await task_leases.extend(conn, worker_id, run_ids, expire)

@@ -26,6 +26,8 @@ SCHEDULED = states_pb2.STATE_TYPE_SCHEDULED
 PENDING = states_pb2.STATE_TYPE_PENDING
 RUNNING = states_pb2.STATE_TYPE_RUNNING
 COMPLETED = states_pb2.STATE_TYPE_COMPLETED
+CANCELLING = states_pb2.STATE_TYPE_CANCELLING
+CANCELLED = states_pb2.STATE_TYPE_CANCELLED
 ACCEPT = states_pb2.ORCHESTRATION_STATUS_ACCEPT
 ABORT = states_pb2.ORCHESTRATION_STATUS_ABORT
 
@@ -191,3 +193,25 @@ async def test_a_silent_workers_run_is_handed_out_again_and_its_old_lease_refuse
         assert (await _propose(channel, run_id, RUNNING, new.lease_id)).status == ACCEPT
         assert (await _propose(channel, run_id, COMPLETED, new.lease_id)).status == ACCEPT
         second_stream.cancel()
+
+
+async def test_a_cancelled_run_is_named_in_the_workers_heartbeat_and_ends_cancelled(
+    server_settings: ServerSettings,
+) -> None:
+    async with serving(quiet(server_settings)) as (_, channel):
+        key = unique("tasks.cancel")
+        stream, started = await _subscribe(channel, key, slots=1)
+        run_id = await _delay(channel, key)
+        lease = (await next_item(stream, within=10)).assignment.lease_id
+        assert (await _propose(channel, run_id, RUNNING, lease)).status == ACCEPT
+        # An operator cancels without the lease; the worker hears it on its next heartbeat.
+        assert (await _propose(channel, run_id, CANCELLING, "")).status == ACCEPT
+        heartbeat = await _stub(channel).HeartbeatTaskRuns(
+            task_runs_pb2.HeartbeatTaskRunsRequest(
+                worker_id=started.worker_id, running_task_run_ids=[run_id]
+            )
+        )
+        assert list(heartbeat.cancel_task_run_ids) == [run_id]
+        assert list(heartbeat.unknown_task_run_ids) == []
+        assert (await _propose(channel, run_id, CANCELLED, lease)).status == ACCEPT
+        stream.cancel()

@@ -235,4 +235,5 @@ def task_heartbeat_from_pb(message: task_runs_pb2.HeartbeatTaskRunsResponse) -> 
     return TaskHeartbeatResult(
         unknown_task_run_ids=uuids_from_pb(message.unknown_task_run_ids),
         lease_expire_time=timestamp_field(message, "lease_expire_time"),
+        cancel_task_run_ids=uuids_from_pb(message.cancel_task_run_ids),
     )
