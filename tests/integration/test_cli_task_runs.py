@@ -35,3 +35,12 @@ async def test_a_task_run_of_its_own_is_listed_and_its_logs_printed(
     code, output = await invoke(server, "task-run", "logs", str(uuid.uuid4()))
     assert code == 1
     assert "no task run" in output
+
+
+async def test_task_worker_start_names_what_it_cannot_serve(server: RunplaneServer) -> None:
+    code, output = await invoke(server, "task-worker", "start", "no-colon")
+    assert code == 2
+    assert "is not module:task" in output
+    code, output = await invoke(server, "task-worker", "start", "runplane:flow")
+    assert code == 2
+    assert "is not a @task" in output
