@@ -32,3 +32,8 @@ def hold_first(path: str) -> str:
         time.sleep(120)
     record(path, "end")
     return f"done by {os.getpid()}"
+
+
+@task
+def double(x: int) -> int:
+    return 2 * x
