@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -105,12 +106,14 @@ class TaskRunServicer(TaskWorkerMethods, task_runs_pb2_grpc.TaskRunServiceServic
         claims it for that worker in the same transaction, so that it is on its way to the
         worker the moment the commit returns."""
         delivery = self._delivery
-        async with delivery.claiming:
+        # Creates of runs that no worker here serves need not wait for the claims' lock.
+        served = delivery.serves(run.task_key)
+        async with delivery.claiming if served else contextlib.nullcontext():
             async with self._db.write() as conn:
                 record, created = await self._create(conn, run, proposed)
-                claim = (
-                    await delivery.claim_created(conn, run.id, run.task_key) if created else None
-                )
+                claim = None
+                if created and served:
+                    claim = await delivery.claim_created(conn, run.id, run.task_key)
             if claim is not None:
                 await delivery.hand_over(claim[0], [claim[1]])
                 record = claim[1].run

@@ -220,6 +220,10 @@ class TaskWorkerDelivery:
                     claimed.append(assignment)
         await self.hand_over(subscription, claimed)
 
+    def serves(self, task_key: str) -> bool:
+        """Whether a task worker subscribed here serves ``task_key``."""
+        return any(task_key in s.work_queue_names for s in self.subscriptions.all())
+
     async def claim_created(
         self, conn: Connection, run_id: uuid.UUID, task_key: str
     ) -> tuple[TaskSubscription, TaskAssignment] | None:
