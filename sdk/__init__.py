@@ -161,6 +161,8 @@ if TYPE_CHECKING:
         Scheduled,
     )
     from runplane._task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
+    from runplane._task_workers.futures import BackgroundTaskFuture
+    from runplane._task_workers.worker import TaskWorker, serve_tasks
     from runplane._tasks import Task, task
 
 # Where each public name lives: the module, and the names it exports.
@@ -224,6 +226,8 @@ _EXPORTED_FROM: dict[str, tuple[str, ...]] = {
     ),
     "runplane._flows": ("Flow", "flow"),
     "runplane._futures": ("RunplaneFuture", "RunplaneFutureList", "as_completed", "wait"),
+    "runplane._task_workers.futures": ("BackgroundTaskFuture",),
+    "runplane._task_workers.worker": ("TaskWorker", "serve_tasks"),
     "runplane._runtime.run_logs": ("get_run_logger",),
     "runplane._client.models": (
         "Artifact",
@@ -309,6 +313,7 @@ __all__ = [
     "AlreadyExists",
     "Artifact",
     "ArtifactType",
+    "BackgroundTaskFuture",
     "CachePolicy",
     "CachedState",
     "CancelRun",
@@ -380,6 +385,7 @@ __all__ = [
     "TaskRunSpec",
     "TaskRunUpdate",
     "TaskRunner",
+    "TaskWorker",
     "TerminationSignal",
     "ThreadPoolTaskRunner",
     "TimedOut",
@@ -415,6 +421,7 @@ __all__ = [
     "resume_flow_run",
     "run_deployment",
     "serve",
+    "serve_tasks",
     "suspend_flow_run",
     "tags",
     "task",

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from runplane._futures import RunplaneFuture, RunplaneFutureList
     from runplane._runtime.cache import CacheKeyFn, CachePolicy
     from runplane._runtime.results import ResultSerializer, ResultStorage
+    from runplane._task_workers.futures import BackgroundTaskFuture
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -69,7 +70,8 @@ _TASK_OPTION_NAMES = frozenset(field.name for field in dataclasses.fields(TaskOp
 class Task(Generic[P, R]):
     """A task: call it inside a flow to run it inline, ``submit`` it, or ``map`` it.
 
-    Outside a flow run, calling a task just calls its function.
+    Outside a flow run, calling a task records a task run of its own and calls it;
+    ``delay`` sends a run to the task workers that serve the task (``serve_tasks``).
     """
 
     def __init__(self, fn: Callable[P, R], options: TaskOptions | None = None) -> None:
@@ -155,12 +157,31 @@ class Task(Generic[P, R]):
         return_state = kwargs.pop("return_state", return_state)
         context = flow_run_context.get()
         if context is None or context.engine is None:
-            return self.fn(*args, **kwargs)
+            from runplane._task_workers import standalone
+
+            if self.is_async:
+                return standalone.call_standalone_async(self, args, kwargs, return_state)
+            return standalone.call_standalone(self, args, kwargs, return_state)
         from runplane._engine import task_calls
 
         if self.is_async:
             return task_calls.call_task_async(self, context.engine, args, kwargs, return_state)
         return task_calls.call_task(self, context.engine, args, kwargs, return_state)
+
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> BackgroundTaskFuture[R]:
+        """Records a background run of the task for a task worker to execute, and returns at
+        once; ``.result()`` on the returned future waits for the worker's outcome."""
+        from runplane._task_workers.delay import delay
+
+        return delay(self, args, kwargs)
+
+    def apply_async(
+        self, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    ) -> BackgroundTaskFuture[R]:
+        """``delay`` with the arguments given as a tuple and a dict."""
+        from runplane._task_workers.delay import delay
+
+        return delay(self, tuple(args), dict(kwargs or {}))
 
     def submit(self, *args: Any, **kwargs: Any) -> RunplaneFuture[Any]:
         """Starts a run on the flow's task runner; ``wait_for=[futures]`` orders it after them."""

@@ -111,7 +111,7 @@ _SERVICES: tuple[_Service, ...] = (
         _name(flow_runs_pb2.DESCRIPTOR, "FlowRunService"),
     ),
     _Service(
-        lambda c: TaskRunServicer(c.database, c.clock),
+        lambda c: TaskRunServicer(c.database, c.clock, c.settings, c.background.task_workers),
         task_runs_pb2_grpc.add_TaskRunServiceServicer_to_server,
         _name(task_runs_pb2.DESCRIPTOR, "TaskRunService"),
     ),
@@ -279,5 +279,7 @@ async def create_server(
         context.log_records.close,
         context.flow_run_events.close,
         context.work_subscriptions.close_all,
+        context.background.task_workers.subscriptions.close_all,
+        context.background.task_workers.changes.close,
     ]
     return RunplaneServer(server, context, health_servicer, port, on_stop=on_stop)

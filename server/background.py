@@ -16,6 +16,7 @@ from runplane.server.db.engine import Database
 from runplane.server.db.logs import LogRecord
 from runplane.server.delivery.dispatcher import WorkDispatcher
 from runplane.server.delivery.subscriptions import SubscriptionRegistry
+from runplane.server.delivery.task_workers import TaskWorkerDelivery
 from runplane.server.delivery.work_items import WorkItem
 from runplane.server.delivery.written import announcing
 from runplane.server.hub import Hub
@@ -46,6 +47,8 @@ class Background:
         self.dispatcher = WorkDispatcher(
             database, clock, subscriptions, settings, self._dialect, events
         )
+        publish = self._dialect.publish if database.is_postgres else None
+        self.task_workers = TaskWorkerDelivery(database, clock, settings, Hub(), publish)
         self.streams = stream_feed(database, self._dialect, events, logs or Hub())
         self.scheduler = Scheduler(database, clock, settings)
         self.reapers = Reapers(database, clock, settings)
@@ -79,14 +82,17 @@ class Background:
         if notice is not None:
             self.dispatcher.on_notice(notice)
             self.streams.on_notice(notice)
+            self.task_workers.on_notice(notice)
 
     def _loops(self) -> Iterable[Coroutine[Any, Any, None]]:
         s = self._settings
         yield self.dispatcher.run()
         yield self._dialect.listen(self._on_payload, self.dispatcher.wake)
         yield self.streams.run()
+        yield self.task_workers.run()
         if not s.loops_enabled:
             return
+        yield every(s.lease_reaper_interval, "task lease reaper", self._expire_task_leases)
         yield every(s.scheduler_interval, "scheduler", self._then_notify(self.scheduler.run_once))
         late = self._announced(self.late_marker.run_once)
         yield every(s.late_marker_interval, "late marker", late)
@@ -98,6 +104,9 @@ class Background:
         yield every(s.cancellation_reaper_interval, "cancellation timeout", finish)
         if self.retention.enabled:
             yield every(s.retention_interval, "retention", self.retention.run_once)
+
+    async def _expire_task_leases(self) -> None:
+        await self.task_workers.expire_leases()
 
     async def _run(self) -> None:
         async with asyncio.TaskGroup() as group:

@@ -81,11 +81,35 @@ class LogsWritten(_Notice):
     ranges: list[tuple[uuid.UUID, int, int]]
 
 
-Notice = WorkDue | SlotsFreed | Cancelling | PoolsAnnounced | StatesWritten | LogsWritten
+class TaskRunsChanged(_Notice):
+    """Task runs the sender created or moved: background runs may wait for a task worker,
+    a watched run may have changed."""
+
+    kind: Literal["task_runs"] = "task_runs"
+    run_ids: list[uuid.UUID]
+
+
+Notice = (
+    WorkDue
+    | SlotsFreed
+    | Cancelling
+    | PoolsAnnounced
+    | StatesWritten
+    | LogsWritten
+    | TaskRunsChanged
+)
 _NOTICE: TypeAdapter[Notice] = TypeAdapter(Annotated[Notice, Field(discriminator="kind")])
 _KINDS = frozenset(
     model.model_fields["kind"].default
-    for model in (WorkDue, SlotsFreed, Cancelling, PoolsAnnounced, StatesWritten, LogsWritten)
+    for model in (
+        WorkDue,
+        SlotsFreed,
+        Cancelling,
+        PoolsAnnounced,
+        StatesWritten,
+        LogsWritten,
+        TaskRunsChanged,
+    )
 )
 
 
@@ -102,6 +126,11 @@ def fits(payload: str) -> bool:
 def states_written(sender: str, state_ids: Iterable[uuid.UUID]) -> list[str]:
     """Payloads of :class:`StatesWritten`, as many as size needs (none for no ids)."""
     return _batched("states", sender, "state_ids", [str(i) for i in state_ids])
+
+
+def task_runs_changed(sender: str, run_ids: Iterable[uuid.UUID]) -> list[str]:
+    """Payloads of :class:`TaskRunsChanged`, as many as size needs (none for no ids)."""
+    return _batched("task_runs", sender, "run_ids", [str(i) for i in run_ids])
 
 
 def logs_written(sender: str, ranges: Iterable[tuple[uuid.UUID, int, int]]) -> list[str]:

@@ -165,10 +165,10 @@ class FlowRunChange(Frozen):
 
 
 class TaskRun(Frozen):
-    """One execution of a task inside a flow run."""
+    """One execution of a task: inside a flow run, or of its own (``flow_run_id`` None)."""
 
     id: UUID
-    flow_run_id: UUID
+    flow_run_id: UUID | None = None
     task_key: str
     dynamic_key: str = ""
     name: str = ""
@@ -187,12 +187,18 @@ class TaskRun(Frozen):
     """Upstream task run ids per parameter name."""
     create_time: AwareDatetime | None = None
     update_time: AwareDatetime | None = None
+    background: bool = False
+    """Sent to task workers (``Task.delay``) rather than run by its caller."""
+    parameters: dict[str, Any] | None = None
+    """A background run's call arguments."""
+    attempt: int = 0
+    """How many times a background run was handed to a task worker."""
 
 
 class TaskRunSpec(Frozen):
-    """What a task run is, given when it is created."""
+    """What a task run is, given when it is created; no flow run makes a run of its own."""
 
-    flow_run_id: UUID
+    flow_run_id: UUID | None = None
     task_key: str
     task_run_id: UUID | None = None
     dynamic_key: str = ""
@@ -203,6 +209,10 @@ class TaskRunSpec(Frozen):
     inputs: dict[str, tuple[UUID, ...]] = Field(default_factory=dict)
     cache_key: str | None = None
     cache_expiration: AwareDatetime | None = None
+    background: bool = False
+    """Deliver the run to task workers; it must start SCHEDULED, outside any flow run."""
+    parameters: dict[str, Any] | None = None
+    """A background run's call arguments, JSON-native."""
 
 
 class TaskRunFilter(Frozen):
@@ -378,6 +388,37 @@ WorkItem = SubscriptionStarted | RunAssignment | CancelRun | Ping | Reconnect
 """One item of the work stream."""
 
 
+class TaskWorkerStarted(Frozen):
+    """The first item of a task-worker subscription: its identity and heartbeat timing."""
+
+    session_id: UUID
+    worker_id: UUID
+    heartbeat_interval: timedelta
+    heartbeat_timeout: timedelta
+
+
+class TaskRunAssignment(Frozen):
+    """A PENDING background run handed to this task worker under a lease."""
+
+    task_run: TaskRun
+    lease_id: UUID
+    lease_expire_time: AwareDatetime | None = None
+
+
+TaskWorkerItem = TaskWorkerStarted | TaskRunAssignment | Ping | Reconnect
+"""One item of a task-worker stream."""
+
+
+class TaskHeartbeatResult(Frozen):
+    """The answer to a task worker's heartbeat."""
+
+    unknown_task_run_ids: tuple[UUID, ...] = ()
+    """Runs the worker no longer holds: it must stop them and report nothing."""
+    lease_expire_time: AwareDatetime | None = None
+    cancel_task_run_ids: tuple[UUID, ...] = ()
+    """Runs someone cancelled: the worker stops them and proposes CANCELLED."""
+
+
 class HeartbeatResult(Frozen):
     """The answer to a runner heartbeat."""
 
@@ -391,9 +432,9 @@ class HeartbeatResult(Frozen):
 
 
 class LogRecord(Frozen):
-    """One log line of a flow run or task run."""
+    """One log line of a flow run or task run (``flow_run_id`` None: a task run of its own)."""
 
-    flow_run_id: UUID
+    flow_run_id: UUID | None
     level: int
     message: str
     timestamp: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))

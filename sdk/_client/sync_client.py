@@ -253,6 +253,9 @@ class SyncRunplaneClient:
     list_task_run_states = _Blocking(RunplaneClient.list_task_run_states)
     report_task_runs = _Blocking(RunplaneClient.report_task_runs)
     lookup_cached_state = _Blocking(RunplaneClient.lookup_cached_state)
+    heartbeat_task_runs = _Blocking(RunplaneClient.heartbeat_task_runs)
+    subscribe_task_runs = _BlockingStream(RunplaneClient.subscribe_task_runs)
+    watch_task_run = _BlockingStream(RunplaneClient.watch_task_run)
 
     # Deployments
     create_deployment = _Blocking(RunplaneClient.create_deployment)

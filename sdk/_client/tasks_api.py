@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from uuid import UUID
 
 from runplane._client import convert
@@ -12,10 +12,12 @@ from runplane._client.models import (
     OrchestrationResult,
     Page,
     State,
+    TaskHeartbeatResult,
     TaskRun,
     TaskRunFilter,
     TaskRunSpec,
     TaskRunUpdate,
+    TaskWorkerItem,
 )
 from runplane._client.transport import Transport
 from runplane.v1 import task_runs_pb2
@@ -63,16 +65,19 @@ class TaskRunsAPI(Transport):
         *,
         force: bool = False,
         transition_id: UUID | None = None,
+        lease_id: UUID | None = None,
     ) -> OrchestrationResult:
         """Proposes a state for a task run, orchestrated by the server.
 
         ``transition_id`` (a new UUID when not given) makes a retried proposal apply once.
+        ``lease_id`` is the lease a task worker was handed a background run under.
         """
         request = task_runs_pb2.SetTaskRunStateRequest(
             task_run_id=str(task_run_id),
             state=convert.state_to_pb(state),
             force=force,
             transition_id=str(transition_id or uuid.uuid4()),
+            lease_id=str(lease_id) if lease_id else "",
         )
         response = await self._unary(self.stubs.task_runs.SetTaskRunState, request)
         return convert.orchestration_result_from_pb(response.result)
@@ -105,3 +110,36 @@ class TaskRunsAPI(Transport):
         request = task_runs_pb2.LookupCachedStateRequest(cache_key=cache_key)
         response = await self._unary(self.stubs.task_runs.LookupCachedState, request)
         return convert.cached_state_from_pb(response)
+
+    def subscribe_task_runs(
+        self, task_keys: Iterable[str], *, worker_name: str, free_slots: int
+    ) -> AsyncGenerator[TaskWorkerItem, None]:
+        """Yields a task worker's stream: first ``TaskWorkerStarted``, then the background
+        runs of ``task_keys`` handed to it (at most ``free_slots`` held at once), pings and,
+        eventually, a ``Reconnect`` asking to subscribe again."""
+        request = task_runs_pb2.SubscribeTaskRunsRequest(
+            task_keys=list(task_keys), worker_name=worker_name, free_slots=free_slots
+        )
+        return self._stream(
+            self.stubs.task_runs.SubscribeTaskRuns, request, convert.task_worker_item_from_pb
+        )
+
+    async def heartbeat_task_runs(
+        self, worker_id: UUID, running_task_run_ids: Iterable[UUID]
+    ) -> TaskHeartbeatResult:
+        """Extends the leases of a task worker's runs; answers those it no longer holds."""
+        request = task_runs_pb2.HeartbeatTaskRunsRequest(
+            worker_id=str(worker_id),
+            running_task_run_ids=[str(run_id) for run_id in running_task_run_ids],
+        )
+        response = await self._unary(self.stubs.task_runs.HeartbeatTaskRuns, request)
+        return convert.task_heartbeat_from_pb(response)
+
+    def watch_task_run(self, task_run_id: UUID) -> AsyncGenerator[TaskRun, None]:
+        """Yields the task run as it is now, then at every change, until it is final."""
+        request = task_runs_pb2.WatchTaskRunRequest(task_run_id=str(task_run_id))
+        return self._stream(
+            self.stubs.task_runs.WatchTaskRun,
+            request,
+            lambda response: convert.task_run_from_pb(response.task_run),
+        )

@@ -39,7 +39,8 @@ class TaskRunContext:
 
     task_run_id: uuid.UUID
     task_name: str
-    flow_run_id: uuid.UUID
+    flow_run_id: uuid.UUID | None
+    """None for a task run of its own (called outside a flow, or run by a task worker)."""
     extras: dict[str, Any] = field(default_factory=dict)
     task: Any = None
     run_count: int = 1

@@ -286,9 +286,9 @@ class APILogHandler(logging.Handler):
             return
         flow_run_id: uuid.UUID | None = getattr(record, "flow_run_id", None)
         task_run_id: uuid.UUID | None = getattr(record, "task_run_id", None)
-        if flow_run_id is None:
+        if flow_run_id is None and task_run_id is None:
             flow_run_id, task_run_id = current_run_ids()
-        if flow_run_id is None:
+        if flow_run_id is None and task_run_id is None:
             return
         try:
             message = self.format(record) if self.formatter else record.getMessage()

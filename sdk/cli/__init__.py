@@ -16,6 +16,7 @@ from runplane.cli.flows import flow_app
 from runplane.cli.help_layout import CommandGroup
 from runplane.cli.runner import runner_app
 from runplane.cli.server import server_app
+from runplane.cli.task_workers import task_run_app, task_worker_app
 from runplane.cli.variables import variable_app
 from runplane.cli.work_pools import work_pool_app
 from runplane.cli.work_queues import work_queue_app
@@ -35,6 +36,8 @@ app.add_typer(concurrency_limit_app, name="concurrency-limit")
 app.add_typer(variable_app, name="variable")
 app.add_typer(artifact_app, name="artifact")
 app.add_typer(runner_app, name="runner")
+app.add_typer(task_run_app, name="task-run")
+app.add_typer(task_worker_app, name="task-worker")
 app.add_typer(config_app, name="config")
 app.command("dashboard")(dashboard)
 

@@ -37,7 +37,8 @@ class LogRecord(_message.Message):
     Ignored in requests.
     """
     flow_run_id: _builtins.str
-    """The flow run the line belongs to.
+    """The flow run the line belongs to; empty for a line of a task run of its own (no flow
+    run), which task_run_id then names.
     A UUID: at most 36 characters.
     """
     task_run_id: _builtins.str

@@ -10,6 +10,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from runplane.v1 import states_pb2 as _states_pb2
+from runplane.v1 import work_pb2 as _work_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -49,7 +50,9 @@ Global___TaskRunInputs: _TypeAlias = TaskRunInputs  # noqa: Y015
 
 @_typing.final
 class TaskRun(_message.Message):
-    """One execution of a task inside a flow run."""
+    """One execution of a task: inside a flow run, or of its own (called outside any flow, or
+    sent to task workers with Task.delay).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -93,10 +96,13 @@ class TaskRun(_message.Message):
     INPUTS_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    PARAMETERS_JSON_FIELD_NUMBER: _builtins.int
+    BACKGROUND_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """UUID, chosen by the client or the server."""
     flow_run_id: _builtins.str
-    """The flow run the task ran in."""
+    """The flow run the task ran in; empty for a task run of its own."""
     task_key: _builtins.str
     """Identifies the task within its flow (its qualified name and source hash)."""
     dynamic_key: _builtins.str
@@ -109,6 +115,14 @@ class TaskRun(_message.Message):
     """The version of the task's code."""
     run_count: _builtins.int
     """How many times the run entered RUNNING."""
+    parameters_json: _builtins.str
+    """A background run's call arguments: a JSON object as text; empty for other runs."""
+    background: _builtins.bool
+    """Whether the run is delivered to task workers (SubscribeTaskRuns) rather than run by its
+    caller.
+    """
+    attempt: _builtins.int
+    """How many times a background run was handed to a task worker, this time included."""
     @_builtins.property
     def state(self) -> _states_pb2.State:
         """The current state."""
@@ -175,10 +189,13 @@ class TaskRun(_message.Message):
         inputs: _abc.Mapping[_builtins.str, Global___TaskRunInputs] | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        parameters_json: _builtins.str = ...,
+        background: _builtins.bool = ...,
+        attempt: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cache_expiration", b"cache_expiration", "create_time", b"create_time", "end_time", b"end_time", "expected_start_time", b"expected_start_time", "retry_policy", b"retry_policy", "start_time", b"start_time", "state", b"state", "total_run_time", b"total_run_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_expiration", b"cache_expiration", "cache_key", b"cache_key", "create_time", b"create_time", "dynamic_key", b"dynamic_key", "end_time", b"end_time", "expected_start_time", b"expected_start_time", "flow_run_id", b"flow_run_id", "id", b"id", "inputs", b"inputs", "name", b"name", "retry_policy", b"retry_policy", "run_count", b"run_count", "start_time", b"start_time", "state", b"state", "tags", b"tags", "task_key", b"task_key", "task_version", b"task_version", "total_run_time", b"total_run_time", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "background", b"background", "cache_expiration", b"cache_expiration", "cache_key", b"cache_key", "create_time", b"create_time", "dynamic_key", b"dynamic_key", "end_time", b"end_time", "expected_start_time", b"expected_start_time", "flow_run_id", b"flow_run_id", "id", b"id", "inputs", b"inputs", "name", b"name", "parameters_json", b"parameters_json", "retry_policy", b"retry_policy", "run_count", b"run_count", "start_time", b"start_time", "state", b"state", "tags", b"tags", "task_key", b"task_key", "task_version", b"task_version", "total_run_time", b"total_run_time", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -222,12 +239,14 @@ class TaskRunSpec(_message.Message):
     INPUTS_FIELD_NUMBER: _builtins.int
     CACHE_KEY_FIELD_NUMBER: _builtins.int
     CACHE_EXPIRATION_FIELD_NUMBER: _builtins.int
+    PARAMETERS_JSON_FIELD_NUMBER: _builtins.int
+    BACKGROUND_FIELD_NUMBER: _builtins.int
     task_run_id: _builtins.str
     """Client-chosen UUID; generated when empty.
     A UUID: at most 36 characters.
     """
     flow_run_id: _builtins.str
-    """The flow run the task runs in; required.
+    """The flow run the task runs in; empty for a task run of its own, outside any flow run.
     A UUID: at most 36 characters.
     """
     task_key: _builtins.str
@@ -249,6 +268,14 @@ class TaskRunSpec(_message.Message):
     cache_key: _builtins.str
     """The cache key of the run's result.
     At most 2,000 characters, without control characters.
+    """
+    parameters_json: _builtins.str
+    """A background run's call arguments: a JSON object as text (RFC 8259), at most 1 MiB.
+    Only with background.
+    """
+    background: _builtins.bool
+    """Deliver the run to the task workers subscribed to its task_key. Requires an empty
+    flow_run_id and an initial state of SCHEDULED.
     """
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -284,10 +311,12 @@ class TaskRunSpec(_message.Message):
         inputs: _abc.Mapping[_builtins.str, Global___TaskRunInputs] | None = ...,
         cache_key: _builtins.str = ...,
         cache_expiration: _timestamp_pb2.Timestamp | None = ...,
+        parameters_json: _builtins.str = ...,
+        background: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cache_expiration", b"cache_expiration", "retry_policy", b"retry_policy"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_expiration", b"cache_expiration", "cache_key", b"cache_key", "dynamic_key", b"dynamic_key", "flow_run_id", b"flow_run_id", "inputs", b"inputs", "name", b"name", "retry_policy", b"retry_policy", "tags", b"tags", "task_key", b"task_key", "task_run_id", b"task_run_id", "task_version", b"task_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["background", b"background", "cache_expiration", b"cache_expiration", "cache_key", b"cache_key", "dynamic_key", b"dynamic_key", "flow_run_id", b"flow_run_id", "inputs", b"inputs", "name", b"name", "parameters_json", b"parameters_json", "retry_policy", b"retry_policy", "tags", b"tags", "task_key", b"task_key", "task_run_id", b"task_run_id", "task_version", b"task_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -563,6 +592,7 @@ class SetTaskRunStateRequest(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     FORCE_FIELD_NUMBER: _builtins.int
     TRANSITION_ID_FIELD_NUMBER: _builtins.int
+    LEASE_ID_FIELD_NUMBER: _builtins.int
     task_run_id: _builtins.str
     """The task run's id.
     A UUID: at most 36 characters.
@@ -571,6 +601,12 @@ class SetTaskRunStateRequest(_message.Message):
     """Skip the policy rules; bookkeeping still applies."""
     transition_id: _builtins.str
     """Client-generated UUID; a repeat of an applied proposal is answered as before and changes nothing.
+    A UUID: at most 36 characters.
+    """
+    lease_id: _builtins.str
+    """The lease a task worker was handed the run under (TaskRunAssignment). Required for every
+    proposal about a run handed out by SubscribeTaskRuns, except CANCELLING; another lease
+    is refused with ABORT.
     A UUID: at most 36 characters.
     """
     @_builtins.property
@@ -584,10 +620,11 @@ class SetTaskRunStateRequest(_message.Message):
         state: _states_pb2.State | None = ...,
         force: _builtins.bool = ...,
         transition_id: _builtins.str = ...,
+        lease_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "state", b"state", "task_run_id", b"task_run_id", "transition_id", b"transition_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "lease_id", b"lease_id", "state", b"state", "task_run_id", b"task_run_id", "transition_id", b"transition_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -786,3 +823,281 @@ class LookupCachedStateResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LookupCachedStateResponse: _TypeAlias = LookupCachedStateResponse  # noqa: Y015
+
+@_typing.final
+class TaskRunAssignment(_message.Message):
+    """A background task run handed to one task worker, under a lease."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_RUN_FIELD_NUMBER: _builtins.int
+    LEASE_ID_FIELD_NUMBER: _builtins.int
+    LEASE_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    lease_id: _builtins.str
+    """The lease to present with every state proposal about the run."""
+    @_builtins.property
+    def task_run(self) -> Global___TaskRun:
+        """The run, already PENDING, with its parameters."""
+
+    @_builtins.property
+    def lease_expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When the lease expires unless a heartbeat extends it."""
+
+    def __init__(
+        self,
+        *,
+        task_run: Global___TaskRun | None = ...,
+        lease_id: _builtins.str = ...,
+        lease_expire_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lease_expire_time", b"lease_expire_time", "task_run", b"task_run"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lease_expire_time", b"lease_expire_time", "lease_id", b"lease_id", "task_run", b"task_run"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaskRunAssignment: _TypeAlias = TaskRunAssignment  # noqa: Y015
+
+@_typing.final
+class TaskWorkerStarted(_message.Message):
+    """The first item of every task-worker subscription."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    WORKER_ID_FIELD_NUMBER: _builtins.int
+    HEARTBEAT_INTERVAL_FIELD_NUMBER: _builtins.int
+    HEARTBEAT_TIMEOUT_FIELD_NUMBER: _builtins.int
+    session_id: _builtins.str
+    """Identifies this subscription in heartbeats."""
+    worker_id: _builtins.str
+    """The worker's id, stable across subscriptions with the same worker name."""
+    @_builtins.property
+    def heartbeat_interval(self) -> _duration_pb2.Duration:
+        """How often the worker should heartbeat."""
+
+    @_builtins.property
+    def heartbeat_timeout(self) -> _duration_pb2.Duration:
+        """How long a lease lasts after the last heartbeat; then the run is handed out again. A
+        worker whose heartbeats fail for this long must not go on with its runs.
+        """
+
+    def __init__(
+        self,
+        *,
+        session_id: _builtins.str = ...,
+        worker_id: _builtins.str = ...,
+        heartbeat_interval: _duration_pb2.Duration | None = ...,
+        heartbeat_timeout: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["heartbeat_interval", b"heartbeat_interval", "heartbeat_timeout", b"heartbeat_timeout"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat_interval", b"heartbeat_interval", "heartbeat_timeout", b"heartbeat_timeout", "session_id", b"session_id", "worker_id", b"worker_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaskWorkerStarted: _TypeAlias = TaskWorkerStarted  # noqa: Y015
+
+@_typing.final
+class SubscribeTaskRunsRequest(_message.Message):
+    """Request of SubscribeTaskRuns."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_KEYS_FIELD_NUMBER: _builtins.int
+    WORKER_NAME_FIELD_NUMBER: _builtins.int
+    FREE_SLOTS_FIELD_NUMBER: _builtins.int
+    worker_name: _builtins.str
+    """Stable name of the worker, e.g. host and process.
+    At most 256 characters, without control characters.
+    """
+    free_slots: _builtins.int
+    """How many runs the worker runs at once; at least 1. The server counts the runs it handed
+    to this worker (by worker_name) that are PENDING or RUNNING, and sends more only while
+    they are fewer. Two processes must not share a worker_name.
+    """
+    @_builtins.property
+    def task_keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The task keys the worker runs; at least one.
+        At most 1,000 values, each at most 512 characters without control characters.
+        """
+
+    def __init__(
+        self,
+        *,
+        task_keys: _abc.Iterable[_builtins.str] | None = ...,
+        worker_name: _builtins.str = ...,
+        free_slots: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["free_slots", b"free_slots", "task_keys", b"task_keys", "worker_name", b"worker_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubscribeTaskRunsRequest: _TypeAlias = SubscribeTaskRunsRequest  # noqa: Y015
+
+@_typing.final
+class SubscribeTaskRunsResponse(_message.Message):
+    """One item of a task-worker stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STARTED_FIELD_NUMBER: _builtins.int
+    ASSIGNMENT_FIELD_NUMBER: _builtins.int
+    PING_FIELD_NUMBER: _builtins.int
+    RECONNECT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def started(self) -> Global___TaskWorkerStarted:
+        """The first item: the subscription's identity."""
+
+    @_builtins.property
+    def assignment(self) -> Global___TaskRunAssignment:
+        """A run to execute."""
+
+    @_builtins.property
+    def ping(self) -> _work_pb2.Ping:
+        """Keeps the stream alive."""
+
+    @_builtins.property
+    def reconnect(self) -> _work_pb2.Reconnect:
+        """Close and subscribe again."""
+
+    def __init__(
+        self,
+        *,
+        started: Global___TaskWorkerStarted | None = ...,
+        assignment: Global___TaskRunAssignment | None = ...,
+        ping: _work_pb2.Ping | None = ...,
+        reconnect: _work_pb2.Reconnect | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["assignment", b"assignment", "item", b"item", "ping", b"ping", "reconnect", b"reconnect", "started", b"started"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignment", b"assignment", "item", b"item", "ping", b"ping", "reconnect", b"reconnect", "started", b"started"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_item: _TypeAlias = _typing.Literal["started", "assignment", "ping", "reconnect"]  # noqa: Y015
+    _WhichOneofArgType_item: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_item) -> _WhichOneofReturnType_item | None: ...
+
+Global___SubscribeTaskRunsResponse: _TypeAlias = SubscribeTaskRunsResponse  # noqa: Y015
+
+@_typing.final
+class HeartbeatTaskRunsRequest(_message.Message):
+    """Request of HeartbeatTaskRuns."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKER_ID_FIELD_NUMBER: _builtins.int
+    RUNNING_TASK_RUN_IDS_FIELD_NUMBER: _builtins.int
+    worker_id: _builtins.str
+    """The worker's id from TaskWorkerStarted: its runs are held by the worker, not by one
+    subscription, so that they outlive a reconnect.
+    A UUID: at most 36 characters.
+    """
+    @_builtins.property
+    def running_task_run_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The runs the worker holds: assigned and not finished.
+        At most 10,000 values, each a UUID of at most 36 characters.
+        """
+
+    def __init__(
+        self,
+        *,
+        worker_id: _builtins.str = ...,
+        running_task_run_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["running_task_run_ids", b"running_task_run_ids", "worker_id", b"worker_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HeartbeatTaskRunsRequest: _TypeAlias = HeartbeatTaskRunsRequest  # noqa: Y015
+
+@_typing.final
+class HeartbeatTaskRunsResponse(_message.Message):
+    """Response of HeartbeatTaskRuns."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNKNOWN_TASK_RUN_IDS_FIELD_NUMBER: _builtins.int
+    LEASE_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    CANCEL_TASK_RUN_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def unknown_task_run_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Runs this worker no longer holds (handed out again, finished, or unknown): the worker
+        must stop them and report nothing.
+        """
+
+    @_builtins.property
+    def lease_expire_time(self) -> _timestamp_pb2.Timestamp:
+        """The new expiry of the worker's leases."""
+
+    @_builtins.property
+    def cancel_task_run_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Runs someone cancelled (CANCELLING): the worker stops each and proposes CANCELLED with
+        its lease.
+        """
+
+    def __init__(
+        self,
+        *,
+        unknown_task_run_ids: _abc.Iterable[_builtins.str] | None = ...,
+        lease_expire_time: _timestamp_pb2.Timestamp | None = ...,
+        cancel_task_run_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lease_expire_time", b"lease_expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_task_run_ids", b"cancel_task_run_ids", "lease_expire_time", b"lease_expire_time", "unknown_task_run_ids", b"unknown_task_run_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HeartbeatTaskRunsResponse: _TypeAlias = HeartbeatTaskRunsResponse  # noqa: Y015
+
+@_typing.final
+class WatchTaskRunRequest(_message.Message):
+    """Request of WatchTaskRun."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_RUN_ID_FIELD_NUMBER: _builtins.int
+    task_run_id: _builtins.str
+    """The task run to watch.
+    A UUID: at most 36 characters.
+    """
+    def __init__(
+        self,
+        *,
+        task_run_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task_run_id", b"task_run_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchTaskRunRequest: _TypeAlias = WatchTaskRunRequest  # noqa: Y015
+
+@_typing.final
+class WatchTaskRunResponse(_message.Message):
+    """One item of WatchTaskRun: the run as it is now."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_RUN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def task_run(self) -> Global___TaskRun:
+        """The task run."""
+
+    def __init__(
+        self,
+        *,
+        task_run: Global___TaskRun | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["task_run", b"task_run"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task_run", b"task_run"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchTaskRunResponse: _TypeAlias = WatchTaskRunResponse  # noqa: Y015

@@ -70,6 +70,21 @@ class TaskRunServiceStub:
                 request_serializer=runplane_dot_v1_dot_task__runs__pb2.LookupCachedStateRequest.SerializeToString,
                 response_deserializer=runplane_dot_v1_dot_task__runs__pb2.LookupCachedStateResponse.FromString,
                 _registered_method=True)
+        self.SubscribeTaskRuns = channel.unary_stream(
+                '/runplane.v1.TaskRunService/SubscribeTaskRuns',
+                request_serializer=runplane_dot_v1_dot_task__runs__pb2.SubscribeTaskRunsRequest.SerializeToString,
+                response_deserializer=runplane_dot_v1_dot_task__runs__pb2.SubscribeTaskRunsResponse.FromString,
+                _registered_method=True)
+        self.HeartbeatTaskRuns = channel.unary_unary(
+                '/runplane.v1.TaskRunService/HeartbeatTaskRuns',
+                request_serializer=runplane_dot_v1_dot_task__runs__pb2.HeartbeatTaskRunsRequest.SerializeToString,
+                response_deserializer=runplane_dot_v1_dot_task__runs__pb2.HeartbeatTaskRunsResponse.FromString,
+                _registered_method=True)
+        self.WatchTaskRun = channel.unary_stream(
+                '/runplane.v1.TaskRunService/WatchTaskRun',
+                request_serializer=runplane_dot_v1_dot_task__runs__pb2.WatchTaskRunRequest.SerializeToString,
+                response_deserializer=runplane_dot_v1_dot_task__runs__pb2.WatchTaskRunResponse.FromString,
+                _registered_method=True)
 
 
 class TaskRunServiceServicer:
@@ -125,6 +140,28 @@ class TaskRunServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubscribeTaskRuns(self, request, context):
+        """Keeps a stream open on which background task runs of the given task keys are pushed,
+        each claimed under a lease, the moment they are created.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def HeartbeatTaskRuns(self, request, context):
+        """Extends the leases of a task worker's runs; answers the runs it no longer holds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchTaskRun(self, request, context):
+        """Streams a task run: its current form, then every change, until it is final.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TaskRunServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -162,6 +199,21 @@ def add_TaskRunServiceServicer_to_server(servicer, server):
                     servicer.LookupCachedState,
                     request_deserializer=runplane_dot_v1_dot_task__runs__pb2.LookupCachedStateRequest.FromString,
                     response_serializer=runplane_dot_v1_dot_task__runs__pb2.LookupCachedStateResponse.SerializeToString,
+            ),
+            'SubscribeTaskRuns': grpc.unary_stream_rpc_method_handler(
+                    servicer.SubscribeTaskRuns,
+                    request_deserializer=runplane_dot_v1_dot_task__runs__pb2.SubscribeTaskRunsRequest.FromString,
+                    response_serializer=runplane_dot_v1_dot_task__runs__pb2.SubscribeTaskRunsResponse.SerializeToString,
+            ),
+            'HeartbeatTaskRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.HeartbeatTaskRuns,
+                    request_deserializer=runplane_dot_v1_dot_task__runs__pb2.HeartbeatTaskRunsRequest.FromString,
+                    response_serializer=runplane_dot_v1_dot_task__runs__pb2.HeartbeatTaskRunsResponse.SerializeToString,
+            ),
+            'WatchTaskRun': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchTaskRun,
+                    request_deserializer=runplane_dot_v1_dot_task__runs__pb2.WatchTaskRunRequest.FromString,
+                    response_serializer=runplane_dot_v1_dot_task__runs__pb2.WatchTaskRunResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -354,6 +406,87 @@ class TaskRunService:
             '/runplane.v1.TaskRunService/LookupCachedState',
             runplane_dot_v1_dot_task__runs__pb2.LookupCachedStateRequest.SerializeToString,
             runplane_dot_v1_dot_task__runs__pb2.LookupCachedStateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubscribeTaskRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/runplane.v1.TaskRunService/SubscribeTaskRuns',
+            runplane_dot_v1_dot_task__runs__pb2.SubscribeTaskRunsRequest.SerializeToString,
+            runplane_dot_v1_dot_task__runs__pb2.SubscribeTaskRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HeartbeatTaskRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runplane.v1.TaskRunService/HeartbeatTaskRuns',
+            runplane_dot_v1_dot_task__runs__pb2.HeartbeatTaskRunsRequest.SerializeToString,
+            runplane_dot_v1_dot_task__runs__pb2.HeartbeatTaskRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchTaskRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/runplane.v1.TaskRunService/WatchTaskRun',
+            runplane_dot_v1_dot_task__runs__pb2.WatchTaskRunRequest.SerializeToString,
+            runplane_dot_v1_dot_task__runs__pb2.WatchTaskRunResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -47,6 +47,14 @@ class TaskRunServiceStub:
     """Records a batch of client-orchestrated changes of one flow run's task runs, in order, idempotently."""
     LookupCachedState: _grpc.UnaryUnaryMultiCallable[_task_runs_pb2.LookupCachedStateRequest, _task_runs_pb2.LookupCachedStateResponse]
     """Finds the newest unexpired COMPLETED state stored under a cache key."""
+    SubscribeTaskRuns: _grpc.UnaryStreamMultiCallable[_task_runs_pb2.SubscribeTaskRunsRequest, _task_runs_pb2.SubscribeTaskRunsResponse]
+    """Keeps a stream open on which background task runs of the given task keys are pushed,
+    each claimed under a lease, the moment they are created.
+    """
+    HeartbeatTaskRuns: _grpc.UnaryUnaryMultiCallable[_task_runs_pb2.HeartbeatTaskRunsRequest, _task_runs_pb2.HeartbeatTaskRunsResponse]
+    """Extends the leases of a task worker's runs; answers the runs it no longer holds."""
+    WatchTaskRun: _grpc.UnaryStreamMultiCallable[_task_runs_pb2.WatchTaskRunRequest, _task_runs_pb2.WatchTaskRunResponse]
+    """Streams a task run: its current form, then every change, until it is final."""
 
 @_typing.type_check_only
 class TaskRunServiceAsyncStub(TaskRunServiceStub):
@@ -67,6 +75,14 @@ class TaskRunServiceAsyncStub(TaskRunServiceStub):
     """Records a batch of client-orchestrated changes of one flow run's task runs, in order, idempotently."""
     LookupCachedState: _aio.UnaryUnaryMultiCallable[_task_runs_pb2.LookupCachedStateRequest, _task_runs_pb2.LookupCachedStateResponse]  # type: ignore[assignment]
     """Finds the newest unexpired COMPLETED state stored under a cache key."""
+    SubscribeTaskRuns: _aio.UnaryStreamMultiCallable[_task_runs_pb2.SubscribeTaskRunsRequest, _task_runs_pb2.SubscribeTaskRunsResponse]  # type: ignore[assignment]
+    """Keeps a stream open on which background task runs of the given task keys are pushed,
+    each claimed under a lease, the moment they are created.
+    """
+    HeartbeatTaskRuns: _aio.UnaryUnaryMultiCallable[_task_runs_pb2.HeartbeatTaskRunsRequest, _task_runs_pb2.HeartbeatTaskRunsResponse]  # type: ignore[assignment]
+    """Extends the leases of a task worker's runs; answers the runs it no longer holds."""
+    WatchTaskRun: _aio.UnaryStreamMultiCallable[_task_runs_pb2.WatchTaskRunRequest, _task_runs_pb2.WatchTaskRunResponse]  # type: ignore[assignment]
+    """Streams a task run: its current form, then every change, until it is final."""
 
 class TaskRunServiceServicer(metaclass=_abc_1.ABCMeta):
     """Creates, reads and records task runs."""
@@ -126,5 +142,31 @@ class TaskRunServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_task_runs_pb2.LookupCachedStateResponse, _abc.Awaitable[_task_runs_pb2.LookupCachedStateResponse]]:
         """Finds the newest unexpired COMPLETED state stored under a cache key."""
+
+    @_abc_1.abstractmethod
+    def SubscribeTaskRuns(
+        self,
+        request: _task_runs_pb2.SubscribeTaskRunsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_task_runs_pb2.SubscribeTaskRunsResponse], _abc.AsyncIterator[_task_runs_pb2.SubscribeTaskRunsResponse]]:
+        """Keeps a stream open on which background task runs of the given task keys are pushed,
+        each claimed under a lease, the moment they are created.
+        """
+
+    @_abc_1.abstractmethod
+    def HeartbeatTaskRuns(
+        self,
+        request: _task_runs_pb2.HeartbeatTaskRunsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_task_runs_pb2.HeartbeatTaskRunsResponse, _abc.Awaitable[_task_runs_pb2.HeartbeatTaskRunsResponse]]:
+        """Extends the leases of a task worker's runs; answers the runs it no longer holds."""
+
+    @_abc_1.abstractmethod
+    def WatchTaskRun(
+        self,
+        request: _task_runs_pb2.WatchTaskRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_task_runs_pb2.WatchTaskRunResponse], _abc.AsyncIterator[_task_runs_pb2.WatchTaskRunResponse]]:
+        """Streams a task run: its current form, then every change, until it is final."""
 
 def add_TaskRunServiceServicer_to_server(servicer: TaskRunServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

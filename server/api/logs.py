@@ -50,13 +50,19 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
             return logs_pb2.WriteLogsResponse(written_count=0)
         batch_id = parse_optional_uuid("batch_id", request.batch_id)
         runs = messages.distinct_runs(new)
+        own = messages.own_task_runs(new)
         async with self._run_order.hold(runs):
             async with self._db.write() as conn:
                 missing = set(runs) - await logs.lock_existing_flow_runs(conn, runs)
                 if missing:
                     raise not_found("flow run", min(missing))
+                missing = set(own) - await logs.existing_task_runs(conn, own)
+                if missing:
+                    raise not_found("task run", min(missing))
                 await logs.order_writers(conn, runs)
-                if batch_id is not None:
+                # A batch of a task run of its own alone is not deduplicated: its key would
+                # name a flow run.
+                if batch_id is not None and runs:
                     # Keyed by the batch's first run, so one run's batches never clash with
                     # another run's, and the key goes when that run is deleted.
                     applied = await log_batches.claim(conn, runs[0], batch_id, len(new), now)

@@ -21,7 +21,7 @@ MAX_LOGGER_NAME_LENGTH = 256
 def log_record(record: LogRecord) -> logs_pb2.LogRecord:
     return logs_pb2.LogRecord(
         id=str(record.id),
-        flow_run_id=str(record.flow_run_id),
+        flow_run_id=str(record.flow_run_id) if record.flow_run_id else "",
         task_run_id=str(record.task_run_id) if record.task_run_id else "",
         level=record.level,
         logger_name=record.logger_name,
@@ -33,9 +33,14 @@ def log_record(record: LogRecord) -> logs_pb2.LogRecord:
 def new_log(field: str, message: logs_pb2.LogRecord, now: datetime) -> NewLog:
     """A record to store; ``field`` names it in errors (e.g. "records[3]")."""
     check_label(f"{field}.logger_name", message.logger_name, MAX_LOGGER_NAME_LENGTH)
+    task_run_id = parse_optional_uuid(f"{field}.task_run_id", message.task_run_id)
+    if message.flow_run_id or task_run_id is None:
+        flow_run_id: uuid.UUID | None = parse_uuid(f"{field}.flow_run_id", message.flow_run_id)
+    else:
+        flow_run_id = None  # a line of a task run of its own
     return NewLog(
-        flow_run_id=parse_uuid(f"{field}.flow_run_id", message.flow_run_id),
-        task_run_id=parse_optional_uuid(f"{field}.task_run_id", message.task_run_id),
+        flow_run_id=flow_run_id,
+        task_run_id=task_run_id,
         level=level(f"{field}.level", message.level),
         logger_name=message.logger_name,
         message=truncate_message(message.message),
@@ -79,4 +84,10 @@ def after_id(key: list[object] | None, field: str) -> int | None:
 
 
 def distinct_runs(logs: list[NewLog]) -> list[uuid.UUID]:
-    return sorted({new.flow_run_id for new in logs})
+    """The flow runs of these lines (lines of task runs of their own have none)."""
+    return sorted({new.flow_run_id for new in logs if new.flow_run_id is not None})
+
+
+def own_task_runs(logs: list[NewLog]) -> list[uuid.UUID]:
+    """The task runs of their own whose lines these are."""
+    return sorted({new.task_run_id for new in logs if new.flow_run_id is None and new.task_run_id})

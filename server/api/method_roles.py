@@ -53,6 +53,10 @@ _BY_SERVICE: dict[str, dict[str, Role]] = {
         "ReportTaskRuns": WORKER,
         # A lookup writes nothing, and the cached states it finds are readable anyway.
         "LookupCachedState": READ,
+        # Task workers take background runs and heartbeat them, as runners do flow runs.
+        "SubscribeTaskRuns": WORKER,
+        "HeartbeatTaskRuns": WORKER,
+        "WatchTaskRun": READ,
     },
     "runplane.v1.LogService": {
         "WriteLogs": WORKER,

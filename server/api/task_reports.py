@@ -26,9 +26,10 @@ from runplane.server.db import task_reports, task_runs
 from runplane.server.db.flow_runs import Connection
 from runplane.server.db.run_records import LockedRun, RunTimesRecord, StateRecord, StateWrite
 from runplane.server.db.task_runs import NewTaskRun
-from runplane.server.orchestration import OrchestrationStatus, StateSpec, StateType
+from runplane.server.orchestration import OrchestrationStatus
 from runplane.server.transitions.state_writes import outcome, state_write
 from runplane.server.transitions.stored_states import ProposedState
+from runplane.server.transitions.task_runs import cache_entry
 from runplane.v1 import task_runs_pb2
 
 MAX_UPDATES = 10_000
@@ -43,16 +44,6 @@ class Update:
     task_run_id: uuid.UUID
     create: NewTaskRun | None
     state: ProposedState | None
-
-
-def cache_entry(
-    written: StateSpec, proposed: ProposedState | None
-) -> tuple[str, datetime | None] | None:
-    """The cache entry a written state records on its task run, if any."""
-    if written.type is not StateType.COMPLETED or not written.cache_key:
-        return None
-    expiration = proposed.cache_expiration if proposed is not None else None
-    return written.cache_key, expiration
 
 
 def _parse_update(

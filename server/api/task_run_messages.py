@@ -12,6 +12,7 @@ from runplane.server.api.validation import (
     check_label,
     check_tags,
     enum_value,
+    json_object,
     optional_name,
     parse_optional_uuid,
     parse_uuid,
@@ -26,6 +27,7 @@ from runplane.v1 import states_pb2, task_runs_pb2
 
 MAX_KEY_LENGTH = 512
 MAX_INPUTS = 1000
+MAX_PARAMETERS_BYTES = 1024 * 1024
 _STATE_TYPES = frozenset(int(t) for t in StateType)
 
 
@@ -43,12 +45,24 @@ def _inputs(name: str, spec: task_runs_pb2.TaskRunSpec) -> dict[str, list[str]]:
 def parse_spec(
     name: str, spec: task_runs_pb2.TaskRunSpec, flow_run_id: uuid.UUID | None = None
 ) -> NewTaskRun:
-    """Validates a spec; with `flow_run_id`, the spec may leave its flow run empty."""
-    if flow_run_id is None or spec.flow_run_id:
+    """Validates a spec. With `flow_run_id` (a report of that flow run's task runs) the spec
+    may leave its flow run empty; without it an empty flow run makes a task run of its own."""
+    if spec.flow_run_id:
         given = parse_uuid(f"{name}.flow_run_id", spec.flow_run_id)
         if flow_run_id is not None and given != flow_run_id:
             raise invalid_argument(f"{name}.flow_run_id", "names another flow run")
         flow_run_id = given
+    parameters = None
+    if spec.background:
+        if flow_run_id is not None:
+            raise invalid_argument(
+                f"{name}.flow_run_id", "a background task run belongs to no flow run"
+            )
+        parameters = json_object(
+            f"{name}.parameters_json", spec.parameters_json or "{}", MAX_PARAMETERS_BYTES
+        )
+    elif spec.parameters_json:
+        raise invalid_argument(f"{name}.parameters_json", "is only kept for a background run")
     task_key = require_name(f"{name}.task_key", spec.task_key, MAX_KEY_LENGTH)
     retries, delays = retry_policy(f"{name}.retry_policy", spec.retry_policy)
     expiration = None
@@ -69,6 +83,8 @@ def parse_spec(
         retries=retries,
         retry_delays=delays,
         inputs=_inputs(f"{name}.inputs", spec),
+        background=spec.background,
+        parameters=parameters,
     )
 
 
@@ -91,7 +107,7 @@ def task_run_message(record: TaskRunRecord) -> task_runs_pb2.TaskRun:
     times = record.times
     message = task_runs_pb2.TaskRun(
         id=str(record.id),
-        flow_run_id=str(record.flow_run_id),
+        flow_run_id=str(record.flow_run_id) if record.flow_run_id else "",
         task_key=record.task_key,
         dynamic_key=record.dynamic_key,
         name=record.name,
@@ -109,7 +125,11 @@ def task_run_message(record: TaskRunRecord) -> task_runs_pb2.TaskRun:
         ),
         create_time=convert.timestamp(record.create_time),
         update_time=convert.timestamp(record.update_time),
+        background=record.background,
+        attempt=record.attempt,
     )
+    if record.parameters is not None:
+        message.parameters_json = convert.json_object_text(record.parameters, "parameters_json")
     for parameter, ids in record.inputs.items():
         message.inputs[parameter].task_run_ids.extend(ids)
     if record.state is not None:

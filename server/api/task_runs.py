@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -22,14 +23,16 @@ from runplane.server.api.states import (
     parse_state,
     state_message,
 )
-from runplane.server.api.task_reports import apply, cache_entry, parse_updates
+from runplane.server.api.task_reports import apply, parse_updates
 from runplane.server.api.task_run_messages import parse_filter, parse_spec, task_run_message
+from runplane.server.api.task_workers import TaskWorkerMethods
 from runplane.server.api.validation import page_size, parse_uuid, require_name
 from runplane.server.clock import Clock
 from runplane.server.db import task_runs
 from runplane.server.db.engine import Database
 from runplane.server.db.flow_runs import Connection
 from runplane.server.db.run_records import NO_TIMES, ReferenceMissing, TaskRunRecord
+from runplane.server.delivery.task_workers import TaskWorkerDelivery
 from runplane.server.orchestration import (
     MAX_CACHE_KEY_LENGTH,
     Proposal,
@@ -38,8 +41,10 @@ from runplane.server.orchestration import (
     StateType,
     decide_task_run,
 )
-from runplane.server.transitions.state_writes import outcome, snapshot, state_write
+from runplane.server.settings import ServerSettings
+from runplane.server.transitions.state_writes import outcome, state_write
 from runplane.server.transitions.stored_states import ProposedState
+from runplane.server.transitions.task_runs import cache_entry, propose
 from runplane.v1 import states_pb2, task_runs_pb2, task_runs_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -54,10 +59,21 @@ def _key(name: str, token: list[Any] | None) -> tuple[datetime, uuid.UUID] | Non
         raise invalid_argument(name, "is not a token returned by this server") from None
 
 
-class TaskRunServicer(task_runs_pb2_grpc.TaskRunServiceServicer):
-    def __init__(self, database: Database, clock: Clock) -> None:
+_HOLDING = (StateType.PENDING, StateType.RUNNING, StateType.CANCELLING)
+
+
+class TaskRunServicer(TaskWorkerMethods, task_runs_pb2_grpc.TaskRunServiceServicer):
+    def __init__(
+        self,
+        database: Database,
+        clock: Clock,
+        settings: ServerSettings,
+        delivery: TaskWorkerDelivery,
+    ) -> None:
         self._db = database
         self._clock = clock
+        self._settings = settings
+        self._delivery = delivery
 
     async def CreateTaskRun(
         self, request: task_runs_pb2.CreateTaskRunRequest, context: Context
@@ -70,11 +86,41 @@ class TaskRunServicer(task_runs_pb2_grpc.TaskRunServiceServicer):
             proposed = parse_state("state", request.state)
             if proposed.spec.type not in (StateType.SCHEDULED, StateType.PENDING):
                 raise invalid_argument("state.type", "a new task run starts SCHEDULED or PENDING")
+        if run.background and proposed.spec.type is not StateType.SCHEDULED:
+            raise invalid_argument("state.type", "a background task run starts SCHEDULED")
+        if run.background:
+            return await self._create_background(run, proposed)
         try:
             async with self._db.write() as conn:
                 record, created = await self._create(conn, run, proposed)
         except ReferenceMissing as error:
             raise not_found(error.kind, error.key) from None
+        return task_runs_pb2.CreateTaskRunResponse(
+            task_run=task_run_message(record), created=created
+        )
+
+    async def _create_background(
+        self, run: task_runs.NewTaskRun, proposed: ProposedState
+    ) -> task_runs_pb2.CreateTaskRunResponse:
+        """Creates a background run and, when a task worker of this process has a free slot,
+        claims it for that worker in the same transaction, so that it is on its way to the
+        worker the moment the commit returns."""
+        delivery = self._delivery
+        # Creates of runs that no worker here serves need not wait for the claims' lock.
+        served = delivery.serves(run.task_key)
+        async with delivery.claiming if served else contextlib.nullcontext():
+            async with self._db.write() as conn:
+                record, created = await self._create(conn, run, proposed)
+                claim = None
+                if created and served:
+                    claim = await delivery.claim_created(conn, run.id, run.task_key)
+            if claim is not None:
+                await delivery.hand_over(claim[0], [claim[1]])
+                record = claim[1].run
+        if created and claim is None:
+            # Another worker of this process, or of another server process, may take it.
+            delivery.changed([run.id])
+            delivery.notify()
         return task_runs_pb2.CreateTaskRunResponse(
             task_run=task_run_message(record), created=created
         )
@@ -137,8 +183,14 @@ class TaskRunServicer(task_runs_pb2_grpc.TaskRunServiceServicer):
             raise invalid_argument("state", "is required")
         proposed = parse_state("state", request.state)
         transition_id = parse_uuid_text("transition_id", request.transition_id)
+        lease_id = parse_uuid_text("lease_id", request.lease_id)
         async with self._db.write() as conn:
-            result = await self._set_state(conn, run_id, proposed, request.force, transition_id)
+            result, freed = await self._set_state(
+                conn, run_id, proposed, request.force, transition_id, lease_id
+            )
+        self._delivery.changed([run_id])
+        if freed:
+            self._delivery.notify()
         return task_runs_pb2.SetTaskRunStateResponse(result=result)
 
     async def _set_state(
@@ -148,22 +200,32 @@ class TaskRunServicer(task_runs_pb2_grpc.TaskRunServiceServicer):
         proposed: ProposedState,
         force: bool,
         transition_id: str,
-    ) -> states_pb2.OrchestrationResult:
+        lease_id: str,
+    ) -> tuple[states_pb2.OrchestrationResult, bool]:
+        """The answer, and whether a task worker's slot was freed."""
         locked = await task_runs.lock(conn, run_id)
         if locked is None:
             raise not_found("task run", run_id)
         last = locked.last
         if transition_id and last is not None and last.transition_id == transition_id:
-            return orchestration_result(last.status, locked.state, last.reason)
+            return orchestration_result(last.status, locked.state, last.reason), False
         now = self._clock.now()
-        proposal = Proposal(proposed.spec, force, transition_id)
-        decision = decide_task_run(snapshot(locked, now), proposal, now)
-        if decision.state is None:
-            return decision_result(decision, locked.state)
-        result = outcome(transition_id, decision.status, decision.reason)
-        write = state_write(decision.state, proposed, (locked.times, locked.state), result, now)
-        await task_runs.write_state(conn, locked, write, cache_entry(decision.state, proposed))
-        return decision_result(decision, write.state)
+        result = await propose(
+            conn,
+            locked,
+            proposed,
+            now,
+            force=force,
+            transition_id=transition_id,
+            lease_id=lease_id,
+        )
+        freed = (
+            result.written
+            and locked.lease_id is not None
+            and result.state is not None
+            and StateType(result.state.type) not in _HOLDING
+        )
+        return decision_result(result.decision, result.state), freed
 
     async def ListTaskRunStates(
         self, request: task_runs_pb2.ListTaskRunStatesRequest, context: Context

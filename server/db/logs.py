@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.server.db.records import _FromRow
-from runplane.server.db.tables import flow_run, log
+from runplane.server.db.tables import flow_run, log, task_run
 
 # First key of the PostgreSQL advisory locks that order log writes of one flow run.
 _LOG_LOCK_CLASS = 0x6C6F67
@@ -21,7 +21,7 @@ _LOG_LOCK_CLASS = 0x6C6F67
 @dataclass(frozen=True, slots=True)
 class LogRecord(_FromRow):
     id: int
-    flow_run_id: uuid.UUID
+    flow_run_id: uuid.UUID | None
     task_run_id: uuid.UUID | None
     level: int
     logger_name: str
@@ -31,7 +31,8 @@ class LogRecord(_FromRow):
 
 @dataclass(frozen=True, slots=True)
 class NewLog:
-    flow_run_id: uuid.UUID
+    flow_run_id: uuid.UUID | None
+    """None for a line of a task run of its own."""
     task_run_id: uuid.UUID | None
     level: int
     logger_name: str
@@ -60,6 +61,16 @@ async def existing_flow_runs(
 ) -> set[uuid.UUID]:
     """Which of these flow runs exist."""
     query = sa.select(flow_run.c.id).where(flow_run.c.id.in_(list(flow_run_ids)))
+    return set((await conn.execute(query)).scalars())
+
+
+async def existing_task_runs(
+    conn: AsyncConnection, task_run_ids: Collection[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of these task runs exist."""
+    if not task_run_ids:
+        return set()
+    query = sa.select(task_run.c.id).where(task_run.c.id.in_(list(task_run_ids)))
     return set((await conn.execute(query)).scalars())
 
 

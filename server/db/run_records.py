@@ -80,7 +80,7 @@ class FlowRunRecord:
 @dataclass(frozen=True, slots=True)
 class TaskRunRecord:
     id: uuid.UUID
-    flow_run_id: uuid.UUID
+    flow_run_id: uuid.UUID | None
     task_key: str
     dynamic_key: str
     name: str
@@ -95,6 +95,9 @@ class TaskRunRecord:
     inputs: dict[str, list[str]]
     create_time: datetime
     update_time: datetime
+    background: bool = False
+    parameters: dict[str, Any] | None = None
+    attempt: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -171,8 +171,9 @@ task_run = sa.Table(
     "task_run",
     metadata,
     sa.Column("id", sa.Uuid, primary_key=True),
+    # NULL for a task run of its own: called outside any flow, or sent to task workers.
     sa.Column(
-        "flow_run_id", sa.Uuid, sa.ForeignKey("flow_run.id", ondelete="CASCADE"), nullable=False
+        "flow_run_id", sa.Uuid, sa.ForeignKey("flow_run.id", ondelete="CASCADE"), nullable=True
     ),
     sa.Column("task_key", sa.String(512), nullable=False),
     sa.Column("dynamic_key", sa.String(512), nullable=False),
@@ -183,9 +184,21 @@ task_run = sa.Table(
     sa.Column("inputs", JSON, nullable=False),
     *_state_columns(),
     *_run_columns(),
+    # Background runs (Task.delay): their arguments, and the task worker's lease on them.
+    sa.Column("background", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("parameters", JSON, nullable=True),
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("lease_id", sa.Uuid, nullable=True),
+    sa.Column("lease_expire_time", UTCDateTime, nullable=True),
+    sa.Column("worker_id", sa.Uuid, nullable=True),
     sa.UniqueConstraint("flow_run_id", "task_key", "dynamic_key"),
     sa.Index(None, "cache_key"),
     sa.Index(None, "create_time", "id"),
+    # The claim's: a task worker's waiting runs of its task keys, oldest first.
+    sa.Index("ix_task_run_claim", "background", "state_type", "task_key", "create_time"),
+    # A worker's held runs, counted against its slots, and the lease reaper's.
+    sa.Index(None, "worker_id"),
+    sa.Index(None, "lease_expire_time"),
 )
 
 task_run_state = sa.Table(
@@ -204,8 +217,9 @@ log = sa.Table(
     metadata,
     # Autoincrementing, so that records keep the order they were written in.
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    # NULL for a line of a task run of its own (no flow run): task_run_id says whose.
     sa.Column(
-        "flow_run_id", sa.Uuid, sa.ForeignKey("flow_run.id", ondelete="CASCADE"), nullable=False
+        "flow_run_id", sa.Uuid, sa.ForeignKey("flow_run.id", ondelete="CASCADE"), nullable=True
     ),
     sa.Column("task_run_id", sa.Uuid, nullable=True),
     sa.Column("level", sa.SmallInteger, nullable=False),
@@ -214,6 +228,16 @@ log = sa.Table(
     sa.Column("timestamp", UTCDateTime, nullable=False),
     sa.Index(None, "flow_run_id", "timestamp"),
     sa.Index(None, "timestamp"),  # for retention
+)
+
+# The lines of task runs of their own, listed by task run: the few rows without a flow run.
+OWN_TASK_RUN_LOG = log.c.flow_run_id.is_(None)
+sa.Index(
+    "ix_log_own_task_run",
+    log.c.task_run_id,
+    log.c.id,
+    postgresql_where=OWN_TASK_RUN_LOG,
+    sqlite_where=OWN_TASK_RUN_LOG,
 )
 
 # WriteLogs batch ids already applied, so that a retried call stores nothing twice. Keyed by

@@ -34,7 +34,7 @@ from runplane.server.orchestration.states import StateType
 @dataclass(frozen=True, slots=True)
 class NewTaskRun:
     id: uuid.UUID
-    flow_run_id: uuid.UUID
+    flow_run_id: uuid.UUID | None
     task_key: str
     dynamic_key: str
     name: str
@@ -45,6 +45,8 @@ class NewTaskRun:
     retries: int
     retry_delays: list[float]
     inputs: dict[str, list[str]]
+    background: bool = False
+    parameters: dict[str, Any] | None = None
 
 
 def task_run_from_row(mapping: Any) -> TaskRunRecord:
@@ -65,6 +67,9 @@ def task_run_from_row(mapping: Any) -> TaskRunRecord:
         inputs=mapping["inputs"],
         create_time=mapping["create_time"],
         update_time=mapping["update_time"],
+        background=mapping["background"],
+        parameters=mapping["parameters"],
+        attempt=mapping["attempt"],
     )
 
 
@@ -78,6 +83,8 @@ def locked_from_row(mapping: Any) -> LockedRun:
         retry_delays=mapping["retry_delays"],
         cache_key=mapping["cache_key"],
         cache_expiration=mapping["cache_expiration"],
+        lease_id=mapping["lease_id"],
+        lease_expire_time=mapping["lease_expire_time"],
     )
 
 
@@ -154,8 +161,12 @@ async def get(conn: AsyncConnection, run_id: uuid.UUID) -> TaskRunRecord | None:
 
 
 async def get_by_key(
-    conn: AsyncConnection, flow_run_id: uuid.UUID, task_key: str, dynamic_key: str
+    conn: AsyncConnection, flow_run_id: uuid.UUID | None, task_key: str, dynamic_key: str
 ) -> TaskRunRecord | None:
+    """The flow run's task run with these keys; None for a task run of its own, which is
+    found by its id alone."""
+    if flow_run_id is None:
+        return None
     query = sa.select(task_run).where(
         task_run.c.flow_run_id == flow_run_id,
         task_run.c.task_key == task_key,

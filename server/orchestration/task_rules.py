@@ -1,7 +1,8 @@
 """The task-run policy for states proposed through SetTaskRunState.
 
 Task runs reported in batches (ReportTaskRuns) were orchestrated by their client: they skip
-these rules and only go through `bookkeeping`.
+these rules and only go through `bookkeeping`. A background run a task worker holds is fenced
+by the lease of its hand-out, as a flow run on the work stream is (`fencing.ATTEMPT_LEASE`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from runplane.server.orchestration.common_rules import (
     RETRY_FAILED,
     WAIT_FOR_SCHEDULED_TIME,
 )
+from runplane.server.orchestration.fencing import ATTEMPT_LEASE
 from runplane.server.orchestration.model import Decision, Proposal, RunSnapshot
 from runplane.server.orchestration.rules import ALL_TYPES, ANY_FROM, Rule, RuleContext, evaluate
 from runplane.server.orchestration.states import TERMINAL_TYPES, StateType
@@ -47,6 +49,8 @@ def _cache_key_length(ctx: RuleContext) -> Decision | None:
 TASK_RUN_RULES: tuple[Rule, ...] = (
     DUPLICATE_TRANSITION,
     INITIAL_STATE,
+    # A background run handed to a task worker moves only under the lease of that hand-out.
+    ATTEMPT_LEASE,
     Rule(
         "terminal task runs stay finished",
         TERMINAL_TYPES,

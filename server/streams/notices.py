@@ -50,6 +50,8 @@ def log_ranges(records: Iterable[LogRecord]) -> list[LogRange]:
     """The id range of each flow run's records in one written batch."""
     ranges: dict[uuid.UUID, tuple[int, int]] = {}
     for record in records:
+        if record.flow_run_id is None:
+            continue  # a task run of its own: nobody follows it
         first, last = ranges.get(record.flow_run_id, (record.id, record.id))
         ranges[record.flow_run_id] = (min(first, record.id), max(last, record.id))
     return [(run_id, first, last) for run_id, (first, last) in ranges.items()]

@@ -143,7 +143,9 @@ async def test_create_refuses_bad_input(api: Api) -> None:
     request = task_runs_pb2.CreateTaskRunRequest
     spec = task_runs_pb2.TaskRunSpec
     await expect_error(create(request()), INVALID, "spec")
-    await expect_error(create(request(spec=spec(task_key="k"))), INVALID, "spec.flow_run_id")
+    await expect_error(
+        create(request(spec=spec(task_key="k", flow_run_id="nope"))), INVALID, "spec.flow_run_id"
+    )
     await expect_error(create(request(spec=spec(flow_run_id=flow_run_id))), INVALID, "task_key")
     await expect_error(
         create(request(spec=spec(flow_run_id=str(uuid.uuid4()), task_key="k"))),

@@ -9,6 +9,7 @@ EXPECTED = [
     "AlreadyExists",
     "Artifact",
     "ArtifactType",
+    "BackgroundTaskFuture",
     "CachePolicy",
     "CachedState",
     "CancelRun",
@@ -86,6 +87,7 @@ EXPECTED = [
     "TaskRunSpec",
     "TaskRunUpdate",
     "TaskRunner",
+    "TaskWorker",
     "TerminationSignal",
     "ThreadPoolTaskRunner",
     "TimedOut",
@@ -121,6 +123,7 @@ EXPECTED = [
     "resume_flow_run",
     "run_deployment",
     "serve",
+    "serve_tasks",
     "suspend_flow_run",
     "tags",
     "task",
@@ -167,7 +170,7 @@ def test_sync_client_has_every_call_of_the_async_client() -> None:
         }
 
     assert calls(runplane.RunplaneClient) == calls(runplane.SyncRunplaneClient)
-    assert len(calls(runplane.RunplaneClient)) == 57
+    assert len(calls(runplane.RunplaneClient)) == 60
 
 
 def test_get_client_returns_the_requested_kind() -> None:

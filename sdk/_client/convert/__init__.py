@@ -66,6 +66,7 @@ from runplane._client.convert.states import (
 from runplane._client.convert.task_runs import (
     cached_state_from_pb,
     cached_state_to_pb,
+    task_heartbeat_from_pb,
     task_run_filter_from_pb,
     task_run_filter_to_pb,
     task_run_from_pb,
@@ -74,6 +75,7 @@ from runplane._client.convert.task_runs import (
     task_run_to_pb,
     task_run_update_from_pb,
     task_run_update_to_pb,
+    task_worker_item_from_pb,
 )
 from runplane._client.convert.variables import variable_from_pb, variable_to_pb
 from runplane._client.convert.work import (
@@ -134,6 +136,7 @@ __all__ = [
     "state_to_pb",
     "state_type_from_pb",
     "state_type_to_pb",
+    "task_heartbeat_from_pb",
     "task_run_filter_from_pb",
     "task_run_filter_to_pb",
     "task_run_from_pb",
@@ -142,6 +145,7 @@ __all__ = [
     "task_run_to_pb",
     "task_run_update_from_pb",
     "task_run_update_to_pb",
+    "task_worker_item_from_pb",
     "timestamp_from_pb",
     "timestamp_to_pb",
     "variable_from_pb",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC
-from uuid import UUID
 
 from runplane._client.convert.common import id_to_pb, timestamp_to_pb, uuid_from_pb
 from runplane._client.models import LogFilter, LogRecord
@@ -13,7 +12,7 @@ from runplane.v1 import logs_pb2
 def log_record_to_pb(record: LogRecord) -> logs_pb2.LogRecord:
     return logs_pb2.LogRecord(
         id=record.id or "",
-        flow_run_id=str(record.flow_run_id),
+        flow_run_id=id_to_pb(record.flow_run_id),
         task_run_id=id_to_pb(record.task_run_id),
         level=record.level,
         logger_name=record.logger_name,
@@ -25,7 +24,7 @@ def log_record_to_pb(record: LogRecord) -> logs_pb2.LogRecord:
 def log_record_from_pb(message: logs_pb2.LogRecord) -> LogRecord:
     return LogRecord(
         id=message.id or None,
-        flow_run_id=UUID(message.flow_run_id),
+        flow_run_id=uuid_from_pb(message.flow_run_id),
         task_run_id=uuid_from_pb(message.task_run_id),
         level=message.level,
         logger_name=message.logger_name,

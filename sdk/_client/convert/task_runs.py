@@ -9,6 +9,8 @@ from runplane._client.convert.common import (
     duration_to_pb,
     id_to_pb,
     ids_to_pb,
+    json_object_from_pb,
+    json_object_to_pb,
     timestamp_field,
     timestamp_to_pb,
     uuid_from_pb,
@@ -23,7 +25,19 @@ from runplane._client.convert.states import (
     state_type_from_pb,
     state_type_to_pb,
 )
-from runplane._client.models import CachedState, TaskRun, TaskRunFilter, TaskRunSpec, TaskRunUpdate
+from runplane._client.models import (
+    CachedState,
+    Ping,
+    Reconnect,
+    TaskHeartbeatResult,
+    TaskRun,
+    TaskRunAssignment,
+    TaskRunFilter,
+    TaskRunSpec,
+    TaskRunUpdate,
+    TaskWorkerItem,
+    TaskWorkerStarted,
+)
 from runplane.v1 import task_runs_pb2
 
 
@@ -43,7 +57,7 @@ def _inputs_from_pb(
 def task_run_to_pb(run: TaskRun) -> task_runs_pb2.TaskRun:
     return task_runs_pb2.TaskRun(
         id=str(run.id),
-        flow_run_id=str(run.flow_run_id),
+        flow_run_id=id_to_pb(run.flow_run_id),
         task_key=run.task_key,
         dynamic_key=run.dynamic_key,
         name=run.name,
@@ -61,13 +75,18 @@ def task_run_to_pb(run: TaskRun) -> task_runs_pb2.TaskRun:
         inputs=_inputs_to_pb(run.inputs),
         create_time=timestamp_to_pb(run.create_time),
         update_time=timestamp_to_pb(run.update_time),
+        background=run.background,
+        parameters_json=(
+            json_object_to_pb(run.parameters, "parameters_json") if run.parameters else ""
+        ),
+        attempt=run.attempt,
     )
 
 
 def task_run_from_pb(message: task_runs_pb2.TaskRun) -> TaskRun:
     return TaskRun(
         id=UUID(message.id),
-        flow_run_id=UUID(message.flow_run_id),
+        flow_run_id=uuid_from_pb(message.flow_run_id),
         task_key=message.task_key,
         dynamic_key=message.dynamic_key,
         name=message.name,
@@ -85,13 +104,18 @@ def task_run_from_pb(message: task_runs_pb2.TaskRun) -> TaskRun:
         inputs=_inputs_from_pb(message.inputs),
         create_time=timestamp_field(message, "create_time"),
         update_time=timestamp_field(message, "update_time"),
+        background=message.background,
+        parameters=(
+            json_object_from_pb(message.parameters_json) if message.parameters_json else None
+        ),
+        attempt=message.attempt,
     )
 
 
 def task_run_spec_to_pb(spec: TaskRunSpec) -> task_runs_pb2.TaskRunSpec:
     return task_runs_pb2.TaskRunSpec(
         task_run_id=id_to_pb(spec.task_run_id),
-        flow_run_id=str(spec.flow_run_id),
+        flow_run_id=id_to_pb(spec.flow_run_id),
         task_key=spec.task_key,
         dynamic_key=spec.dynamic_key,
         name=spec.name,
@@ -101,13 +125,19 @@ def task_run_spec_to_pb(spec: TaskRunSpec) -> task_runs_pb2.TaskRunSpec:
         inputs=_inputs_to_pb(spec.inputs),
         cache_key=spec.cache_key or "",
         cache_expiration=timestamp_to_pb(spec.cache_expiration),
+        background=spec.background,
+        parameters_json=(
+            json_object_to_pb(spec.parameters, "parameters_json")
+            if spec.parameters is not None
+            else ""
+        ),
     )
 
 
 def task_run_spec_from_pb(message: task_runs_pb2.TaskRunSpec) -> TaskRunSpec:
     return TaskRunSpec(
         task_run_id=uuid_from_pb(message.task_run_id),
-        flow_run_id=UUID(message.flow_run_id),
+        flow_run_id=uuid_from_pb(message.flow_run_id),
         task_key=message.task_key,
         dynamic_key=message.dynamic_key,
         name=message.name,
@@ -117,6 +147,10 @@ def task_run_spec_from_pb(message: task_runs_pb2.TaskRunSpec) -> TaskRunSpec:
         inputs=_inputs_from_pb(message.inputs),
         cache_key=message.cache_key or None,
         cache_expiration=timestamp_field(message, "cache_expiration"),
+        background=message.background,
+        parameters=(
+            json_object_from_pb(message.parameters_json) if message.parameters_json else None
+        ),
     )
 
 
@@ -172,4 +206,34 @@ def cached_state_from_pb(message: task_runs_pb2.LookupCachedStateResponse) -> Ca
         return None
     return CachedState(
         state=state_from_pb(message.state), task_run_id=uuid_from_pb(message.task_run_id)
+    )
+
+
+def task_worker_item_from_pb(message: task_runs_pb2.SubscribeTaskRunsResponse) -> TaskWorkerItem:
+    kind = message.WhichOneof("item")
+    if kind == "started":
+        started = message.started
+        return TaskWorkerStarted(
+            session_id=UUID(started.session_id),
+            worker_id=UUID(started.worker_id),
+            heartbeat_interval=started.heartbeat_interval.ToTimedelta(),
+            heartbeat_timeout=started.heartbeat_timeout.ToTimedelta(),
+        )
+    if kind == "assignment":
+        assignment = message.assignment
+        return TaskRunAssignment(
+            task_run=task_run_from_pb(assignment.task_run),
+            lease_id=UUID(assignment.lease_id),
+            lease_expire_time=timestamp_field(assignment, "lease_expire_time"),
+        )
+    if kind == "ping":
+        return Ping(time=timestamp_field(message.ping, "time"))
+    return Reconnect(reason=message.reconnect.reason)
+
+
+def task_heartbeat_from_pb(message: task_runs_pb2.HeartbeatTaskRunsResponse) -> TaskHeartbeatResult:
+    return TaskHeartbeatResult(
+        unknown_task_run_ids=uuids_from_pb(message.unknown_task_run_ids),
+        lease_expire_time=timestamp_field(message, "lease_expire_time"),
+        cancel_task_run_ids=uuids_from_pb(message.cancel_task_run_ids),
     )
