@@ -9,9 +9,7 @@ A hub may also relay what is published to the other server processes on the same
 (:meth:`Hub.relay_to`), which publish it to their own subscribers with
 :meth:`Hub.publish_local`; see :mod:`runplane.server.streams`. A relay that needs only the
 ids of what was written (:meth:`Hub.relay_ids_to`) spares the writers the reads that whole
-events cost while nobody in this process is subscribed. A relay that can tell the others
-inside the writer's own transaction (:meth:`Hub.relay_within_to`), delivered as it commits,
-spares them a statement of its own after the commit.
+events cost while nobody in this process is subscribed.
 """
 
 from __future__ import annotations
@@ -21,15 +19,9 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
-
-Settle = Callable[[bool], None]
-"""Told whether the transaction that a relay spoke in committed."""
-RelayWithin = Callable[[Any, Sequence[uuid.UUID]], Awaitable[Settle]]
-"""Tells the other processes of ids written in the open transaction ``conn`` (delivered
-when it commits); returns what to call once it ended."""
 
 _CLOSED = object()
 
@@ -98,7 +90,6 @@ class Hub(Generic[T]):
         self._no_unobserved.set()
         self._relays: list[Callable[[T], None]] = []
         self._id_relays: list[Callable[[Sequence[uuid.UUID]], None]] = []
-        self._within: RelayWithin | None = None
         self._catch_ups: list[Callable[[], Awaitable[None]]] = []
 
     def relay_to(self, relay: Callable[[T], None]) -> None:
@@ -111,20 +102,6 @@ class Hub(Generic[T]):
         """Hands ``relay`` the ids given to ``relay_written``: what writers built no event for,
         because only relays were listening and they need no more than ids."""
         self._id_relays.append(relay)
-
-    def relay_within_to(self, relay: RelayWithin) -> None:
-        """Lets writers that hold a transaction tell ``relay`` inside it (``relay_within``);
-        it must also take whatever ``relay_to`` and ``relay_ids_to`` would have got."""
-        self._within = relay
-
-    async def relay_within(self, conn: Any, ids: Sequence[uuid.UUID]) -> Settle | None:
-        """Relays the ids of what is being written in the open transaction ``conn``, sent as
-        it commits; the writer then calls what is returned with whether it committed, and
-        publishes its events with ``publish_local`` alone. None when no relay speaks inside a
-        transaction: the writer ``publish``-es (or ``relay_written``-s) after the commit."""
-        if self._within is None:
-            return None
-        return await self._within(conn, ids)
 
     def catch_up_with(self, step: Callable[[], Awaitable[None]]) -> None:
         """Makes ``caught_up`` also await ``step``: what a new subscriber needs done before

@@ -28,7 +28,7 @@ from runplane.server.db import flow_run_batch, flow_runs
 from runplane.server.db.engine import Database
 from runplane.server.db.flow_runs import Connection, NewFlowRun
 from runplane.server.db.run_records import LockedRun, StateWrite
-from runplane.server.hub import Audience, Hub, Settle
+from runplane.server.hub import Audience, Hub
 from runplane.server.transitions.events import FlowRunEvent
 from runplane.server.transitions.flow_runs import (
     InitialStateRefused,
@@ -86,35 +86,20 @@ class FlowRunBatch:
         events: list[FlowRunEvent] = []
         now = self._clock.now()
         written: list[uuid.UUID] = []
-        settle: Settle | None = None
         with self._events.writing() as audience:
-            try:
-                async with self._db.write() as conn:
-                    new_runs = [(i, w) for i, w in enumerate(works) if isinstance(w, NewRun)]
-                    if new_runs:
-                        await self._create(conn, new_runs, now, outcomes, events)
-                    proposals = [(i, w) for i, w in enumerate(works) if isinstance(w, Transition)]
-                    freed = False
-                    if proposals:
-                        freed = await self._propose(
-                            conn, proposals, now, audience, outcomes, events, written
-                        )
-                    if audience:
-                        # Other server processes hear of these states as the commit lands.
-                        ids = [*(event.state.id for event in events), *written]
-                        settle = await self._events.relay_within(conn, ids)
-            except BaseException:
-                if settle is not None:
-                    settle(False)
-                raise
-        if settle is not None:
-            settle(True)
-            for event in events:
-                self._events.publish_local(event)
-        else:
-            for event in events:
-                self._events.publish(event)
-            self._events.relay_written(written)
+            async with self._db.write() as conn:
+                new_runs = [(i, w) for i, w in enumerate(works) if isinstance(w, NewRun)]
+                if new_runs:
+                    await self._create(conn, new_runs, now, outcomes, events)
+                proposals = [(i, w) for i, w in enumerate(works) if isinstance(w, Transition)]
+                freed = False
+                if proposals:
+                    freed = await self._propose(
+                        conn, proposals, now, audience, outcomes, events, written
+                    )
+        for event in events:
+            self._events.publish(event)
+        self._events.relay_written(written)
         if freed:
             self._on_slots_freed()
         return outcomes

@@ -53,11 +53,6 @@ class DeliveryDialect(Protocol):
         """Tells the other server processes (after the caller's commit)."""
         ...
 
-    async def publish_within(self, conn: AsyncConnection, payloads: Sequence[str]) -> None:
-        """Tells the other server processes inside the caller's transaction ``conn``: sent
-        when it commits, dropped when it rolls back."""
-        ...
-
     async def listen(
         self, on_payload: Callable[[str], None], on_connect: Callable[[], None]
     ) -> None:
@@ -136,12 +131,6 @@ class PostgresDelivery:
             conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
             await conn.execute(_NOTIFY_ALL, {"channel": CHANNEL, "payloads": list(payloads)})
 
-    async def publish_within(self, conn: AsyncConnection, payloads: Sequence[str]) -> None:
-        # PostgreSQL holds a transaction's notifications until it commits, and delivers
-        # them in commit order: no statement after the commit, and no connection of its own.
-        if payloads:
-            await conn.execute(_NOTIFY_ALL, {"channel": CHANNEL, "payloads": list(payloads)})
-
     async def listen(
         self, on_payload: Callable[[str], None], on_connect: Callable[[], None]
     ) -> None:
@@ -179,9 +168,6 @@ class SqliteDelivery:
         return list((await conn.execute(query)).scalars())
 
     async def publish(self, payloads: Sequence[str]) -> None:
-        return None
-
-    async def publish_within(self, conn: AsyncConnection, payloads: Sequence[str]) -> None:
         return None
 
     async def listen(

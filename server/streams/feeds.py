@@ -32,5 +32,5 @@ def stream_feed(
 ) -> StreamFeed:
     """Notices on PostgreSQL; polling while anyone watches on SQLite. Connects the hubs."""
     if database.is_postgres:
-        return ClusterNotices(database, events, logs, dialect.publish, dialect.publish_within)
+        return ClusterNotices(database, events, logs, dialect.publish)
     return SqliteChanges(database, events, logs)

@@ -10,10 +10,6 @@ Sending: the hubs relay every state and log batch this process publishes; one ta
 all that was queued since its last send in as few payloads as fit, so under load one NOTIFY
 covers many writes. It lets a change wait ``LINGER_SECONDS`` for others to join it: the
 two states of a short flow run, or a run's states and its logs, then cost one statement.
-The batched flow-run writes (most states) are told inside their own transaction instead,
-which PostgreSQL sends as it commits: no statement of their own after it, and no linger.
-States still lingering then go first in the same notice, so that each run's states reach
-the others in commit order.
 Receiving: a server with nobody watching (or following) drops a notice
 at once; otherwise it reads those states (or records) back and publishes them locally, in
 the order the notices came. Log writes of one run commit in id order on every server (see
@@ -26,7 +22,6 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any
 
 from runplane.server.cluster_notices import (
     LogsWritten,
@@ -38,7 +33,7 @@ from runplane.server.cluster_notices import (
 from runplane.server.db import changes
 from runplane.server.db.engine import Database
 from runplane.server.db.logs import LogRecord
-from runplane.server.hub import Hub, Settle
+from runplane.server.hub import Hub
 from runplane.server.streams.feeding import feed_logs, feed_states
 from runplane.server.transitions.events import FlowRunEvent
 
@@ -49,10 +44,6 @@ LINGER_SECONDS = 0.02
 _READ_CHUNK = 1000
 LogRange = tuple[uuid.UUID, int, int]
 """A flow run id and the first and last id of log records written for it in one batch."""
-
-
-def _nothing_to_settle(committed: bool) -> None:
-    return None
 
 
 def log_ranges(records: Iterable[LogRecord]) -> list[LogRange]:
@@ -73,13 +64,11 @@ class ClusterNotices:
         events: Hub[FlowRunEvent],
         logs: Hub[tuple[LogRecord, ...]],
         publish: Callable[[Sequence[str]], Awaitable[None]],
-        publish_within: Callable[[Any, Sequence[str]], Awaitable[None]] | None = None,
     ) -> None:
         self._db = database
         self._events = events
         self._logs = logs
         self._publish = publish
-        self._publish_within = publish_within
         self._token = uuid.uuid4().hex[:16]
         self._sending_states: list[uuid.UUID] = []
         self._sending_logs: list[LogRange] = []
@@ -90,8 +79,6 @@ class ClusterNotices:
         events.relay_to(self._state_written)
         events.relay_ids_to(self._states_written)
         logs.relay_to(self._logs_written)
-        if publish_within is not None:
-            events.relay_within_to(self._states_committing)
 
     def _state_written(self, event: FlowRunEvent) -> None:
         self._sending_states.append(event.state.id)
@@ -100,30 +87,6 @@ class ClusterNotices:
     def _states_written(self, state_ids: Sequence[uuid.UUID]) -> None:
         self._sending_states.extend(state_ids)
         self._to_send.set()
-
-    async def _states_committing(self, conn: Any, state_ids: Sequence[uuid.UUID]) -> Settle:
-        """Tells of ``state_ids`` inside the writer's open transaction (see above)."""
-        assert self._publish_within is not None
-        if not state_ids:
-            return _nothing_to_settle
-        earlier, self._sending_states = self._sending_states, []
-        try:
-            await self._publish_within(conn, states_written(self._token, [*earlier, *state_ids]))
-        except BaseException:
-            self._send_later(earlier)
-            raise
-
-        def settle(committed: bool) -> None:
-            if not committed:  # the notice was dropped with the transaction
-                self._send_later(earlier)
-
-        return settle
-
-    def _send_later(self, state_ids: list[uuid.UUID]) -> None:
-        """Puts states taken for a notice that was not sent back, ahead of later ones."""
-        if state_ids:
-            self._sending_states[:0] = state_ids
-            self._to_send.set()
 
     def _logs_written(self, records: tuple[LogRecord, ...]) -> None:
         self._sending_logs.extend(log_ranges(records))

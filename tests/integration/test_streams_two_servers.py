@@ -24,7 +24,6 @@ from runplane import Settings, arun_deployment
 from runplane._client.states import StateType
 from runplane.server import RunplaneServer, ServerSettings, create_server
 from runplane.server.db.delivery_dialects import CHANNEL
-from runplane.server.streams import notices
 from runplane.server.streams.sqlite_changes import POLL_INTERVAL, SqliteChanges
 from runplane.v1 import (
     flow_runs_pb2,
@@ -123,24 +122,6 @@ async def test_a_watch_sees_each_state_once_in_order(server_settings: ServerSett
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(1.5):
                 await call.read()  # no duplicate follows
-        call.cancel()
-
-
-async def test_batched_states_are_told_as_their_transaction_commits(
-    server_settings: ServerSettings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A batched state write carries its notice inside its transaction: it reaches the other
-    server with no send after the commit, here held back for an hour."""
-    if is_sqlite(server_settings):
-        pytest.skip("only PostgreSQL carries notifications between server processes")
-    monkeypatch.setattr(notices, "LINGER_SECONDS", 3600.0)
-    async with two_servers(server_settings) as (_, on_first, _, on_second):
-        run_id = await new_flow_run(on_second)
-        call = await watch(on_first, run_id)
-        await propose(on_second, run_id, states_pb2.STATE_TYPE_RUNNING)
-        assert await next_state_type(call) == states_pb2.STATE_TYPE_RUNNING
-        await propose(on_second, run_id, states_pb2.STATE_TYPE_COMPLETED)
-        assert await next_state_type(call) == states_pb2.STATE_TYPE_COMPLETED
         call.cancel()
 
 
