@@ -112,6 +112,15 @@ class _Owned:
 _local = threading.local()
 
 
+def _forget_workers() -> None:
+    """A forked child has this thread's workers on record but not their threads."""
+    global _local
+    _local = threading.local()
+
+
+os.register_at_fork(after_in_child=_forget_workers)
+
+
 def _workers() -> _Workers:
     """This thread's workers; they end when the thread does."""
     owned: _Owned | None = getattr(_local, "owned", None)
