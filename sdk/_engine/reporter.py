@@ -127,7 +127,9 @@ class TaskReporter:
         """
         with self._lock:
             target = self._sequence
-        if self._thread is None and target > self._acknowledged:
+        if target <= self._acknowledged:
+            return  # everything is acknowledged: no need to wake the sender
+        if self._thread is None:
             self._start()
         self._wake.set()
         deadline = time.monotonic() + timeout

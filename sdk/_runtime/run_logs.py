@@ -151,6 +151,8 @@ class LogShipper:
         """
         with self._condition:
             target = self._queued
+            if self._done >= target:
+                return True  # nothing to send: no need to wake the thread
             self._flush_requested = True
             self._condition.notify_all()
             return self._condition.wait_for(
