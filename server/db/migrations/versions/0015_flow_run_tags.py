@@ -5,8 +5,8 @@ first and joins the runs, so that it stops after a page whatever the tag: the GI
 ``flow_run.tags`` finds a rare tag's runs but must sort them all, and reading the newest runs
 in order until a page of them carries the tag reads the whole table when they are old. An
 insert trigger fills the table on both databases, whatever statement inserts the runs; the
-existing runs' tags are copied in the same transaction, after the trigger exists, so that no
-run is missed.
+existing runs' tags are copied once the trigger exists, so that no run is missed (on
+PostgreSQL outside the trigger's transaction, which blocks writes to the runs until it ends).
 
 Revision ID: 0015
 Revises: 0010
@@ -80,10 +80,29 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_PG_FUNCTION)
         op.execute(_PG_TRIGGER)
-        op.execute(_PG_COPY)
+        _copy_existing_postgresql()
     else:
         op.execute(_SQLITE_TRIGGER)
         op.execute(_SQLITE_COPY)
+
+
+def _copy_existing_postgresql() -> None:
+    """Copies the tags of the runs already there, after the trigger is committed: creating
+    it blocks writes to the runs until its transaction ends, and the copy of a large table
+    must not run inside that. Runs inserted meanwhile are the trigger's (ON CONFLICT skips
+    them). A run deleted between the copy's read and its insert fails the copy's foreign
+    key: the copy is then made again, from a newer snapshot."""
+    with op.get_context().autocommit_block():
+        for attempt in range(_COPY_ATTEMPTS):
+            try:
+                op.execute(_PG_COPY)
+                return
+            except sa.exc.IntegrityError:
+                if attempt == _COPY_ATTEMPTS - 1:
+                    raise
+
+
+_COPY_ATTEMPTS = 5
 
 
 def downgrade() -> None:
