@@ -328,6 +328,23 @@ async def list_page(
     return [flow_run_from_row(row._mapping) for row in rows]
 
 
+def _one_tag_statement(
+    tag: str, *, before: tuple[datetime, uuid.UUID] | None, limit: int
+) -> sa.Select[Any]:
+    """A list by one tag and nothing else: the page is the first ``limit`` keys of the tag in
+    ``flow_run_tag``, newest first, and then its runs. The page is chosen before any run is
+    read, so the plan cannot depend on how many runs the planner believes carry the tag (a
+    table whose statistics lag its inserts would have it read and sort them all)."""
+    t = flow_run_tag.c
+    keys = sa.select(t.flow_run_id, t.create_time).where(t.tag == tag)
+    if before is not None:
+        keys = keys.where(older_than(t.create_time, t.flow_run_id, before))
+    page = keys.order_by(t.create_time.desc(), t.flow_run_id.desc()).limit(limit).subquery("page")
+    return SELECT_RUNS.join(page, page.c.flow_run_id == flow_run.c.id).order_by(
+        page.c.create_time.desc(), page.c.flow_run_id.desc()
+    )
+
+
 _PLAN_WITH_VALUES = sa.text("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
@@ -343,6 +360,8 @@ def list_statement(
     if not query.tags:
         statement = SELECT_RUNS.where(*flow_run_conditions(query, dialect))
         time_column, id_column = flow_run.c.create_time, flow_run.c.id
+    elif query == FlowRunQuery(tags=query.tags[:1]):
+        return _one_tag_statement(query.tags[0], before=before, limit=limit)
     else:
         tag = flow_run_tag.c
         # Not also on create_time: the planner would take the two equalities for independent
