@@ -7,7 +7,8 @@ RUNNING, COMPLETED, FAILED and CANCELLED. At each checkpoint (loading paused) it
 the insert rate of the segment since the last checkpoint, and the p50/p99 of
 
 - listing the 50 newest runs, with no filter and with each single filter the CLI offers
-  (state, flow, deployment, tag, work pool, time range), and the next page of the unfiltered
+  (state, flow, deployment, tag, work pool, time range; and a rare tag only the first runs
+  loaded carry), and the next page of the unfiltered
   list (its keyset token);
 - reading one run by id.
 
@@ -65,6 +66,9 @@ FLOWS = 5
 DEPLOYMENTS = 4
 POOLS = 3
 TAGS = ("nightly", "etl", "reports", "ml", "backfill", "urgent", "team-a", "team-b")
+# A rare tag on old runs: one in five of the first runs a load creates carry it, no later one.
+ARCHIVE_TAG = "archive"
+ARCHIVED_RUNS = 500
 ACCEPT = states_pb2.ORCHESTRATION_STATUS_ACCEPT
 S = states_pb2
 
@@ -161,9 +165,11 @@ async def _create_or_get(create: Awaitable[T], get: Callable[[], Awaitable[T]]) 
 
 
 def run_request(
-    rng: random.Random, fixtures: Fixtures, final: int
+    rng: random.Random, fixtures: Fixtures, final: int, archived: bool = False
 ) -> flow_runs_pb2.CreateFlowRunRequest:
     request = flow_runs_pb2.CreateFlowRunRequest(tags=rng.sample(TAGS, rng.randint(0, 2)))
+    if archived:
+        request.tags.append(ARCHIVE_TAG)
     if rng.random() < 0.6:
         deployment_id, flow_id, pool = rng.choice(fixtures.deployments)
         request.deployment_id = deployment_id
@@ -181,10 +187,13 @@ def run_request(
 
 
 async def load_one(
-    stub: flow_runs_pb2_grpc.FlowRunServiceStub, rng: random.Random, fixtures: Fixtures
+    stub: flow_runs_pb2_grpc.FlowRunServiceStub,
+    rng: random.Random,
+    fixtures: Fixtures,
+    archived: bool = False,
 ) -> str:
     final, _, proposals = rng.choices(MIX, weights=[weight for _, weight, _ in MIX])[0]
-    created = await stub.CreateFlowRun(run_request(rng, fixtures, final))
+    created = await stub.CreateFlowRun(run_request(rng, fixtures, final, archived))
     run_id = created.flow_run.id
     for state_type in proposals:
         answer = await stub.SetFlowRunState(
@@ -217,7 +226,8 @@ async def load(
         stub = stubs[i % len(stubs)]
         while loaded.count < until:
             loaded.count += 1
-            run_id = await load_one(stub, rng, fixtures)
+            archived = loaded.count <= ARCHIVED_RUNS and loaded.count % 5 == 0
+            run_id = await load_one(stub, rng, fixtures, archived)
             # A reservoir sample of the ids, for reads by id.
             if len(loaded.ids) < 10_000:
                 loaded.ids.append(run_id)
@@ -249,6 +259,7 @@ def queries(fixtures: Fixtures) -> dict[str, flow_runs_pb2.FlowRunFilter]:
             deployment_ids=[fixtures.deployments[0][0]]
         ),
         "list 50: tag": flow_runs_pb2.FlowRunFilter(tags=[TAGS[0]]),
+        "list 50: rare tag, old runs": flow_runs_pb2.FlowRunFilter(tags=[ARCHIVE_TAG]),
         "list 50: work pool": flow_runs_pb2.FlowRunFilter(work_pool_name=fixtures.pools[0]),
         "list 50: since 10 min": time_range,
     }

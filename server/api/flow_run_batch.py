@@ -1,10 +1,11 @@
 """CreateFlowRun and SetFlowRunState applied many at a time, in one transaction.
 
-A batch creates its new runs first (one read of the flows' names, one INSERT of the runs,
-one of their first states), then orchestrates its proposals: one SELECT ... FOR UPDATE of
-every run proposed to, the decisions in Python with the same rules as one request alone, one
-write of the new states and run rows. The batcher never puts two proposals for one run in a
-batch, so each proposal is decided against its run as committed.
+A batch decides its new runs (reading the names of flows it has not seen before), then
+orchestrates its proposals: one SELECT ... FOR UPDATE of every run proposed to, the decisions
+in Python with the same rules as one request alone. Then one write, a single statement on
+PostgreSQL, inserts the new runs with their first states and records the new states with
+their run rows. The batcher never puts two proposals for one run in a batch, so each proposal
+is decided against its run as committed.
 
 A proposal that needs its deployment's slot count (PENDING under a concurrency limit) is left
 to be applied alone: counting slots for two runs of one deployment inside one batch would
@@ -28,7 +29,7 @@ from runplane.server.db import flow_run_batch, flow_runs
 from runplane.server.db.engine import Database
 from runplane.server.db.flow_runs import Connection, NewFlowRun
 from runplane.server.db.run_records import LockedRun, StateWrite
-from runplane.server.hub import Audience, Hub
+from runplane.server.hub import Hub
 from runplane.server.transitions.events import FlowRunEvent
 from runplane.server.transitions.flow_runs import (
     InitialStateRefused,
@@ -67,6 +68,13 @@ def default_name(run: NewFlowRun, flow_name: str) -> NewFlowRun:
     return dataclasses.replace(run, name=f"{flow_name[:240]}-{uuid.uuid4().hex[:6]}")
 
 
+# Flows whose names a batch remembers: a flow's name never changes, so a create needs no
+# read of it once known. A flow deleted since makes the batch's INSERT fail on its foreign
+# key; the batch then forgets every name and its requests are applied alone, which answer
+# NOT_FOUND for that flow.
+MAX_KNOWN_FLOWS = 10_000
+
+
 class FlowRunBatch:
     """The `run_batch` of the flow-run write batcher."""
 
@@ -81,8 +89,16 @@ class FlowRunBatch:
         self._clock = clock
         self._events = events
         self._on_slots_freed = on_slots_freed
+        self._flow_names: dict[uuid.UUID, str] = {}
 
     async def __call__(self, works: Sequence[FlowRunWrite]) -> list[BatchOutcome[Answer]]:
+        try:
+            return await self._apply(works)
+        except BaseException:
+            self._flow_names.clear()
+            raise
+
+    async def _apply(self, works: Sequence[FlowRunWrite]) -> list[BatchOutcome[Answer]]:
         outcomes: list[BatchOutcome[Answer]] = [ALONE] * len(works)
         events: list[FlowRunEvent] = []
         now = self._clock.now()
@@ -90,20 +106,31 @@ class FlowRunBatch:
         with self._events.writing() as audience:
             async with self._db.write() as conn:
                 new_runs = [(i, w) for i, w in enumerate(works) if isinstance(w, NewRun)]
-                if new_runs:
-                    await self._create(conn, new_runs, now, outcomes, events)
+                rows = await self._create(conn, new_runs, now, outcomes, events)
                 proposals = [(i, w) for i, w in enumerate(works) if isinstance(w, Transition)]
-                freed = False
-                if proposals:
-                    freed = await self._propose(
-                        conn, proposals, now, audience, outcomes, events, written
-                    )
+                writes, freed = await self._propose(conn, proposals, now, outcomes)
+                await flow_run_batch.create_and_write(conn, rows, writes)
+                if audience.events and writes:
+                    records = await flow_run_batch.get_many(conn, (run.id for run, _ in writes))
+                    events.extend(FlowRunEvent(records[run.id], w.state) for run, w in writes)
+                elif audience.ids:
+                    written.extend(write.state.id for _, write in writes)
         for event in events:
             self._events.publish(event)
         self._events.relay_written(written)
         if freed:
             self._on_slots_freed()
         return outcomes
+
+    async def _names(self, conn: Connection, flow_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """The names of the flows among ``flow_ids`` that exist (or existed when read)."""
+        known = self._flow_names
+        missing = flow_ids.difference(known)
+        if missing:
+            if len(known) + len(missing) > MAX_KNOWN_FLOWS:
+                known.clear()
+            known.update(await flow_run_batch.flow_names(conn, missing))
+        return known
 
     async def _create(
         self,
@@ -112,9 +139,12 @@ class FlowRunBatch:
         now: datetime,
         outcomes: list[BatchOutcome[Answer]],
         events: list[FlowRunEvent],
-    ) -> None:
-        names = await flow_run_batch.flow_names(conn, (w.run.flow_id for _, w in new_runs))
+    ) -> list[tuple[NewFlowRun, StateWrite]]:
+        """Decides the new runs; the rows to insert."""
         rows: list[tuple[NewFlowRun, StateWrite]] = []
+        if not new_runs:
+            return rows
+        names = await self._names(conn, {w.run.flow_id for _, w in new_runs})
         for index, work in new_runs:
             flow_name = names.get(work.run.flow_id)
             if flow_name is None:
@@ -131,24 +161,21 @@ class FlowRunBatch:
             events.append(FlowRunEvent(record, write.state))
             message = flow_run_message(record)
             outcomes[index] = flow_runs_pb2.CreateFlowRunResponse(flow_run=message, created=True)
-        await flow_run_batch.insert_runs(conn, rows)
+        return rows
 
     async def _propose(
         self,
         conn: Connection,
         proposals: list[tuple[int, Transition]],
         now: datetime,
-        audience: Audience,
         outcomes: list[BatchOutcome[Answer]],
-        events: list[FlowRunEvent],
-        written: list[uuid.UUID],
-    ) -> bool:
-        """Applies the proposals; whether any of them freed slots (see ``Decided``).
-
-        For whom ``audience`` says, adds the events of the states written to ``events``
-        (reading their runs back), or only their ids to ``written``."""
-        locked = await flow_run_batch.lock_many(conn, (t.run_id for _, t in proposals))
+    ) -> tuple[list[tuple[LockedRun, StateWrite]], bool]:
+        """Decides the proposals under their runs' locks; the states to write, and whether
+        any of them frees slots (see ``Decided``)."""
         writes: list[tuple[LockedRun, StateWrite]] = []
+        if not proposals:
+            return writes, False
+        locked = await flow_run_batch.lock_many(conn, (t.run_id for _, t in proposals))
         freed = False
         for index, transition in proposals:
             run = locked.get(transition.run_id)
@@ -168,10 +195,4 @@ class FlowRunBatch:
                     writes.append((run, write))
                     freed |= frees_slots
             outcomes[index] = flow_runs_pb2.SetFlowRunStateResponse(result=result_message(result))
-        await flow_run_batch.write_states(conn, writes)
-        if audience.events and writes:
-            records = await flow_run_batch.get_many(conn, (run.id for run, _ in writes))
-            events.extend(FlowRunEvent(records[run.id], write.state) for run, write in writes)
-        elif audience.ids:
-            written.extend(write.state.id for _, write in writes)
-        return freed
+        return writes, freed

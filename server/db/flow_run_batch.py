@@ -76,6 +76,20 @@ _PG_INSERT_MANY = sa.text(
     f"{_INTO_HISTORY} SELECT {', '.join(f'state_{c}' for c in _HISTORY)}, id FROM v"
 )
 
+# PostgreSQL: a whole batch's writes in one statement, when it both creates runs and writes
+# states of existing ones. The new runs and the updated runs are different rows, so no part
+# of the statement needs to see what another part wrote.
+_PG_CREATE_AND_WRITE = sa.text(
+    f"WITH n AS ({unnest_rows(_NEW_ROWS, 'new_rows')}), "
+    f"r AS (INSERT INTO flow_run ({', '.join(RUN_INSERT_COLUMNS)}) "
+    f"SELECT {', '.join(RUN_INSERT_COLUMNS)} FROM n), "
+    f"ns AS ({_INTO_HISTORY} SELECT {', '.join(f'state_{c}' for c in _HISTORY)}, id FROM n), "
+    f"v AS ({unnest_rows(_WRITE_ROWS)}), "
+    f"s AS ({_INTO_HISTORY} SELECT {', '.join(f'b_state_{c}' for c in _HISTORY)}, b_run_id FROM v) "
+    f"UPDATE flow_run SET {', '.join(f'{n} = v.b_{n}' for n in WRITE_COLUMNS)} "
+    "FROM v WHERE flow_run.id = v.b_run_id"
+)
+
 
 async def lock_many(
     conn: AsyncConnection, run_ids: Iterable[uuid.UUID]
@@ -127,3 +141,18 @@ async def get_many(
     rows = await conn.execute(statement, {"run_ids": list(run_ids)})
     records = (flow_run_from_row(row._mapping) for row in rows)
     return {record.id: record for record in records}
+
+
+async def create_and_write(
+    conn: AsyncConnection,
+    runs: Sequence[tuple[NewFlowRun, StateWrite]],
+    writes: Sequence[tuple[LockedRun, StateWrite]],
+) -> None:
+    """`insert_runs` and `write_states` together: on PostgreSQL one statement, one round trip."""
+    if conn.dialect.name != "postgresql" or not runs or not writes:
+        await insert_runs(conn, runs)
+        await write_states(conn, writes)
+        return
+    params = unnest_params([run_values(run, write) for run, write in runs], "new_rows")
+    params.update(unnest_params([update_params(run, write) for run, write in writes]))
+    await conn.execute(_PG_CREATE_AND_WRITE, params)

@@ -7,7 +7,7 @@ that path runs thousands of times a second and must not rebuild them per call.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -32,7 +32,14 @@ from runplane.server.db.run_records import (
     state_from_row,
     times_from_row,
 )
-from runplane.server.db.tables import DEFAULT_RUNTIME, deployment, flow, flow_run, flow_run_state
+from runplane.server.db.tables import (
+    DEFAULT_RUNTIME,
+    deployment,
+    flow,
+    flow_run,
+    flow_run_state,
+    flow_run_tag,
+)
 from runplane.server.orchestration.rules import SLOT_HOLDING_TYPES
 
 Connection = AsyncConnection
@@ -321,17 +328,53 @@ async def list_page(
     return [flow_run_from_row(row._mapping) for row in rows]
 
 
+def _one_tag_statement(
+    tag: str, *, before: tuple[datetime, uuid.UUID] | None, limit: int
+) -> sa.Select[Any]:
+    """A list by one tag and nothing else: the page is the first ``limit`` keys of the tag in
+    ``flow_run_tag``, newest first, and then its runs. The page is chosen before any run is
+    read, so the plan cannot depend on how many runs the planner believes carry the tag (a
+    table whose statistics lag its inserts would have it read and sort them all)."""
+    t = flow_run_tag.c
+    keys = sa.select(t.flow_run_id, t.create_time).where(t.tag == tag)
+    if before is not None:
+        keys = keys.where(older_than(t.create_time, t.flow_run_id, before))
+    page = keys.order_by(t.create_time.desc(), t.flow_run_id.desc()).limit(limit).subquery("page")
+    return SELECT_RUNS.join(page, page.c.flow_run_id == flow_run.c.id).order_by(
+        page.c.create_time.desc(), page.c.flow_run_id.desc()
+    )
+
+
 _PLAN_WITH_VALUES = sa.text("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
 def list_statement(
     query: FlowRunQuery, dialect: str, *, before: tuple[datetime, uuid.UUID] | None, limit: int
 ) -> sa.Select[Any]:
-    """The SELECT of `list_page`."""
-    statement = SELECT_RUNS.where(*flow_run_conditions(query, dialect))
+    """The SELECT of `list_page`.
+
+    Filtered by tags, the runs are those of the first tag's rows in ``flow_run_tag``, read
+    newest first from its key, which holds each run's create time: the page is read in
+    order and the read stops after it, whether the tag is common or rare, its runs new or
+    old. The other tags are conditions on those runs."""
+    if not query.tags:
+        statement = SELECT_RUNS.where(*flow_run_conditions(query, dialect))
+        time_column, id_column = flow_run.c.create_time, flow_run.c.id
+    elif query == FlowRunQuery(tags=query.tags[:1]):
+        return _one_tag_statement(query.tags[0], before=before, limit=limit)
+    else:
+        tag = flow_run_tag.c
+        # Not also on create_time: the planner would take the two equalities for independent
+        # and expect no row at all, and then sort rather than read in order.
+        on_tag = sa.and_(tag.flow_run_id == flow_run.c.id, tag.tag == query.tags[0])
+        rest = replace(query, tags=query.tags[1:])
+        statement = SELECT_RUNS.join(flow_run_tag, on_tag).where(
+            *flow_run_conditions(rest, dialect)
+        )
+        time_column, id_column = tag.create_time, tag.flow_run_id
     if before is not None:
-        statement = statement.where(older_than(flow_run.c.create_time, flow_run.c.id, before))
-    statement = statement.order_by(flow_run.c.create_time.desc(), flow_run.c.id.desc())
+        statement = statement.where(older_than(time_column, id_column, before))
+    statement = statement.order_by(time_column.desc(), id_column.desc())
     return statement.limit(limit)
 
 

@@ -21,7 +21,9 @@ __all__ = ["dumps"]
 # What ``json.dumps(value, allow_nan=False)`` uses, made once: with any option, json.dumps
 # builds a new encoder on every call, and every JSON column value of every write comes here.
 _STRICT = json.JSONEncoder(allow_nan=False)
-_STRING_OR_EXPONENT = re.compile(r'"(?:[^"\\]|\\.)*"|e[+-]')
+# Skips strings and every other character without making a match object for each: one scan
+# in C up to the first ``e+`` or ``e-`` outside a string (only a number's exponent has one).
+_EXPONENT_OUTSIDE_STRINGS = re.compile(r'(?:[^"e]++|"(?:[^"\\]++|\\.)*+"|e(?![+-]))*+e[+-]')
 
 
 def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
@@ -39,7 +41,7 @@ def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
 def _has_exponent(text: str) -> bool:
     """Whether JSON text holds a number in exponent form: an ``e+`` or ``e-`` outside every
     string (a UUID string such as ``"...c3e-4a1b..."`` holds one inside)."""
-    return any(found[0][0] != '"' for found in _STRING_OR_EXPONENT.finditer(text))
+    return _EXPONENT_OUTSIDE_STRINGS.match(text) is not None
 
 
 def _positional(value: Any, default: Callable[[Any], Any] | None) -> str:

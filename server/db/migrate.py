@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.server.db.engine import Database
 from runplane.server.db.revisions import current_revisions_of, head_revisions
@@ -46,13 +48,49 @@ async def upgrade(database: Database, revision: str = "head") -> None:
     if revision == "head" and await current_revisions(database) == head_revisions():
         return
 
-    def _run(connection: Connection) -> None:
-        from alembic import command
-
-        if connection.dialect.name == "postgresql":
-            lock = sa.text("SELECT pg_advisory_xact_lock(:key)")
-            connection.execute(lock, {"key": _MIGRATION_LOCK_KEY - (1 << 63)})
-        command.upgrade(alembic_config(connection), revision)
-
+    if database.is_postgres:
+        await _upgrade_postgresql(database, revision)
+        return
+    # SQLite has one writer: the whole upgrade is one write transaction.
     async with database.write() as conn:
-        await conn.run_sync(_run)
+        await conn.run_sync(_upgrade, revision)
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(connection), revision)
+
+
+async def _upgrade_postgresql(database: Database, revision: str) -> None:
+    """Migrates outside a transaction: each migration runs in its own, and one that builds an
+    index on a large table may do so CONCURRENTLY (in an autocommit block), which no
+    transaction may enclose. The lock is the session's, held across those commits."""
+    async with database.engine.connect() as conn:
+        plain = conn.default_isolation_level
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        # Polled, not waited on: a CREATE INDEX CONCURRENTLY waits for every statement that
+        # holds a snapshot, and one waiting for this lock would hold one until it is free.
+        while True:
+            if await _try_lock(conn):
+                break
+            await asyncio.sleep(_LOCK_POLL_SECONDS)
+        await conn.commit()  # ends SQLAlchemy's own transaction; nothing is open in the database
+        try:
+            await conn.execution_options(isolation_level=plain)
+            await conn.run_sync(_upgrade, revision)
+        finally:
+            await conn.rollback()  # whatever a failed migration left open
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(_UNLOCK, _LOCK_KEY)
+            await conn.commit()
+
+
+async def _try_lock(conn: AsyncConnection) -> bool:
+    return bool((await conn.execute(_TRY_LOCK, _LOCK_KEY)).scalar_one())
+
+
+_LOCK_KEY = {"key": _MIGRATION_LOCK_KEY - (1 << 63)}
+_TRY_LOCK = sa.text("SELECT pg_try_advisory_lock(:key)")
+_UNLOCK = sa.text("SELECT pg_advisory_unlock(:key)")
+_LOCK_POLL_SECONDS = 0.05

@@ -156,6 +156,24 @@ sa.Index(
     postgresql_ops={"tags": "jsonb_path_ops"},
 ).ddl_if(dialect="postgresql")
 
+# Each tag of each run, with the run's create time: a list filtered by a tag reads this
+# table's key for that tag newest first, and stops after a page, however rare the tag or old
+# its runs. A database trigger fills it as runs are inserted (see migration 0015); run tags
+# never change, and the run's delete takes its rows along.
+flow_run_tag = sa.Table(
+    "flow_run_tag",
+    metadata,
+    sa.Column("tag", sa.String(256), primary_key=True),
+    sa.Column("create_time", UTCDateTime, primary_key=True),
+    sa.Column(
+        "flow_run_id",
+        sa.Uuid,
+        sa.ForeignKey("flow_run.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Index(None, "flow_run_id"),
+)
+
 flow_run_state = sa.Table(
     "flow_run_state",
     metadata,

@@ -9,7 +9,14 @@ from collections.abc import Awaitable, Callable
 logger = logging.getLogger(__name__)
 
 
+# The first pass waits this long, or one interval if shorter: a server that has just started
+# answers its first calls (an embedded server's first flow run above all) without queueing
+# them behind every loop's pass on its database, SQLite's one writer included.
+FIRST_PASS_DELAY = 1.0
+
+
 async def every(seconds: float, name: str, step: Callable[[], Awaitable[object]]) -> None:
+    await asyncio.sleep(min(seconds, FIRST_PASS_DELAY))
     while True:
         try:
             await step()

@@ -132,6 +132,26 @@ async def test_an_unknown_flow_fails_alone_among_good_creates(api: Api) -> None:
     assert all(history == [T.STATE_TYPE_PENDING] for history in histories)
 
 
+async def test_a_flow_deleted_after_its_runs_were_created_fails_alone_among_good_creates(
+    api: Api,
+) -> None:
+    deleted, kept = await api.flow(), await api.flow()
+    await asyncio.gather(api.create(deleted), api.create(kept))  # the server has seen both
+    await api.flows.DeleteFlow(flows_pb2.DeleteFlowRequest(flow_id=deleted))
+    creates = [api.create(kept) for _ in range(10)]
+    creates.insert(5, api.create(deleted))
+    answers = await asyncio.gather(*creates, return_exceptions=True)
+    error = answers.pop(5)
+    assert isinstance(error, grpc.aio.AioRpcError)
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    assert all(isinstance(answer, str) for answer in answers)
+    # Creates after the failed batch, and of the deleted flow again, are answered as before.
+    assert isinstance(await api.create(kept), str)
+    with pytest.raises(grpc.aio.AioRpcError) as again:
+        await api.create(deleted)
+    assert again.value.code() == grpc.StatusCode.NOT_FOUND
+
+
 async def test_watchers_get_one_event_per_written_state(api: Api) -> None:
     flow_id = await api.flow()
     first = await api.create(flow_id)

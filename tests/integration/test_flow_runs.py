@@ -462,6 +462,38 @@ async def test_list_filters_and_pages_newest_first(api: Api) -> None:
     assert await ids(flow_ids=[flow_id], expected_start_time_after=soon) == set()
 
 
+async def test_a_list_by_tag_pages_through_every_run_that_carries_it(api: Api) -> None:
+    flow_id = await api.flow()
+    tag = unique("tag")
+    # Created together (one batch) and alone (an idempotency key is never batched).
+    together = await asyncio.gather(*(api.create(flow_id=flow_id, tags=[tag]) for _ in range(4)))
+    alone = [
+        await api.create(flow_id=flow_id, tags=["other", tag], idempotency_key=unique("key"))
+        for _ in range(3)
+    ]
+    await api.create(flow_id=flow_id, tags=["other"])
+    deleted = await api.create(flow_id=flow_id, tags=[tag])
+    await api.runs.DeleteFlowRun(flow_runs_pb2.DeleteFlowRunRequest(flow_run_id=deleted.id))
+    run_filter = flow_runs_pb2.FlowRunFilter(tags=[tag])
+    listed: list[flow_runs_pb2.FlowRun] = []
+    token = ""
+    while True:
+        request = flow_runs_pb2.ListFlowRunsRequest(
+            filter=run_filter, page_size=3, page_token=token
+        )
+        page = await api.runs.ListFlowRuns(request)
+        listed.extend(page.flow_runs)
+        if not (token := page.next_page_token):
+            break
+    assert {r.id for r in listed} == {r.id for r in [*together, *alone]}
+    keys = [(r.create_time.ToDatetime(), r.id) for r in listed]
+    assert keys == sorted(keys, reverse=True)
+    both = flow_runs_pb2.ListFlowRunsRequest(
+        filter=flow_runs_pb2.FlowRunFilter(tags=[tag, "other"])
+    )
+    assert {r.id for r in (await api.runs.ListFlowRuns(both)).flow_runs} == {r.id for r in alone}
+
+
 async def test_list_refuses_bad_input(api: Api) -> None:
     call = api.runs.ListFlowRuns
     request = flow_runs_pb2.ListFlowRunsRequest

@@ -3,7 +3,11 @@ and a server starting on a database already at head skips the upgrade."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -12,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from runplane.server.db.engine import Database
 from runplane.server.db.migrate import alembic_config, current_revisions, head_revisions, upgrade
-from runplane.server.db.tables import POSTGRESQL_ONLY_INDEXES, metadata
+from runplane.server.db.tables import POSTGRESQL_ONLY_INDEXES, flow_run_tag, metadata
 
 pytestmark = pytest.mark.anyio
 
@@ -95,3 +99,56 @@ async def test_revisions_read_without_alembic_agree_with_alembic(
             assert await current_revisions(database) == by_alembic
     finally:
         await database.dispose()
+
+
+async def test_runs_tags_are_copied_and_runs_stay_writable_while_indexes_build(
+    unmigrated_database_url: str,
+) -> None:
+    """Runs written before the run tags' table existed are found by their tags after the
+    upgrade; on PostgreSQL the list indexes are built CONCURRENTLY, valid, and the upgrade
+    leaves no lock behind."""
+    database = Database(unmigrated_database_url)
+    run_id = uuid.uuid4()
+    try:
+        await upgrade(database, "0009")
+        async with database.write() as conn:
+            await conn.execute(sa.text(_OLD_FLOW), {"id": uuid.uuid4().hex})
+            await conn.execute(sa.text(_OLD_RUN), {"id": run_id.hex, "tags": '["a", "b"]'})
+        await upgrade(database)
+        async with database.read() as conn:
+            tags = await conn.execute(
+                sa.select(flow_run_tag.c.tag).where(flow_run_tag.c.flow_run_id == run_id)
+            )
+            assert sorted(tags.scalars()) == ["a", "b"]
+            if database.is_postgres:
+                invalid = await conn.execute(sa.text(_INVALID_INDEXES))
+                assert invalid.scalars().all() == []
+                locks = await conn.execute(sa.text(_ADVISORY_LOCKS))
+                assert locks.scalar_one() == 0
+    finally:
+        await database.dispose()
+
+
+_OLD_FLOW = "INSERT INTO flow (id, name, tags, create_time) VALUES (:id, 'old', '[]', '2026-01-01')"
+_OLD_RUN = """
+INSERT INTO flow_run (id, flow_id, name, parameters, job_variables, retry_delays, tags,
+                      create_time, update_time)
+SELECT :id, id, 'old-run', '{}', '{}', '[]', :tags, '2026-01-01', '2026-01-01' FROM flow
+"""
+_INVALID_INDEXES = """
+SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE NOT i.indisvalid
+"""
+_ADVISORY_LOCKS = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+
+
+async def test_servers_starting_together_upgrade_one_after_the_other(
+    unmigrated_database_url: str,
+) -> None:
+    databases = [Database(unmigrated_database_url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(upgrade(database) for database in databases))
+        assert await current_revisions(databases[0]) == head_revisions()
+        assert await _differences_from_the_tables(databases[0]) == []
+    finally:
+        for database in databases:
+            await database.dispose()

@@ -56,7 +56,8 @@ def _explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
 # run in a hundred, PENDING one in fifty: the values a list is filtered by on a large table,
 # where reading the newest runs of every kind until a page of them is found would read far
 # more than the page. Other states cycle, SCHEDULED a day ahead. Tags: a fifth "nightly", a
-# fifth "nightly" and "etl", one in 500 "rare", the rest none.
+# fifth "nightly" and "etl", one in 500 "rare", one in 500 "old" (all among the oldest runs),
+# the rest none.
 _SEED = """
 INSERT INTO flow (id, name, tags, create_time)
 SELECT f, 'flow-' || f, '[]', :now FROM unnest(CAST(:flows AS uuid[])) AS f;
@@ -73,7 +74,8 @@ SELECT
     CASE WHEN i % 100 = 1 THEN (CAST(:deployments AS uuid[]))[1]
          WHEN i % 10 < 6 THEN (CAST(:deployments AS uuid[]))[2 + i % 3] END,
     '{}', '{}', '[]',
-    CAST(CASE WHEN i % 500 = 0 THEN '["rare"]'
+    CAST(CASE WHEN i <= :runs / 50 AND i % 10 = 0 THEN '["old"]'
+              WHEN i % 500 = 0 THEN '["rare"]'
               WHEN i % 5 = 1 THEN '["nightly"]'
               WHEN i % 5 = 2 THEN '["nightly", "etl"]'
               ELSE '[]' END AS jsonb),
@@ -120,7 +122,7 @@ async def database(plans_database_url: str) -> AsyncIterator[Database]:
                 }
                 await conn.execute(sa.text(_SEED), params)
                 await conn.execute(sa.text(_SEED_RUNS), params)
-                await conn.execute(sa.text("ANALYZE flow, flow_run"))
+                await conn.execute(sa.text("ANALYZE flow, flow_run, flow_run_tag"))
         yield database
     finally:
         await database.dispose()
@@ -178,7 +180,6 @@ ORDERED = {
         FlowRunQuery(expected_after=NOW - timedelta(days=1)),
         "ix_flow_run_create_time_id",
     ),
-    "common tag": (FlowRunQuery(tags=("nightly",)), "ix_flow_run_create_time_id"),
     "state name": (FlowRunQuery(state_names=("Failed",)), "ix_flow_run_create_time_id"),
 }
 
@@ -208,7 +209,6 @@ async def test_a_list_reads_its_page_in_order_from_an_index(
 
 # Filters that select few runs: found through an index, then the few sorted.
 SELECTIVE = {
-    "rare tag": (FlowRunQuery(tags=("rare",)), "ix_flow_run_tags"),
     "run ids": (
         FlowRunQuery(ids=tuple(uuid.UUID(int=1000 + i) for i in range(20))),
         "pk_flow_run",
@@ -237,3 +237,47 @@ async def test_a_selective_filter_finds_its_few_runs_through_an_index(
     # Whatever is sorted is the few runs found, not the table.
     sorted_rows = [node["Plan Rows"] for node in nodes(plan) if node["Node Type"] == "Sort"]
     assert all(rows <= RUNS // 100 for rows in sorted_rows), describe(plan)
+
+
+# Filters on tags: whatever the tag, common or rare, on new runs or old, its runs are found
+# through the run tags' key (tag, create_time, id) and each run is fetched by its id. A page
+# is read in order from that key, or, where the planner expects few rows (it has real
+# statistics per tag), those few are read and sorted; never the table.
+TAGGED = {
+    "common tag": FlowRunQuery(tags=("nightly",)),
+    "rare tag": FlowRunQuery(tags=("rare",)),
+    "rare tag of old runs": FlowRunQuery(tags=("old",)),
+    "two tags": FlowRunQuery(tags=("nightly", "etl")),
+    "tag and state": FlowRunQuery(tags=("nightly",), state_types=(4,)),
+}
+
+
+@pytest.mark.parametrize("case", TAGGED)
+@pytest.mark.parametrize("page", ["first page", "next page"])
+async def test_a_list_by_tag_finds_its_page_through_the_run_tags(
+    database: Database, case: str, page: str
+) -> None:
+    query = TAGGED[case]
+    before = None
+    if page == "next page":
+        async with database.read() as conn:
+            first = await flow_runs.list_page(conn, query, before=None, limit=PAGE)
+        assert len(first) == PAGE
+        assert all(set(query.tags) <= set(run.tags) for run in first)
+        before = (first[-1].create_time, first[-1].id)
+    plan = await plan_of(database, query, before)
+    scans = scans_of_runs(plan)
+    assert [kind for kind, name in scans if name == "pk_flow_run_tag"], describe(plan)
+    read_whole = [
+        node
+        for node in nodes(plan)
+        if node["Node Type"] == "Seq Scan" and node["Relation Name"].startswith("flow_run")
+    ]
+    assert not read_whole, describe(plan)
+    sorted_rows = [node["Plan Rows"] for node in nodes(plan) if node["Node Type"] == "Sort"]
+    assert all(rows <= RUNS // 100 for rows in sorted_rows), describe(plan)
+    if case in ("common tag", "two tags", "tag and state"):
+        # Too many to sort: the page is read in order, newest first, from the key.
+        assert not sorted_rows, describe(plan)
+        scan = next(node for node in nodes(plan) if node.get("Index Name") == "pk_flow_run_tag")
+        assert scan["Scan Direction"] == "Backward", describe(plan)

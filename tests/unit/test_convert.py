@@ -529,3 +529,17 @@ def test_watch_response_parses_from_wire_bytes() -> None:
     change = convert.flow_run_change_from_pb(flow_runs_pb2.WatchFlowRunsResponse.FromString(wire))
     assert change.flow_run.id == run_id
     assert change.state.is_running()
+
+
+def test_a_decoded_state_equals_the_validated_one_with_its_result_and_details() -> None:
+    state = State(
+        type=StateType.COMPLETED,
+        result=ResultRef(serializer="json", inline_value={"rows": [1, 2]}),
+        details=StateDetails(retriable=True, cache_key="k"),
+    )
+    decoded = convert.state_from_pb(convert.state_to_pb(state))
+    assert decoded == state
+    assert State.model_validate(decoded.model_dump(by_alias=True)) == decoded
+    assert convert.state_from_pb(states_pb2.State(type=states_pb2.STATE_TYPE_FAILED)).name == (
+        "Failed"
+    )

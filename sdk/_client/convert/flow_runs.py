@@ -60,7 +60,8 @@ def flow_run_to_pb(run: FlowRun) -> flow_runs_pb2.FlowRun:
 
 
 def flow_run_from_pb(message: flow_runs_pb2.FlowRun) -> FlowRun:
-    return FlowRun(
+    # Without validation: see ``state_details_from_pb``.
+    return FlowRun.model_construct(
         id=UUID(message.id),
         name=message.name,
         flow_id=UUID(message.flow_id),

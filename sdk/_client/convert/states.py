@@ -79,7 +79,9 @@ def state_details_to_pb(details: StateDetails) -> states_pb2.StateDetails:
 
 
 def state_details_from_pb(message: states_pb2.StateDetails) -> StateDetails:
-    return StateDetails(
+    # Built without validation, as every decoder of a server answer on the hot path: each
+    # value is already of its field's type, and validating it again cost more than the call.
+    return StateDetails.model_construct(
         scheduled_time=timestamp_field(message, "scheduled_time"),
         cache_key=message.cache_key or None,
         cache_expiration=timestamp_field(message, "cache_expiration"),
@@ -107,13 +109,14 @@ def state_to_pb(state: State) -> states_pb2.State:
 
 
 def state_from_pb(message: states_pb2.State) -> State:
-    return State(
+    state_type = state_type_from_pb(message.type)
+    return State.model_construct(
         id=uuid_from_pb(message.id),
-        type=state_type_from_pb(message.type),
-        name=message.name,
+        type=state_type,
+        name=message.name or state_type.value.title(),
         timestamp=timestamp_field(message, "timestamp"),
         message=message.message,
-        result=result_ref_from_pb(message.result) if message.HasField("result") else None,
+        result_ref=result_ref_from_pb(message.result) if message.HasField("result") else None,
         details=state_details_from_pb(message.details),
     )
 
@@ -138,7 +141,7 @@ def orchestration_result_to_pb(result: OrchestrationResult) -> states_pb2.Orches
 
 def orchestration_result_from_pb(message: states_pb2.OrchestrationResult) -> OrchestrationResult:
     wait = duration_field(message, "wait")
-    return OrchestrationResult(
+    return OrchestrationResult.model_construct(
         status=enum_from_pb(_STATUSES_BACK, message.status, "orchestration status"),
         state=state_or_none(message, "state"),
         reason=message.reason,

@@ -15,6 +15,10 @@ context.configure(
     target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    # On PostgreSQL the connection comes outside a transaction: each migration commits on its
+    # own, so that one may leave its transaction for an autocommit block (CREATE INDEX
+    # CONCURRENTLY). On SQLite it comes inside one, which then holds every migration.
+    transaction_per_migration=True,
 )
 with context.begin_transaction():
     context.run_migrations()
