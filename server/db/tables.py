@@ -158,7 +158,7 @@ sa.Index(
 
 # Each tag of each run, with the run's create time: a list filtered by a tag reads this
 # table's key for that tag newest first, and stops after a page, however rare the tag or old
-# its runs. A database trigger fills it as runs are inserted (see migration 0015); run tags
+# its runs. A database trigger fills it as runs are inserted (see migration 0013); run tags
 # never change, and the run's delete takes its rows along.
 flow_run_tag = sa.Table(
     "flow_run_tag",

@@ -8,8 +8,8 @@ insert trigger fills the table on both databases, whatever statement inserts the
 existing runs' tags are copied once the trigger exists, so that no run is missed (on
 PostgreSQL outside the trigger's transaction, which blocks writes to the runs until it ends).
 
-Revision ID: 0015
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-07 16:00:00.000000
 """
 
@@ -20,8 +20,8 @@ from alembic import op
 
 from runplane.server.db.types import UTCDateTime
 
-revision = "0015"
-down_revision = "0010"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
