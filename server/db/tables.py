@@ -212,11 +212,30 @@ task_run = sa.Table(
     sa.UniqueConstraint("flow_run_id", "task_key", "dynamic_key"),
     sa.Index(None, "cache_key"),
     sa.Index(None, "create_time", "id"),
+    # Background runs only: the task runs of flows, nearly all of them, are written with
+    # none of these entries, so that task workers cost a flow's tasks nothing.
     # The claim's: a task worker's waiting runs of its task keys, oldest first.
-    sa.Index("ix_task_run_claim", "background", "state_type", "task_key", "create_time"),
+    sa.Index(
+        "ix_task_run_claim",
+        "task_key",
+        "state_type",
+        "create_time",
+        postgresql_where=sa.text("background = true"),
+        sqlite_where=sa.text("background = 1"),
+    ),
     # A worker's held runs, counted against its slots, and the lease reaper's.
-    sa.Index(None, "worker_id"),
-    sa.Index(None, "lease_expire_time"),
+    sa.Index(
+        "ix_task_run_worker_id",
+        "worker_id",
+        postgresql_where=sa.text("worker_id IS NOT NULL"),
+        sqlite_where=sa.text("worker_id IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_task_run_lease_expire_time",
+        "lease_expire_time",
+        postgresql_where=sa.text("lease_expire_time IS NOT NULL"),
+        sqlite_where=sa.text("lease_expire_time IS NOT NULL"),
+    ),
 )
 
 task_run_state = sa.Table(

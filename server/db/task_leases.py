@@ -37,7 +37,7 @@ async def lock_waiting(
     query = (
         sa.select(task_run)
         .where(
-            task_run.c.background.is_(True),
+            task_run.c.background == sa.true(),  # the claim index's predicate
             task_run.c.state_type == StateType.SCHEDULED,
             task_run.c.task_key.in_(list(task_keys)),
         )
@@ -54,7 +54,7 @@ async def lock_expired(conn: AsyncConnection, now: datetime, limit: int) -> list
         sa.select(task_run)
         .where(
             task_run.c.lease_expire_time < now,
-            task_run.c.background.is_(True),
+            task_run.c.background == sa.true(),  # the claim index's predicate
             task_run.c.state_type.in_(HELD_TYPES),
         )
         .order_by(task_run.c.lease_expire_time)
