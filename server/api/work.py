@@ -245,13 +245,16 @@ class WorkServicer(work_pb2_grpc.WorkServiceServicer):
         # Leaving the loop in any way, cancellation included, ends the subscription; the
         # CancelledError itself propagates.
         try:
+            # Slots are counted and held leases adopted before `started` is sent: a runner
+            # that reads it may heartbeat at once, and a cancel of an adopted run proposed
+            # right after must reach this subscription, not the one the runner left.
+            await self._dispatcher.subscribed(subscription)
             yield messages.started(
                 subscription.session_id,
                 subscription.runner_id,
                 HEARTBEAT_SECONDS,
                 self._settings.heartbeat_timeout,
             )
-            await self._dispatcher.subscribed(subscription)
             while True:
                 remaining = (reconnect_time - self._clock.now()).total_seconds()
                 if remaining <= 0:
