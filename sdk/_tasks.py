@@ -129,6 +129,18 @@ class Task(Generic[P, R]):
     def signature(self) -> inspect.Signature:
         return inspect.signature(self.fn)
 
+    def wait_before_retry(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry`` (from 1): its delay, with the task's
+        jitter. The engine and task workers both wait this long."""
+        delay = self.retry_delays[retry - 1]
+        if not self.retry_jitter_factor:
+            return delay
+        import random
+
+        from runplane._retries import with_jitter
+
+        return with_jitter(delay, self.retry_jitter_factor, random.Random())
+
     def source_hash(self) -> str:
         cached: str | None = self.__dict__.get("_source_hash")
         if cached is None:

@@ -7,7 +7,6 @@ the user's function, synchronously or asynchronously.
 from __future__ import annotations
 
 import logging
-import random
 import time
 import uuid
 from datetime import UTC, datetime
@@ -362,11 +361,7 @@ class TaskRun:
             failed = self._failed_outcome(error)
             if not task.retry_condition_fn(task, self.model(failed), failed.state()):
                 return None
-        delay = task.retry_delays[self.run_count - 1]
-        if task.retry_jitter_factor:
-            from runplane._retries import with_jitter
-
-            delay = with_jitter(delay, task.retry_jitter_factor, random.Random())
+        delay = task.wait_before_retry(self.run_count)
         now = time.time()
         message = f"retry {self.run_count} of {task.retries} after {_describe(error)}"
         change = Transition(_SCHEDULED, "AwaitingRetry", now, message, scheduled_time=now + delay)

@@ -27,13 +27,6 @@ logger = logging.getLogger("runplane.task_workers")
 _stores = ResultStores()
 
 
-def _delay_before(task: Task[Any, Any], retry: int) -> float:
-    delays = task.retry_delays
-    if not delays:
-        return 0.0
-    return float(delays[min(retry, len(delays) - 1)])
-
-
 def _retrying(task: Task[Any, Any], attempt: int, error: BaseException) -> bool:
     if attempt > task.retries or not isinstance(error, Exception):
         return False
@@ -95,7 +88,7 @@ def call_blocking(run: OwnRun) -> tuple[Any, BaseException | None]:
             if not _retrying(task, attempt, error):
                 return None, error
             logger.warning("task %s failed (%s); retrying", task.name, describe(error))
-            time.sleep(_delay_before(task, attempt - 1))
+            time.sleep(task.wait_before_retry(attempt))
 
 
 async def call_async(run: OwnRun, run_sync: Callable[..., Any]) -> tuple[Any, BaseException | None]:
@@ -115,7 +108,7 @@ async def call_async(run: OwnRun, run_sync: Callable[..., Any]) -> tuple[Any, Ba
             if not _retrying(task, attempt, error):
                 return None, error
             logger.warning("task %s failed (%s); retrying", task.name, describe(error))
-            await asyncio.sleep(_delay_before(task, attempt - 1))
+            await asyncio.sleep(task.wait_before_retry(attempt))
 
 
 def final_state(task: Task[Any, Any], value: Any, error: BaseException | None) -> State:
