@@ -331,12 +331,7 @@ class TaskRun:
         outcome = Outcome(
             self.id, returned.type, returned.name, error=error, message=returned.message
         )
-        if self.task.persists:
-            try:
-                store = self.engine.results.for_options(self.task.result_options)
-                outcome.result = store.persist_exception(error)
-            except OSError:
-                pass
+        self._persist_error(outcome, error)
         change = Transition(
             returned.type, returned.name, time.time(), returned.message, result=outcome.result
         )
@@ -376,14 +371,20 @@ class TaskRun:
         message = f"task run {self.name!r} failed: {why} {_describe(error)}"
         return Outcome(self.id, _FAILED, name, error=error, message=message)
 
+    def _persist_error(self, outcome: Outcome, error: BaseException) -> None:
+        """Stores the exception for ``result()`` to raise, when the task persists results;
+        storage that fails leaves the outcome without it rather than losing the failure."""
+        if not self.task.persists:
+            return
+        try:
+            store = self.engine.results.for_options(self.task.result_options)
+            outcome.result = store.persist_exception(error)
+        except OSError:
+            pass
+
     def _final_failure(self, error: BaseException, why: str) -> Outcome:
         outcome = self._failed_outcome(error, why)
-        if self.task.persists:
-            try:
-                store = self.engine.results.for_options(self.task.result_options)
-                outcome.result = store.persist_exception(error)
-            except OSError:
-                pass
+        self._persist_error(outcome, error)
         change = Transition(
             _FAILED, outcome.name, time.time(), outcome.message, result=outcome.result
         )
