@@ -60,12 +60,14 @@ class LogServicer(logs_pb2_grpc.LogServiceServicer):
                 if missing:
                     raise not_found("task run", min(missing))
                 await logs.order_writers(conn, runs)
-                # A batch of a task run of its own alone is not deduplicated: its key would
-                # name a flow run.
-                if batch_id is not None and runs:
-                    # Keyed by the batch's first run, so one run's batches never clash with
-                    # another run's, and the key goes when that run is deleted.
-                    applied = await log_batches.claim(conn, runs[0], batch_id, len(new), now)
+                if batch_id is not None:
+                    # Keyed by the batch's first run (a flow run, else a task run of its
+                    # own), so one run's batches never clash with another run's, and the key
+                    # goes when that run is deleted.
+                    owner = runs[0] if runs else own[0]
+                    applied = await log_batches.claim(
+                        conn, owner, batch_id, len(new), now, task_run=not runs
+                    )
                     if applied is not None:  # a retry: the batch was stored already
                         return logs_pb2.WriteLogsResponse(written_count=applied)
                 stored = await logs.insert(conn, new)

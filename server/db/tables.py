@@ -292,6 +292,20 @@ log_batch = sa.Table(
     sa.Index(None, "create_time"),  # for retention
 )
 
+# The same, for batches whose lines are all of task runs of their own (no flow run).
+task_log_batch = sa.Table(
+    "task_log_batch",
+    metadata,
+    sa.Column(
+        "task_run_id", sa.Uuid, sa.ForeignKey("task_run.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("batch_id", sa.Uuid, nullable=False),
+    sa.Column("written_count", sa.Integer, nullable=False),
+    sa.Column("create_time", UTCDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("task_run_id", "batch_id"),
+    sa.Index(None, "create_time"),  # for retention
+)
+
 deployment = sa.Table(
     "deployment",
     metadata,

@@ -25,11 +25,11 @@ import sqlalchemy as sa
 from runplane.server.clock import Clock
 from runplane.server.db import loop_locks
 from runplane.server.db.engine import Database
+from runplane.server.db.log_batches import APPLIED_BATCHES
 from runplane.server.db.tables import (
     flow_run,
     flow_run_state,
     log,
-    log_batch,
     task_run,
     task_run_state,
 )
@@ -56,15 +56,13 @@ def _old_logs(cutoff: datetime, batch: int) -> sa.Delete:
     return sa.delete(log).where(log.c.id.in_(chosen.scalar_subquery()))
 
 
-def _old_log_batches(cutoff: datetime, batch: int) -> sa.Delete:
+def _old_log_batches(
+    table: sa.Table, owner: sa.Column[uuid.UUID], cutoff: datetime, batch: int
+) -> sa.Delete:
     """Applied WriteLogs batch ids as old as the logs deleted: no retry comes that late."""
-    key = sa.tuple_(log_batch.c.flow_run_id, log_batch.c.batch_id)
-    chosen = (
-        sa.select(log_batch.c.flow_run_id, log_batch.c.batch_id)
-        .where(log_batch.c.create_time < cutoff)
-        .limit(batch)
-    )
-    return sa.delete(log_batch).where(key.in_(chosen))
+    key = sa.tuple_(owner, table.c.batch_id)
+    chosen = sa.select(owner, table.c.batch_id).where(table.c.create_time < cutoff).limit(batch)
+    return sa.delete(table).where(key.in_(chosen))
 
 
 def _history_key(history: sa.Table) -> sa.Tuple:
@@ -147,7 +145,8 @@ class Retention:
         if (days := self._settings.log_retention_days) is not None:
             cutoff = now - timedelta(days=days)
             logs = await self._delete(_old_logs(cutoff, self._batch))
-            await self._delete(_old_log_batches(cutoff, self._batch))
+            for table, owner in APPLIED_BATCHES:
+                await self._delete(_old_log_batches(table, owner, cutoff, self._batch))
         if (days := self._settings.state_retention_days) is not None:
             cutoff = now - timedelta(days=days)
             flow_states = await self._prune_states(flow_run_state.c.flow_run_id, flow_run, cutoff)

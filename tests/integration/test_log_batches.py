@@ -13,7 +13,14 @@ from test_logs import list_all, new_flow_run, record
 
 from runplane.server import RunplaneServer
 from runplane.server.db.tables import log_batch
-from runplane.v1 import flow_runs_pb2, flow_runs_pb2_grpc, logs_pb2, logs_pb2_grpc
+from runplane.v1 import (
+    flow_runs_pb2,
+    flow_runs_pb2_grpc,
+    logs_pb2,
+    logs_pb2_grpc,
+    task_runs_pb2,
+    task_runs_pb2_grpc,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -32,6 +39,31 @@ async def test_the_same_batch_twice_is_stored_once(server: RunplaneServer) -> No
     assert first.written_count == again.written_count == 3
     assert [answer.written_count for answer in racing] == [3, 3]
     assert [r.message for r in stored] == ["line 0", "line 1", "line 2"]
+
+
+async def test_a_batch_of_a_task_run_of_its_own_twice_is_stored_once(
+    server: RunplaneServer,
+) -> None:
+    """Lines of a task run with no flow run (a task called outside any flow, or a background
+    run) are applied once too, however often the batch is retried."""
+    async with grpc.aio.insecure_channel(server.address) as channel:
+        tasks = task_runs_pb2_grpc.TaskRunServiceStub(channel)
+        spec = task_runs_pb2.TaskRunSpec(task_key=f"own-{uuid.uuid4()}")
+        created = await tasks.CreateTaskRun(task_runs_pb2.CreateTaskRunRequest(spec=spec))
+        task_run_id = created.task_run.id
+        lines = [
+            logs_pb2.LogRecord(task_run_id=task_run_id, level=20, logger_name="t", message=f"{n}")
+            for n in range(2)
+        ]
+        batch = logs_pb2.WriteLogsRequest(records=lines, batch_id=str(uuid.uuid4()))
+        stub = logs_pb2_grpc.LogServiceStub(channel)
+        first = await stub.WriteLogs(batch)
+        again = await stub.WriteLogs(batch)
+        racing = await asyncio.gather(stub.WriteLogs(batch), stub.WriteLogs(batch))
+        stored = await list_all(stub, logs_pb2.LogFilter(task_run_id=task_run_id))
+    assert first.written_count == again.written_count == 2
+    assert [answer.written_count for answer in racing] == [2, 2]
+    assert [r.message for r in stored] == ["0", "1"]
 
 
 async def test_other_batch_ids_and_no_batch_id_are_each_stored(server: RunplaneServer) -> None:
