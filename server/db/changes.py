@@ -14,6 +14,15 @@ from runplane.server.db.logs import LogRecord
 from runplane.server.db.run_records import StateRecord, state_from_row
 from runplane.server.db.tables import flow_run_state, log
 
+
+async def data_version(conn: AsyncConnection) -> int:
+    """SQLite's data_version of the held connection ``conn``, read in a transaction of its
+    own: it moves whenever another connection commits to the file, at no I/O cost."""
+    value = (await conn.exec_driver_sql("PRAGMA data_version")).scalar_one()
+    await conn.rollback()
+    return int(value)
+
+
 StateChange = tuple[uuid.UUID, StateRecord]
 """A flow run id and one of its states."""
 

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.server.clock import Clock
 from runplane.server.cluster_notices import Notice, TaskRunsChanged, task_runs_changed
-from runplane.server.db import task_leases, task_runs
+from runplane.server.db import changes, task_leases, task_runs
 from runplane.server.db.engine import Database
 from runplane.server.db.flow_runs import Connection
 from runplane.server.db.run_records import LockedRun, TaskRunRecord
@@ -162,12 +162,12 @@ class TaskWorkerDelivery:
                 try:
                     if conn is None:
                         conn = await self._db.engine.connect()
-                        version = await _data_version(conn)
+                        version = await changes.data_version(conn)
                         # What was committed before the starting point is found by a pass.
                         self.changes.publish_local(ANY_RUN)
                         self.notify()
                         continue
-                    now = await _data_version(conn)
+                    now = await changes.data_version(conn)
                 except Exception as error:
                     logger.warning("could not look for other processes' task runs: %s", error)
                     if conn is not None:
@@ -345,11 +345,3 @@ class TaskWorkerDelivery:
         # Runs of this worker may have ended through another server process.
         self.notify()
         return held, expire
-
-
-async def _data_version(conn: AsyncConnection) -> int:
-    """The connection's data_version, read in a transaction of its own: it moves when
-    another connection commits."""
-    value = (await conn.exec_driver_sql("PRAGMA data_version")).scalar_one()
-    await conn.rollback()
-    return int(value)

@@ -77,7 +77,7 @@ class SqliteChanges:
                 return
             conn = await self._db.engine.connect()
             try:
-                self._version = await _data_version(conn)
+                self._version = await changes.data_version(conn)
                 async with self._db.read() as read:
                     self._newest = await changes.newest_state_time(read) or _BEFORE_ANY
                     recent = await changes.states_since(read, self._newest - LOOKBACK)
@@ -116,7 +116,7 @@ class SqliteChanges:
             if not self._anyone():
                 await self._stop()
                 return
-            version = await _data_version(self._conn)
+            version = await changes.data_version(self._conn)
             if version != self._version:
                 self._version = version
                 await self._catch_up()
@@ -140,11 +140,3 @@ class SqliteChanges:
                         feed_logs(self._logs, page)
                 if len(page) < _LOG_PAGE:
                     return
-
-
-async def _data_version(conn: AsyncConnection) -> int:
-    """The connection's data_version, read in a transaction of its own: it moves when
-    another connection commits."""
-    value = (await conn.exec_driver_sql("PRAGMA data_version")).scalar_one()
-    await conn.rollback()
-    return int(value)
