@@ -27,15 +27,10 @@ TASKS = Path(__file__).with_name("background_tasks.py")
 
 
 @pytest.fixture
-def server_settings(database_url: str, tmp_path: Path) -> ServerSettings:
+def server_settings(server_settings: ServerSettings) -> ServerSettings:
     # A short lease, so that the killed worker's run goes to another within seconds.
-    return ServerSettings(
-        home=tmp_path,
-        database_url=database_url,
-        host="127.0.0.1",
-        port=0,
-        heartbeat_timeout=2.0,
-        lease_reaper_interval=0.25,
+    return server_settings.model_copy(
+        update={"heartbeat_timeout": 2.0, "lease_reaper_interval": 0.25}
     )
 
 

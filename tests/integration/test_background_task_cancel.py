@@ -4,7 +4,6 @@ raises instead of returning."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 from engine_support import engine_api, wait_until
@@ -18,15 +17,9 @@ __all__ = ["engine_api"]
 
 
 @pytest.fixture
-def server_settings(database_url: str, tmp_path: Path) -> ServerSettings:
+def server_settings(server_settings: ServerSettings) -> ServerSettings:
     # A short heartbeat timeout makes the worker heartbeat every half second.
-    return ServerSettings(
-        home=tmp_path,
-        database_url=database_url,
-        host="127.0.0.1",
-        port=0,
-        heartbeat_timeout=1.5,
-    )
+    return server_settings.model_copy(update={"heartbeat_timeout": 1.5})
 
 
 @task
