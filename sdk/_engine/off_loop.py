@@ -61,21 +61,23 @@ class _Workers:
 
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
-            _run(*job)
+            loop, future, context, step = job
             del job  # an idle worker keeps no loop or answer alive
+            result, error = _run(context, step)
+            # Idle before the answer is sent: the caller's next step, which the answer may
+            # let it submit at once, finds this worker instead of starting another.
             with self._lock:
                 self._idle += 1
+            _answer(loop, future, result, error)
+            del loop, future, context, step, result, error
 
 
-def _run(
-    loop: _Loop, future: asyncio.Future[Any], context: contextvars.Context, step: Callable[[], Any]
-) -> None:
+def _run(context: contextvars.Context, step: Callable[[], Any]) -> tuple[Any, BaseException | None]:
+    """The step's value, or the exception it raised."""
     try:
-        result = context.run(step)
+        return context.run(step), None
     except BaseException as error:
-        _answer(loop, future, None, error)
-    else:
-        _answer(loop, future, result, None)
+        return None, error
 
 
 def _answer(
