@@ -543,3 +543,31 @@ def test_a_decoded_state_equals_the_validated_one_with_its_result_and_details() 
     assert convert.state_from_pb(states_pb2.State(type=states_pb2.STATE_TYPE_FAILED)).name == (
         "Failed"
     )
+
+
+@pytest.mark.parametrize(
+    ("model", "to_pb", "from_pb"),
+    [
+        (full_flow_run(), convert.flow_run_to_pb, convert.flow_run_from_pb),
+        (full_state(), convert.state_to_pb, convert.state_from_pb),
+        (
+            OrchestrationResult(
+                status=OrchestrationStatus.WAIT, state=full_state(), wait_seconds=2.5
+            ),
+            convert.orchestration_result_to_pb,
+            convert.orchestration_result_from_pb,
+        ),
+    ],
+    ids=["FlowRun", "State", "OrchestrationResult"],
+)
+def test_decoded_models(
+    model: BaseModel, to_pb: Callable[[Any], Message], from_pb: Callable[[Any], Any]
+) -> None:
+    """The unvalidated decoders build what pydantic's own ``model_construct`` builds."""
+    decoded = from_pb(to_pb(model))
+    assert set(vars(decoded)) == set(type(model).model_fields)
+    constructed = type(model).model_construct(**vars(decoded))
+    assert decoded == constructed
+    assert decoded.model_fields_set == constructed.model_fields_set
+    assert decoded.model_dump() == constructed.model_dump()
+    assert decoded.model_copy(update={}) == decoded

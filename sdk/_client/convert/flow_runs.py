@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from runplane._client.convert.common import (
+    decoded,
     duration_to_pb,
     id_to_pb,
     ids_to_pb,
@@ -61,7 +62,8 @@ def flow_run_to_pb(run: FlowRun) -> flow_runs_pb2.FlowRun:
 
 def flow_run_from_pb(message: flow_runs_pb2.FlowRun) -> FlowRun:
     # Without validation: see ``state_details_from_pb``.
-    return FlowRun.model_construct(
+    return decoded(
+        FlowRun,
         id=UUID(message.id),
         name=message.name,
         flow_id=UUID(message.flow_id),

@@ -7,6 +7,7 @@ from datetime import timedelta
 from google.protobuf.message import Message
 
 from runplane._client.convert.common import (
+    decoded,
     duration_field,
     duration_to_pb,
     enum_from_pb,
@@ -81,7 +82,8 @@ def state_details_to_pb(details: StateDetails) -> states_pb2.StateDetails:
 def state_details_from_pb(message: states_pb2.StateDetails) -> StateDetails:
     # Built without validation, as every decoder of a server answer on the hot path: each
     # value is already of its field's type, and validating it again cost more than the call.
-    return StateDetails.model_construct(
+    return decoded(
+        StateDetails,
         scheduled_time=timestamp_field(message, "scheduled_time"),
         cache_key=message.cache_key or None,
         cache_expiration=timestamp_field(message, "cache_expiration"),
@@ -110,7 +112,8 @@ def state_to_pb(state: State) -> states_pb2.State:
 
 def state_from_pb(message: states_pb2.State) -> State:
     state_type = state_type_from_pb(message.type)
-    return State.model_construct(
+    return decoded(
+        State,
         id=uuid_from_pb(message.id),
         type=state_type,
         name=message.name or state_type.value.title(),
@@ -141,7 +144,8 @@ def orchestration_result_to_pb(result: OrchestrationResult) -> states_pb2.Orches
 
 def orchestration_result_from_pb(message: states_pb2.OrchestrationResult) -> OrchestrationResult:
     wait = duration_field(message, "wait")
-    return OrchestrationResult.model_construct(
+    return decoded(
+        OrchestrationResult,
         status=enum_from_pb(_STATUSES_BACK, message.status, "orchestration status"),
         state=state_or_none(message, "state"),
         reason=message.reason,
