@@ -7,10 +7,12 @@ benchmark creates and drops a database of its own there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import IO
 
 import grpc
+import psutil
 import psycopg
 from sqlalchemy.engine import make_url
 
@@ -67,20 +70,22 @@ def running_server(database_url: str, home: Path) -> Iterator[str]:
 
 @contextmanager
 def server_process(
-    database_url: str, home: Path, log: IO[str] | None = None
+    database_url: str, home: Path, log: IO[str] | None = None, workers: int = 1
 ) -> Iterator[tuple[str, int]]:
-    """A server process on ``database_url``; its address and pid once it serves. Its warnings
-    and errors go to ``log`` when given."""
+    """A server process on ``database_url``, with ``workers`` processes serving; its address
+    and pid once every worker serves. Its warnings and errors go to ``log`` when given."""
     port = free_port()
     env = {**os.environ, "RUNPLANE_DATABASE_URL": database_url, "RUNPLANE_HOME": str(home)}
     # The API alone: several servers run at once, and the dashboard would want one port.
     env["RUNPLANE_SERVER_DASHBOARD_ENABLED"] = "false"
     command = [sys.executable, "-m", "runplane.cli", "server", "start", "--port", str(port)]
-    command += ["--log-level", "WARNING"]
+    command += ["--log-level", "WARNING", "--workers", str(workers)]
     process = subprocess.Popen(command, env=env, stdout=log or subprocess.DEVNULL, stderr=log)
     address = f"127.0.0.1:{port}"
     try:
         asyncio.run(_wait_until_serving(address))
+        if workers > 1:
+            _wait_for_workers(process.pid, port, workers)
         yield address, process.pid
     finally:
         process.terminate()
@@ -90,6 +95,31 @@ def server_process(
             print("the server did not stop within 15 s of SIGTERM; killed", file=sys.stderr)
             process.kill()
             process.wait()
+
+
+def _wait_for_workers(pid: int, port: int, workers: int, within: float = 60.0) -> None:
+    """Waits until ``workers`` children of ``pid`` listen on ``port``."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        listening = 0
+        for child in psutil.Process(pid).children():
+            with contextlib.suppress(psutil.Error):
+                connections = child.net_connections(kind="tcp")
+                listening += any(c.status == "LISTEN" and c.laddr.port == port for c in connections)
+        if listening >= workers:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{workers} server workers did not listen on {port} within {within} s")
+
+
+def process_tree_cpu(process: psutil.Process) -> float:
+    """CPU seconds of a process and its children (a server's workers)."""
+    total = 0.0
+    for member in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            times = member.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 async def _wait_until_serving(address: str) -> None:

@@ -9,7 +9,10 @@ conversions included. When ``pgbench`` is installed it also measures PostgreSQL'
 commit rate on this machine with 32 clients, the physical ceiling for durable writes.
 
     .venv/bin/python bench/rpc.py [--seconds 5] [--clients 1 8 32] [--backends sqlite postgres]
-        [--clients-kind raw typed]
+        [--clients-kind raw typed] [--server-workers 1]
+
+``--server-workers N`` serves PostgreSQL with N processes on one port (``runplane server start
+--workers N``); the server CPU column then counts all of them.
 
 PostgreSQL comes from RUNPLANE_BENCH_POSTGRES_URL (default: postgres on 127.0.0.1:5432);
 the benchmark creates and drops a database of its own.
@@ -28,14 +31,14 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import grpc
 import psutil
 import psycopg
-from bench_servers import database, libpq, server_process
+from bench_servers import database, libpq, process_tree_cpu, server_process
 from rich.console import Console
 from rich.table import Table
 
@@ -58,6 +61,7 @@ class Result:
     p99_ms: float
     client_cpu_ms: float
     server_cpu_ms: float
+    server_workers: int = 1
 
 
 async def _one_run(stub: flow_runs_pb2_grpc.FlowRunServiceStub, flow_id: str) -> None:
@@ -104,8 +108,7 @@ class Sample:
 
 
 def _server_cpu(server: psutil.Process) -> float:
-    times = server.cpu_times()
-    return times.user + times.system
+    return process_tree_cpu(server)
 
 
 async def _drive(
@@ -210,20 +213,27 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
     parser.add_argument("--clients-kind", nargs="+", default=["raw", "typed"], choices=MEASURES)
+    parser.add_argument(
+        "--server-workers",
+        type=int,
+        default=1,
+        help="server processes sharing the port (`server start --workers`; PostgreSQL only)",
+    )
     args = parser.parse_args()
     results: list[Result] = []
     pgbench: float | None = None
     with tempfile.TemporaryDirectory() as home:
         for backend in args.backends:
+            workers = args.server_workers if backend == "postgres" else 1
             with (
                 database(backend, Path(home)) as url,
-                server_process(url, Path(home)) as (address, pid),
+                server_process(url, Path(home), workers=workers) as (address, pid),
             ):
                 server = psutil.Process(pid)
                 for clients in args.clients:
                     for kind in args.clients_kind:
                         measure = MEASURES[kind](address, server, backend, clients, args.seconds)
-                        results.append(_run(measure))
+                        results.append(replace(_run(measure), server_workers=workers))
                 if backend == "postgres":
                     pgbench = pgbench_commits_per_second(url, 32, args.seconds)
     _print(results, pgbench)
@@ -240,12 +250,14 @@ def _run(coroutine: Coroutine[Any, Any, Result]) -> Result:
 
 def _print(results: list[Result], pgbench: float | None) -> None:
     table = Table(title="create flow run + RUNNING + COMPLETED")
-    columns = ("database", "client", "clients", "runs/s", "transitions/s", "p50 ms", "p99 ms")
+    columns = ("database", "workers", "client", "clients", "runs/s", "transitions/s", "p50 ms")
+    columns = (*columns, "p99 ms")
     for column in (*columns, "client CPU ms/run", "server CPU ms/run"):
         table.add_column(column, justify="right")
     for r in results:
         table.add_row(
             r.backend,
+            str(r.server_workers),
             r.kind,
             str(r.clients),
             f"{r.runs_per_second:,.0f}",

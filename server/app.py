@@ -32,7 +32,7 @@ from runplane.server.db.migrate import upgrade
 from runplane.server.delivery.subscriptions import SubscriptionRegistry
 from runplane.server.delivery.work_items import WorkItem
 from runplane.server.hub import Hub
-from runplane.server.listen import LISTEN_OPTIONS, bind
+from runplane.server.listen import bind, listen_options
 from runplane.server.reflection import enable_documented_reflection
 from runplane.server.registration import generic_only
 from runplane.server.settings import ServerSettings
@@ -200,7 +200,7 @@ class RunplaneServer:
         await self.stop()
 
 
-def _server_options(settings: ServerSettings) -> list[tuple[str, Any]]:
+def _server_options(settings: ServerSettings, share_port: bool) -> list[tuple[str, Any]]:
     return [
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -209,7 +209,7 @@ def _server_options(settings: ServerSettings) -> list[tuple[str, Any]]:
         ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.max_pings_without_data", 0),
-        *LISTEN_OPTIONS,
+        *listen_options(share_port),
     ]
 
 
@@ -226,9 +226,12 @@ def _interceptors(api_keys: list[ApiKey]) -> list[grpc.aio.ServerInterceptor]:
 
 
 async def create_server(
-    settings: ServerSettings | None = None, *, clock: Clock | None = None
+    settings: ServerSettings | None = None, *, clock: Clock | None = None, share_port: bool = False
 ) -> RunplaneServer:
-    """Migrates the database and builds the server; ``start()`` or ``async with`` serves it."""
+    """Migrates the database and builds the server; ``start()`` or ``async with`` serves it.
+
+    ``share_port`` lets other processes listen on the same port: the workers of one server.
+    """
     settings = settings or ServerSettings()
     # Read first, so that a key file or TLS mistake stops the server before it touches the
     # database.
@@ -254,7 +257,7 @@ async def create_server(
     )
 
     server = grpc.aio.server(
-        interceptors=_interceptors(api_keys), options=_server_options(settings)
+        interceptors=_interceptors(api_keys), options=_server_options(settings, share_port)
     )
     for service in _SERVICES:
         service.register(generic_only(server), context)

@@ -7,9 +7,12 @@ import socket
 
 import grpc
 
-# gRPC turns SO_REUSEPORT on by default, which lets a second server bind a port in use and
-# split the clients between two servers (and their databases); off, the bind fails.
-LISTEN_OPTIONS: list[tuple[str, int]] = [("grpc.so_reuseport", 0)]
+
+def listen_options(share_port: bool = False) -> list[tuple[str, int]]:
+    """gRPC turns SO_REUSEPORT on by default, which lets a second server bind a port in use and
+    split the clients between two servers (and their databases); off, the bind fails. Only the
+    workers of one server (``runplane.server.workers``) share their port, on purpose."""
+    return [("grpc.so_reuseport", int(share_port))]
 
 
 class PortInUseError(OSError):
@@ -37,13 +40,13 @@ def bind(
     except RuntimeError:  # newer gRPC raises where older versions return 0
         bound = 0
     if bound == 0:
-        if port != 0 and _in_use(host, port):
+        if port != 0 and port_in_use(host, port):
             raise PortInUseError(host, port)
         raise OSError(f"cannot listen on {address}")
     return bound
 
 
-def _in_use(host: str, port: int) -> bool:
+def port_in_use(host: str, port: int) -> bool:
     """Whether binding the address fails because something else holds it."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)

@@ -7,6 +7,7 @@ import gc
 import logging
 import os
 import signal
+from collections.abc import Callable
 
 from runplane.server.app import RunplaneServer, create_server
 from runplane.server.dashboard import dashboard_beside
@@ -20,23 +21,37 @@ logger = logging.getLogger(__name__)
 _SHUTDOWN_MARGIN = 10.0
 
 
-def run(settings: ServerSettings) -> None:
+def run(
+    settings: ServerSettings,
+    *,
+    share_port: bool = False,
+    on_serving: Callable[[], object] | None = None,
+) -> None:
     """Serves until a stop signal, on uvloop where it is installed (about a third faster)."""
+    serving = serve(settings, share_port=share_port, on_serving=on_serving)
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(settings))
+        asyncio.run(serving)
     else:
-        uvloop.run(serve(settings))
+        uvloop.run(serving)
 
 
-async def serve(settings: ServerSettings) -> None:
-    server = await create_server(settings)
+async def serve(
+    settings: ServerSettings,
+    *,
+    share_port: bool = False,
+    on_serving: Callable[[], object] | None = None,
+) -> None:
+    """Serves until a stop signal; ``on_serving`` is called once the server listens."""
+    server = await create_server(settings, share_port=share_port)
     stop_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop_requested.set)
     await server.start()
+    if on_serving is not None:
+        on_serving()
     try:
         async with dashboard_beside(settings, server.port):
             # Startup's objects (modules, the app) live as long as the process: out of the

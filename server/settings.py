@@ -41,6 +41,9 @@ class ServerSettings(BaseSettings):
     database_url: str | None = Field(default=None, validation_alias="RUNPLANE_DATABASE_URL")
     host: str = "127.0.0.1"
     port: int = Field(default=4200, ge=0, le=65535)
+    # Server processes sharing the port (PostgreSQL only): one event loop serves about one
+    # core's worth of calls, so a machine with more cores than that serves more with more.
+    workers: int = Field(default=1, ge=1, le=64)
     # The web dashboard served beside the API, a client of it (runplane.dashboard).
     dashboard_enabled: bool = True
     dashboard_host: str = "127.0.0.1"

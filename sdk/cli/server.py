@@ -33,6 +33,16 @@ def start(
             max=65535,
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Server processes sharing the port; above 1 needs PostgreSQL. "
+            "[default: $RUNPLANE_SERVER_WORKERS, 1]",
+            show_default=False,
+            min=1,
+            max=64,
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="Python logging level.")] = "INFO",
 ) -> None:
     """Serve the gRPC control plane (migrations are applied first)."""
@@ -45,7 +55,7 @@ def start(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     # Options given on the command line win over the environment; the others come from it.
-    given = {"host": host, "port": port}
+    given = {"host": host, "port": port, "workers": workers}
     overrides = {name: value for name, value in given.items() if value is not None}
     problems: list[str] = []
     found = build_settings(ServerSettings, "server", problems)
@@ -65,7 +75,14 @@ def start(
         dashboard = f"http://{settings.dashboard_host}:{settings.dashboard_port}"
         stdout_console().print(f"dashboard on [bold]{dashboard}[/]", soft_wrap=True)
     try:
-        run(settings)
+        if settings.workers > 1:
+            from runplane.server.workers import supervise
+
+            code = supervise(settings, logging.getLogger().level)
+            if code:
+                raise typer.Exit(code=code)
+        else:
+            run(settings)
     except SettingsError as error:
         # A setting to fix, not a bug: its message alone, without a traceback.
         typer.echo(f"error: {error}", err=True)
