@@ -79,7 +79,9 @@ def server_process(
     # The API alone: several servers run at once, and the dashboard would want one port.
     env["RUNPLANE_SERVER_DASHBOARD_ENABLED"] = "false"
     command = [sys.executable, "-m", "runplane.cli", "server", "start", "--port", str(port)]
-    command += ["--log-level", "WARNING", "--workers", str(workers)]
+    command += ["--log-level", "WARNING"]
+    if workers > 1:
+        command += ["--workers", str(workers)]
     process = subprocess.Popen(command, env=env, stdout=log or subprocess.DEVNULL, stderr=log)
     address = f"127.0.0.1:{port}"
     try:
