@@ -43,17 +43,18 @@ async def serve(
     share_port: bool = False,
     on_serving: Callable[[], object] | None = None,
 ) -> None:
-    """Serves until a stop signal; ``on_serving`` is called once the server listens."""
+    """Serves until a stop signal; ``on_serving`` is called once the server (and the dashboard,
+    when enabled) listens."""
     server = await create_server(settings, share_port=share_port)
     stop_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop_requested.set)
     await server.start()
-    if on_serving is not None:
-        on_serving()
     try:
         async with dashboard_beside(settings, server.port):
+            if on_serving is not None:
+                on_serving()
             # Startup's objects (modules, the app) live as long as the process: out of the
             # collector's reach, they make no full collection long, which keeps call latency
             # even.

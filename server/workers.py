@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import sys
 import time
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
@@ -34,6 +35,9 @@ logger = logging.getLogger(__name__)
 
 # Seconds that workers get beyond the grace period to exit after a stop signal.
 _STOP_MARGIN = 15.0
+# A worker that dies is started again no sooner than this after its previous start, so that
+# one dying over and over does not take the machine's CPU.
+_RESTART_SECONDS = 1.0
 
 
 def supervise(settings: ServerSettings, log_level: int = logging.INFO) -> int:
@@ -43,8 +47,14 @@ def supervise(settings: ServerSettings, log_level: int = logging.INFO) -> int:
             "RUNPLANE_SERVER_WORKERS above 1 needs PostgreSQL (RUNPLANE_DATABASE_URL): "
             "workers share their changes through it"
         )
+    from runplane.server.api_keys import accepted_api_keys
     from runplane.server.serve import migrate
+    from runplane.server.tls import server_credentials
 
+    # What every worker reads as it starts, read once first: a mistake stops the server here,
+    # with its one-line message, instead of in each worker.
+    accepted_api_keys(settings)
+    server_credentials(settings)
     port = _free_port(settings.host, settings.port)
     asyncio.run(migrate(settings))
     supervisor = _Supervisor(settings.model_copy(update={"port": port}), log_level)
@@ -73,7 +83,12 @@ def serve_worker(settings: ServerSettings, log_level: int, serving: EventType) -
     from runplane.server.serve import run
 
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    run(settings, share_port=True, on_serving=serving.set)
+    try:
+        run(settings, share_port=True, on_serving=serving.set)
+    except (SettingsError, PortInUseError) as error:
+        # As `server start` says it: one line, no traceback.
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2 if isinstance(error, SettingsError) else 1)
 
 
 class _Supervisor:
@@ -82,6 +97,7 @@ class _Supervisor:
         self._log_level = log_level
         self._context = multiprocessing.get_context("spawn")
         self._workers: dict[int, tuple[BaseProcess, EventType]] = {}
+        self._started: dict[int, float] = {}
         self._stopping = False
 
     def run(self) -> int:
@@ -115,6 +131,7 @@ class _Supervisor:
         )
         process.start()
         self._workers[index] = (process, serving)
+        self._started[index] = time.monotonic()
 
     def _watch(self) -> int:
         """Restarts a worker that dies while serving; the exit code once stopped."""
@@ -131,7 +148,11 @@ class _Supervisor:
                     logger.error("worker %d failed to start (exit code %s)", index, code)
                     return code or 1
                 logger.error("worker %d exited with code %s; starting another", index, code)
-                self._start(index)
+                pause = self._started[index] + _RESTART_SECONDS - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+                if not self._stopping:
+                    self._start(index)
         return 0
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:

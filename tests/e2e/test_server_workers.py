@@ -226,3 +226,48 @@ def test_workers_refuse_a_port_another_program_holds(postgres_url: str, tmp_path
         )
     assert finished.returncode == 1
     assert f"port {port} on 127.0.0.1 is already in use" in finished.stderr
+
+
+def test_a_keyboard_interrupt_stops_every_worker(postgres_url: str, tmp_path: Path) -> None:
+    """Ctrl-C reaches the supervisor and its workers alike (one process group)."""
+    port = free_port()
+    process = subprocess.Popen(
+        _command(port, 2), env=_environment(postgres_url, tmp_path), start_new_session=True
+    )
+    supervisor = psutil.Process(process.pid)
+    try:
+        workers = [psutil.Process(pid) for pid in _wait_listening(supervisor, port, 2)]
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+    assert process.wait(timeout=60) == 0
+    _, alive = psutil.wait_procs(workers, timeout=5)
+    assert not alive
+
+
+def test_a_worker_that_cannot_start_stops_the_server(postgres_url: str, tmp_path: Path) -> None:
+    """The first worker serves the dashboard too: its port held, that worker cannot start."""
+    environment = _environment(postgres_url, tmp_path)
+    with socket.create_server(("127.0.0.1", 0)) as held:
+        environment["RUNPLANE_SERVER_DASHBOARD_ENABLED"] = "true"
+        environment["RUNPLANE_SERVER_DASHBOARD_PORT"] = str(held.getsockname()[1])
+        finished = subprocess.run(
+            _command(free_port(), 2), env=environment, capture_output=True, text=True, timeout=90
+        )
+    assert finished.returncode == 1
+    assert "already in use" in finished.stderr
+    assert "worker 0 failed to start (exit code 1)" in finished.stderr
+    assert "Traceback" not in finished.stderr
+
+
+def test_settings_every_worker_needs_are_checked_before_any_starts(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    environment = _environment(postgres_url, tmp_path)
+    environment["RUNPLANE_SERVER_TLS_CERT"] = str(tmp_path / "missing-cert.pem")
+    environment["RUNPLANE_SERVER_TLS_KEY"] = str(tmp_path / "missing-key.pem")
+    finished = subprocess.run(
+        _command(free_port(), 2), env=environment, capture_output=True, text=True, timeout=90
+    )
+    assert finished.returncode == 2
+    assert "RUNPLANE_SERVER_TLS_CERT: cannot read" in finished.stderr
+    assert "failed to start" not in finished.stderr
