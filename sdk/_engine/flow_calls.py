@@ -12,7 +12,7 @@ from runplane._engine.errors import FlowSuspended, LeaseLost
 from runplane._engine.flow_call import FlowCall
 from runplane._engine.off_loop import off_loop
 from runplane._engine.signals import sigterm_raises
-from runplane._engine.timeouts import sync_timeout
+from runplane._engine.timeouts import sync_timeout, with_timeout
 
 if TYPE_CHECKING:
     from runplane._client.models import FlowRun
@@ -84,7 +84,7 @@ async def run_flow_async(
                 call_args, call_kwargs = call.call_arguments()
                 try:
                     with call.context():
-                        value = await _awaited(
+                        value = await with_timeout(
                             flow.fn(*call_args, **call_kwargs), flow.timeout_seconds
                         )
                 except Exception as error:
@@ -110,15 +110,3 @@ async def run_flow_async(
 
 def _start_first_attempt(call: FlowCall) -> bool:
     return call.start() and call.begin_attempt()
-
-
-async def _awaited(awaitable: Any, seconds: float | None) -> Any:
-    if seconds is None:
-        return await awaitable
-    from runplane._engine.errors import TimedOut
-
-    try:
-        async with asyncio.timeout(seconds):
-            return await awaitable
-    except TimeoutError as error:
-        raise TimedOut(f"timed out after {seconds:g} seconds") from error

@@ -14,7 +14,7 @@ from runplane._engine.outcome import Outcome
 from runplane._engine.parameters import Unmapped, bind, call_arguments
 from runplane._engine.task_run import TaskRun
 from runplane._engine.task_slots import take_slots, take_slots_async
-from runplane._engine.timeouts import sync_timeout
+from runplane._engine.timeouts import sync_timeout, with_timeout
 from runplane._futures import RunplaneFuture, RunplaneFutureList, wait_async
 from runplane._runtime.context import flow_run_context, task_run_context
 
@@ -95,7 +95,7 @@ async def drive_async(run: TaskRun) -> Outcome:
         token = run.begin_attempt()
         try:
             with _prints(run):
-                value = await _with_timeout(task.fn(*run.args, **run.kwargs), task.timeout_seconds)
+                value = await with_timeout(task.fn(*run.args, **run.kwargs), task.timeout_seconds)
         except Exception as error:
             await _release_slots(run)  # before a retry's delay, not after it
             delay = run.attempt_failed(error)
@@ -116,18 +116,6 @@ async def _release_slots(run: TaskRun) -> None:
     """``run.release_slots()`` off the loop: giving slots back is a round trip."""
     if run.tags:  # only a run with tags can hold slots
         await off_loop(run.release_slots)
-
-
-async def _with_timeout(awaitable: Any, seconds: float | None) -> Any:
-    if seconds is None:
-        return await awaitable
-    from runplane._engine.errors import TimedOut
-
-    try:
-        async with asyncio.timeout(seconds):
-            return await awaitable
-    except TimeoutError as error:
-        raise TimedOut(f"timed out after {seconds:g} seconds") from error
 
 
 def call_task(

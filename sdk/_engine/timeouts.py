@@ -13,15 +13,30 @@ Async code uses ``asyncio.timeout`` instead.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import TypeVar
 
 from runplane._engine.errors import TimedOut
+
+T = TypeVar("T")
+
+
+async def with_timeout(awaitable: Awaitable[T], seconds: float | None) -> T:
+    """The awaitable's value; ``TimedOut`` when it takes longer than ``seconds``."""
+    if seconds is None:
+        return await awaitable
+    try:
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    except TimeoutError as error:
+        raise TimedOut(_message(seconds)) from error
 
 
 def _message(seconds: float) -> str:

@@ -1,5 +1,5 @@
-"""Calling a task outside a flow run, with its retries, and the final state that records the
-call: its result persisted as the engine persists task results."""
+"""Calling a task outside a flow run, with its retries and its timeout, and the final state
+that records the call: its result persisted as the engine persists task results."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from runplane._engine.failures import describe
 from runplane._engine.parameters import call_arguments
 from runplane._engine.results import ResultStores
 from runplane._engine.states import make_state, small_inline_ref
+from runplane._engine.timeouts import sync_timeout, with_timeout
 from runplane._runtime.context import TaskRunContext, task_run_context
 
 if TYPE_CHECKING:
@@ -32,8 +33,9 @@ def _retrying(task: Task[Any, Any], attempt: int, error: BaseException) -> bool:
         return False
     if task.retry_condition_fn is None:
         return True
+    failed = make_state(StateType.FAILED, message=describe(error))
     try:
-        return bool(task.retry_condition_fn(task, None, make_state(StateType.FAILED)))
+        return bool(task.retry_condition_fn(task, None, failed))
     except Exception:
         return False
 
@@ -82,7 +84,7 @@ def call_blocking(run: OwnRun) -> tuple[Any, BaseException | None]:
     while True:
         attempt += 1
         try:
-            with run_context(run, attempt):
+            with run_context(run, attempt), sync_timeout(task.timeout_seconds):
                 return task.fn(*args, **kwargs), None
         except Exception as error:
             if not _retrying(task, attempt, error):
@@ -103,7 +105,7 @@ async def call_async(run: OwnRun, run_sync: Callable[..., Any]) -> tuple[Any, Ba
         attempt += 1
         try:
             with run_context(run, attempt):
-                return await task.fn(*args, **kwargs), None
+                return await with_timeout(task.fn(*args, **kwargs), task.timeout_seconds), None
         except Exception as error:
             if not _retrying(task, attempt, error):
                 return None, error

@@ -4,6 +4,7 @@ server of each database."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -49,6 +50,17 @@ def chatty(name: str) -> str:
     get_run_logger().info("hello %s", name)
     print(f"printed for {name}")
     return str(runtime.task_run.id)
+
+
+@task(timeout_seconds=0.5)
+def spin_forever() -> None:
+    while True:
+        pass
+
+
+@task(timeout_seconds=0.5)
+async def wait_forever() -> None:
+    await asyncio.Event().wait()
 
 
 def _messages(client: SyncRunplaneClient, task_run_id: object) -> list[str]:
@@ -109,3 +121,15 @@ def test_background_and_standalone_runs_keep_their_logs(
     assert _messages(any_engine_api, future.task_run_id) == ["hello ana", "printed for ana"]
     own_run_id = chatty("bo")
     assert _messages(any_engine_api, own_run_id) == ["hello bo", "printed for bo"]
+
+
+def test_a_background_run_times_out_as_an_inline_one_does(
+    any_engine_api: SyncRunplaneClient,
+) -> None:
+    with worker_thread(spin_forever, wait_forever):
+        futures = [spin_forever.delay(), wait_forever.delay()]
+        for future in futures:
+            with pytest.raises(TimeoutError, match=r"timed out after 0\.5 seconds"):
+                future.result(timeout=30)
+            assert future.state.type is StateType.FAILED
+            assert future.state.message == "TimedOut: timed out after 0.5 seconds"
