@@ -24,6 +24,7 @@ from runplane._client.models import Reconnect, TaskRunAssignment, TaskWorkerStar
 from runplane._client.settings import Settings
 from runplane._client.states import OrchestrationStatus, StateType
 from runplane._engine.failures import describe
+from runplane._engine.hooks import run_hooks
 from runplane._engine.states import make_state
 from runplane._task_workers.arguments import decode_arguments
 from runplane._task_workers.outcome import OwnRun, call_async, final_state
@@ -132,6 +133,13 @@ class TaskWorker:
             if result.status is OrchestrationStatus.ABORT:
                 # The lease was lost: another worker has the run, and this outcome is not kept.
                 logger.warning("task run %s outcome refused: %s", run.id, result.reason)
+            elif result.status is OrchestrationStatus.ACCEPT and result.state is not None:
+                final = result.state
+                hooks = task.on_completion if final.is_completed() else task.on_failure
+                if hooks and (final.is_completed() or final.is_failed()):
+                    # As the engine calls them: after the state is recorded, never changing it.
+                    ended = run.model_copy(update={"state": final})
+                    await on_thread(run_hooks, hooks, task, ended, final)
         except asyncio.CancelledError:
             if run.id not in self._cancelled:
                 raise

@@ -5,7 +5,9 @@ server of each database."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
+from typing import Any
 
 import pytest
 from engine_support import any_engine_api
@@ -13,8 +15,10 @@ from task_worker_support import worker_thread
 
 from runplane import (
     LogFilter,
+    State,
     StateType,
     SyncRunplaneClient,
+    TaskRun,
     TaskRunFilter,
     get_run_logger,
     runtime,
@@ -61,6 +65,25 @@ def spin_forever() -> None:
 @task(timeout_seconds=0.5)
 async def wait_forever() -> None:
     await asyncio.Event().wait()
+
+
+HOOKED: list[tuple[str, object, StateType]] = []
+HOOK_CALLED = threading.Semaphore(0)
+
+
+def _record(name: str) -> Any:
+    def hook(task: Any, task_run: TaskRun, state: State) -> None:
+        HOOKED.append((name, task_run.id, state.type))
+        HOOK_CALLED.release()
+
+    return hook
+
+
+@task(on_completion=[_record("completion")], on_failure=[_record("failure")])
+def maybe_explode(fail: bool) -> str:
+    if fail:
+        raise ValueError("asked to")
+    return "fine"
 
 
 def _messages(client: SyncRunplaneClient, task_run_id: object) -> list[str]:
@@ -133,3 +156,21 @@ def test_a_background_run_times_out_as_an_inline_one_does(
                 future.result(timeout=30)
             assert future.state.type is StateType.FAILED
             assert future.state.message == "TimedOut: timed out after 0.5 seconds"
+
+
+def test_a_background_runs_hooks_are_called_once_its_state_is_recorded(
+    any_engine_api: SyncRunplaneClient,
+) -> None:
+    HOOKED.clear()
+    with worker_thread(maybe_explode):
+        fine, failed = maybe_explode.delay(False), maybe_explode.delay(True)
+        assert fine.result(timeout=30) == "fine"
+        with pytest.raises(ValueError, match="asked to"):
+            failed.result(timeout=30)
+        # The worker calls them after recording the state that the futures above saw.
+        assert HOOK_CALLED.acquire(timeout=30)
+        assert HOOK_CALLED.acquire(timeout=30)
+    assert sorted(HOOKED, key=lambda entry: entry[0]) == [
+        ("completion", fine.task_run_id, StateType.COMPLETED),
+        ("failure", failed.task_run_id, StateType.FAILED),
+    ]
