@@ -88,9 +88,11 @@ class ServerSettings(BaseSettings):
     cancellation_timeout: float = Field(default=300.0, gt=0)
     cancellation_reaper_interval: float = Field(default=10.0, gt=0)
     # Retention, in days: older log records, and older states other than a run's current one,
-    # are deleted. Unset keeps everything.
+    # are deleted; so are runs that ended longer ago, with all their rows. Unset keeps
+    # everything.
     log_retention_days: float | None = Field(default=None, gt=0)
     state_retention_days: float | None = Field(default=None, gt=0)
+    run_retention_days: float | None = Field(default=None, gt=0)
     retention_interval: float = Field(default=3600.0, gt=0)
 
     @field_validator("api_keys", mode="before")

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from runplane.server.db.types import JSON, FreeText, UTCDateTime
-from runplane.server.orchestration.states import StateType
+from runplane.server.orchestration.states import TERMINAL_TYPES, StateType
 
 DEFAULT_RUNTIME = "python"
 """The runtime of deployments that name none, and of runs without a deployment."""
@@ -143,6 +143,18 @@ sa.Index(
     sqlite_where=AWAITING_SLOT,
 )
 
+# Runs that ended, by when (their final state's time): retention deletes the oldest first,
+# reading only them however many runs are waiting or running.
+FINISHED = flow_run.c.state_type.in_(
+    [sa.literal_column(str(t.value)) for t in sorted(TERMINAL_TYPES)]
+)
+sa.Index(
+    "ix_flow_run_finished",
+    flow_run.c.state_timestamp,
+    postgresql_where=FINISHED,
+    sqlite_where=FINISHED,
+)
+
 # PostgreSQL: runs that carry a tag, for filters on tags (`@>`) too rare to find by reading the
 # newest runs in order. jsonb_path_ops: smaller and cheaper to write than the default class,
 # and `@>` is all it must serve. SQLite filters tags without an index.
@@ -236,6 +248,18 @@ task_run = sa.Table(
         postgresql_where=sa.text("lease_expire_time IS NOT NULL"),
         sqlite_where=sa.text("lease_expire_time IS NOT NULL"),
     ),
+)
+
+# Task runs of their own (no flow run) that ended, by when: retention's, as for flow runs.
+OWN_TASK_RUN_FINISHED = sa.and_(
+    task_run.c.flow_run_id.is_(None),
+    task_run.c.state_type.in_([sa.literal_column(str(t.value)) for t in sorted(TERMINAL_TYPES)]),
+)
+sa.Index(
+    "ix_task_run_own_finished",
+    task_run.c.state_timestamp,
+    postgresql_where=OWN_TASK_RUN_FINISHED,
+    sqlite_where=OWN_TASK_RUN_FINISHED,
 )
 
 task_run_state = sa.Table(
@@ -396,6 +420,16 @@ artifact = sa.Table(
     sa.Column("create_time", UTCDateTime, nullable=False),
     sa.Index("ix_artifact_key_create_time", "key", "create_time"),
     sa.Index("ix_artifact_flow_run_id", "flow_run_id"),
+)
+
+# The artifacts of task runs of their own, deleted with them: the few rows without a flow run
+# (the others go with their flow run's delete).
+OWN_TASK_RUN_ARTIFACT = artifact.c.flow_run_id.is_(None)
+sa.Index(
+    "ix_artifact_own_task_run",
+    artifact.c.task_run_id,
+    postgresql_where=OWN_TASK_RUN_ARTIFACT,
+    sqlite_where=OWN_TASK_RUN_ARTIFACT,
 )
 
 variable = sa.Table(

@@ -1,5 +1,5 @@
 """Retention: log records (with their batch ids) and superseded states older than their
-setting are deleted.
+setting are deleted, and so are runs that ended before theirs (see `run_retention`).
 
 A run keeps its current state whatever its age: that state is what lists and inspections
 show, and the run row carries it. Deletes go in batches, each its own short transaction
@@ -15,12 +15,15 @@ the last one stopped, across passes, and start over only once they reach the cut
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.server.clock import Clock
 from runplane.server.db import loop_locks
@@ -33,6 +36,7 @@ from runplane.server.db.tables import (
     task_run,
     task_run_state,
 )
+from runplane.server.loops.run_retention import RUN_BATCH, delete_old_task_runs, old_flow_runs
 from runplane.server.settings import ServerSettings
 
 BATCH = 5000
@@ -45,6 +49,8 @@ class Pruned:
     logs: int = 0
     flow_run_states: int = 0
     task_run_states: int = 0
+    flow_runs: int = 0
+    task_runs: int = 0
 
 
 StateKey = tuple[datetime, uuid.UUID]
@@ -124,19 +130,22 @@ class Retention:
         *,
         batch: int = BATCH,
         max_batches: int = MAX_BATCHES,
+        run_batch: int = RUN_BATCH,
     ) -> None:
         self._db = database
         self._clock = clock
         self._settings = settings
         self._batch = batch
         self._max_batches = max_batches
+        self._run_batch = run_batch
         # Per state history table, where its walk stopped: the next pass goes on from there.
         self._resume: dict[str, StateKey] = {}
 
     @property
     def enabled(self) -> bool:
         s = self._settings
-        return s.log_retention_days is not None or s.state_retention_days is not None
+        days = (s.log_retention_days, s.state_retention_days, s.run_retention_days)
+        return any(d is not None for d in days)
 
     async def run_once(self) -> Pruned:
         """One pass: how many rows of each kind it deleted."""
@@ -151,17 +160,32 @@ class Retention:
             cutoff = now - timedelta(days=days)
             flow_states = await self._prune_states(flow_run_state.c.flow_run_id, flow_run, cutoff)
             task_states = await self._prune_states(task_run_state.c.task_run_id, task_run, cutoff)
-        return Pruned(logs, flow_states, task_states)
+        flow_runs = task_runs = 0
+        if (days := self._settings.run_retention_days) is not None:
+            cutoff = now - timedelta(days=days)
+            statement = old_flow_runs(cutoff, self._run_batch)
+            flow_runs = await self._delete(statement, self._run_batch)
+            own = functools.partial(delete_old_task_runs, cutoff=cutoff, batch=self._run_batch)
+            task_runs = await self._batches(own, self._run_batch)
+        return Pruned(logs, flow_states, task_states, flow_runs, task_runs)
 
-    async def _delete(self, statement: sa.Delete) -> int:
+    async def _delete(self, statement: sa.Delete, batch: int | None = None) -> int:
+        async def execute(conn: AsyncConnection) -> int:
+            return (await conn.execute(statement)).rowcount
+
+        return await self._batches(execute, batch or self._batch)
+
+    async def _batches(self, work: Callable[[AsyncConnection], Awaitable[int]], batch: int) -> int:
+        """Runs `work` in transactions of its own under the loop's lock, until one deletes
+        fewer than a whole batch or the pass has had its batches: how many it deleted."""
         deleted = 0
         for _ in range(self._max_batches):
             async with self._db.write() as conn:
                 if not await loop_locks.try_lock(conn, "retention"):
                     return deleted
-                count = (await conn.execute(statement)).rowcount
+                count = await work(conn)
             deleted += count
-            if count < self._batch:
+            if count < batch:
                 break
         return deleted
 
