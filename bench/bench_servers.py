@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -70,12 +70,18 @@ def running_server(database_url: str, home: Path) -> Iterator[str]:
 
 @contextmanager
 def server_process(
-    database_url: str, home: Path, log: IO[str] | None = None, workers: int = 1
+    database_url: str,
+    home: Path,
+    log: IO[str] | None = None,
+    workers: int = 1,
+    settings: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[str, int]]:
     """A server process on ``database_url``, with ``workers`` processes serving; its address
-    and pid once every worker serves. Its warnings and errors go to ``log`` when given."""
+    and pid once every worker serves. Its warnings and errors go to ``log`` when given;
+    ``settings`` are more environment variables."""
     port = free_port()
     env = {**os.environ, "RUNPLANE_DATABASE_URL": database_url, "RUNPLANE_HOME": str(home)}
+    env.update(settings or {})
     # The API alone: several servers run at once, and the dashboard would want one port.
     env["RUNPLANE_SERVER_DASHBOARD_ENABLED"] = "false"
     command = [sys.executable, "-m", "runplane.cli", "server", "start", "--port", str(port)]

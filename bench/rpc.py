@@ -9,10 +9,17 @@ conversions included. When ``pgbench`` is installed it also measures PostgreSQL'
 commit rate on this machine with 32 clients, the physical ceiling for durable writes.
 
     .venv/bin/python bench/rpc.py [--seconds 5] [--clients 1 8 32] [--backends sqlite postgres]
-        [--clients-kind raw typed] [--server-workers 1]
+        [--clients-kind raw typed] [--server-workers 1] [--retention-backlog N [--rounds 2]]
 
 ``--server-workers N`` serves PostgreSQL with N processes on one port (``runplane server start
 --workers N``); the server CPU column then counts all of them.
+
+With ``--retention-backlog N`` it measures instead what deleting old runs costs the round
+trips: the database first gets N flow runs that finished 31 days ago (inserted with SQL, see
+``backlog.py``), then the raw clients (the most of ``--clients``) run against a server that
+keeps every run, and against one started with ``run_retention_days`` 30 and a retention
+pass every second, which deletes that backlog while they run. The two alternate over
+``--rounds`` rounds, the backlog topped up to N before each, each on a fresh server process.
 
 PostgreSQL comes from RUNPLANE_BENCH_POSTGRES_URL (default: postgres on 127.0.0.1:5432);
 the benchmark creates and drops a database of its own.
@@ -35,6 +42,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import backlog
 import grpc
 import psutil
 import psycopg
@@ -62,6 +70,10 @@ class Result:
     client_cpu_ms: float
     server_cpu_ms: float
     server_workers: int = 1
+    # With a backlog: whether retention ran, and how many old runs it deleted per second.
+    retention: str = ""
+    deleted_per_second: float = 0.0
+    backlog_left: int = 0
 
 
 async def _one_run(stub: flow_runs_pb2_grpc.FlowRunServiceStub, flow_id: str) -> None:
@@ -207,6 +219,37 @@ def pgbench_commits_per_second(database_url: str, clients: int, seconds: float) 
     return None
 
 
+RETENTION_DAYS = 30.0
+RETAINING = {
+    "RUNPLANE_SERVER_RUN_RETENTION_DAYS": str(RETENTION_DAYS),
+    "RUNPLANE_SERVER_RETENTION_INTERVAL": "1",
+}
+
+
+def measure_with_backlog(
+    backend: str, home: Path, runs: int, clients: int, seconds: float, rounds: int
+) -> list[Result]:
+    """Rounds of the raw clients with and without retention deleting a backlog of ``runs``
+    old runs, in alternating order; the backlog is topped up to ``runs`` before each."""
+    results: list[Result] = []
+    with database(backend, home) as url:
+        for round_ in range(rounds):
+            for retaining in (False, True) if round_ % 2 == 0 else (True, False):
+                asyncio.run(backlog.fill(url, runs, RETENTION_DAYS))
+                settings = RETAINING if retaining else {}
+                started = time.perf_counter()
+                with server_process(url, home, settings=settings) as (address, pid):
+                    measure = measure_raw(address, psutil.Process(pid), backend, clients, seconds)
+                    result = _run(measure)
+                    elapsed = time.perf_counter() - started
+                left = asyncio.run(backlog.count(url, RETENTION_DAYS))
+                result.retention = "deleting" if retaining else "off"
+                result.deleted_per_second = (runs - left) / elapsed
+                result.backlog_left = left
+                results.append(result)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -219,9 +262,24 @@ def main() -> None:
         default=1,
         help="server processes sharing the port (`server start --workers`; PostgreSQL only)",
     )
+    parser.add_argument("--retention-backlog", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     results: list[Result] = []
     pgbench: float | None = None
+    if args.retention_backlog:
+        with tempfile.TemporaryDirectory() as home:
+            for backend in args.backends:
+                results += measure_with_backlog(
+                    backend,
+                    Path(home),
+                    args.retention_backlog,
+                    max(args.clients),
+                    args.seconds,
+                    args.rounds,
+                )
+        _print_retention(results, args.retention_backlog)
+        return
     with tempfile.TemporaryDirectory() as home:
         for backend in args.backends:
             workers = args.server_workers if backend == "postgres" else 1
@@ -273,6 +331,36 @@ def _print(results: list[Result], pgbench: float | None) -> None:
         console.print(f"pgbench, 32 clients, one-row INSERT per commit: {pgbench:,.0f} commits/s")
     else:
         console.print("pgbench not installed: PostgreSQL's own commit rate not measured")
+
+
+def _print_retention(results: list[Result], runs: int) -> None:
+    table = Table(title=f"create flow run + RUNNING + COMPLETED, {runs:,} old runs in the backlog")
+    columns = ("database", "retention", "clients", "runs/s", "p50 ms", "p99 ms")
+    for column in (*columns, "server CPU ms/run", "old runs deleted/s", "backlog left"):
+        table.add_column(column, justify="right")
+    for r in results:
+        table.add_row(
+            r.backend,
+            r.retention,
+            str(r.clients),
+            f"{r.runs_per_second:,.0f}",
+            f"{r.p50_ms:.1f}",
+            f"{r.p99_ms:.1f}",
+            f"{r.server_cpu_ms:.2f}",
+            f"{r.deleted_per_second:,.0f}",
+            f"{r.backlog_left:,}",
+        )
+    console = Console(width=160)
+    console.print(table)
+    for backend in dict.fromkeys(r.backend for r in results):
+        rates = {
+            kind: statistics.mean(
+                r.runs_per_second for r in results if (r.backend, r.retention) == (backend, kind)
+            )
+            for kind in ("off", "deleting")
+        }
+        change = 100 * (rates["deleting"] / rates["off"] - 1)
+        console.print(f"{backend}: {change:+.1f}% runs/s while retention deletes (mean of rounds)")
 
 
 if __name__ == "__main__":
