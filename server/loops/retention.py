@@ -163,7 +163,7 @@ class Retention:
         flow_runs = task_runs = 0
         if (days := self._settings.run_retention_days) is not None:
             cutoff = now - timedelta(days=days)
-            statement = old_flow_runs(cutoff, self._run_batch)
+            statement = old_flow_runs(cutoff, self._run_batch, self._db.dialect)
             flow_runs = await self._delete(statement, self._run_batch)
             own = functools.partial(delete_old_task_runs, cutoff=cutoff, batch=self._run_batch)
             task_runs = await self._batches(own, self._run_batch)

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.server.db.tables import (
@@ -38,16 +39,24 @@ from runplane.server.db.tables import (
     log,
     task_run,
 )
+from runplane.server.db.types import UTCDateTime
 
 RUN_BATCH = 500
 """Runs deleted per transaction: on PostgreSQL a few tens of milliseconds with their rows."""
+_ENDED_INDEXES = frozenset({"ix_flow_run_finished", "ix_task_run_own_finished"})
 
 
 def _oldest_ended(
-    runs: sa.Table, ended: sa.ColumnElement[bool], cutoff: datetime, batch: int
-) -> sa.Select[uuid.UUID]:
+    runs: sa.Table,
+    ended: sa.ColumnElement[bool],
+    cutoff: datetime,
+    batch: int,
+    dialect: str,
+) -> sa.Select[uuid.UUID] | sa.TextualSelect:
     """The ids of the `batch` runs that ended longest ago before `cutoff`, locked; on
     PostgreSQL the rows other transactions hold are skipped (SQLite has one writer)."""
+    if dialect == "sqlite":
+        return _sqlite_oldest_ended(runs, ended, cutoff, batch)
     return (
         sa.select(runs.c.id)
         .where(ended, runs.c.state_timestamp < cutoff)
@@ -57,15 +66,32 @@ def _oldest_ended(
     )
 
 
-def old_flow_runs(cutoff: datetime, batch: int) -> sa.Delete:
+def _sqlite_oldest_ended(
+    runs: sa.Table, ended: sa.ColumnElement[bool], cutoff: datetime, batch: int
+) -> sa.TextualSelect:
+    """The same, naming the index: without statistics SQLite would pick the index that leads
+    with the state type, then sort every old run to take a batch of them."""
+    (index,) = (i.name for i in runs.indexes if i.name in _ENDED_INDEXES)
+    condition = ended.compile(dialect=sqlite.dialect())
+    statement = sa.text(
+        f"SELECT id FROM {runs.name} INDEXED BY {index} WHERE {condition} "
+        "AND state_timestamp < :cutoff ORDER BY state_timestamp LIMIT :batch"
+    )
+    statement = statement.bindparams(
+        sa.bindparam("cutoff", cutoff, type_=UTCDateTime), sa.bindparam("batch", batch)
+    )
+    return statement.columns(id=sa.Uuid)
+
+
+def old_flow_runs(cutoff: datetime, batch: int, dialect: str) -> sa.Delete:
     """One batch of ended flow runs, whose rows go with them by cascade."""
-    chosen = _oldest_ended(flow_run, FINISHED, cutoff, batch)
+    chosen = _oldest_ended(flow_run, FINISHED, cutoff, batch, dialect)
     return sa.delete(flow_run).where(flow_run.c.id.in_(chosen.scalar_subquery()))
 
 
 async def delete_old_task_runs(conn: AsyncConnection, cutoff: datetime, batch: int) -> int:
     """One batch of ended task runs of their own: how many went."""
-    chosen = _oldest_ended(task_run, OWN_TASK_RUN_FINISHED, cutoff, batch)
+    chosen = _oldest_ended(task_run, OWN_TASK_RUN_FINISHED, cutoff, batch, conn.dialect.name)
     ids: Sequence[uuid.UUID] = (await conn.execute(chosen)).scalars().all()
     if not ids:
         return 0
