@@ -4,7 +4,8 @@ setting are deleted, and so are runs that ended before theirs (see `run_retentio
 A run keeps its current state whatever its age: that state is what lists and inspections
 show, and the run row carries it. Deletes go in batches, each its own short transaction
 under the loop's lock, so that a large backlog never holds locks for long and one server
-process at a time does the work.
+process at a time does the work. Between batches a pass rests nine times as long as the
+last batch took, so that working through a backlog takes a tenth of the database's time.
 
 Each batch reads a bounded slice of its table's time index. Old logs all go, so the next
 slice starts at the oldest row again. Old states that are their run's current state stay,
@@ -15,9 +16,12 @@ the last one stopped, across passes, and start over only once they reach the cut
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
+import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +46,11 @@ from runplane.server.settings import ServerSettings
 BATCH = 5000
 # Batches per table in one pass: the rest waits for the next pass.
 MAX_BATCHES = 20
+# The share of its time a pass spends in its transactions: before each batch after the first
+# it rests (1 - share) / share times as long as the previous batch took, so that through a
+# large backlog the calls keep nearly all of the database, and of the CPU where they share
+# the machine with it. A slower database makes longer batches, hence longer rests.
+BUSY_SHARE = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +140,7 @@ class Retention:
         batch: int = BATCH,
         max_batches: int = MAX_BATCHES,
         run_batch: int = RUN_BATCH,
+        busy_share: float = BUSY_SHARE,
     ) -> None:
         self._db = database
         self._clock = clock
@@ -138,6 +148,8 @@ class Retention:
         self._batch = batch
         self._max_batches = max_batches
         self._run_batch = run_batch
+        self._rest_ratio = (1 - busy_share) / busy_share
+        self._rest = 0.0
         # Per state history table, where its walk stopped: the next pass goes on from there.
         self._resume: dict[str, StateKey] = {}
 
@@ -150,6 +162,7 @@ class Retention:
     async def run_once(self) -> Pruned:
         """One pass: how many rows of each kind it deleted."""
         now = self._clock.now()
+        self._rest = 0.0
         logs = flow_states = task_states = 0
         if (days := self._settings.log_retention_days) is not None:
             cutoff = now - timedelta(days=days)
@@ -169,6 +182,17 @@ class Retention:
             task_runs = await self._batches(own, self._run_batch)
         return Pruned(logs, flow_states, task_states, flow_runs, task_runs)
 
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A batch's transaction, after the rest that the previous batch earned."""
+        await asyncio.sleep(self._rest)
+        started = time.monotonic()
+        try:
+            async with self._db.write() as conn:
+                yield conn
+        finally:
+            self._rest = (time.monotonic() - started) * self._rest_ratio
+
     async def _delete(self, statement: sa.Delete, batch: int | None = None) -> int:
         async def execute(conn: AsyncConnection) -> int:
             return (await conn.execute(statement)).rowcount
@@ -180,7 +204,7 @@ class Retention:
         fewer than a whole batch or the pass has had its batches: how many it deleted."""
         deleted = 0
         for _ in range(self._max_batches):
-            async with self._db.write() as conn:
+            async with self._transaction() as conn:
                 if not await loop_locks.try_lock(conn, "retention"):
                     return deleted
                 count = await work(conn)
@@ -197,7 +221,7 @@ class Retention:
         deleted = 0
         for _ in range(self._max_batches):
             after = self._resume.get(history.name)
-            async with self._db.write() as conn:
+            async with self._transaction() as conn:
                 if not await loop_locks.try_lock(conn, "retention"):
                     return deleted
                 found = await conn.execute(_slice_end(history, cutoff, after, self._batch))
