@@ -43,7 +43,8 @@ from runplane.server.db.types import UTCDateTime
 
 RUN_BATCH = 500
 """Runs deleted per transaction: on PostgreSQL a few tens of milliseconds with their rows."""
-_ENDED_INDEXES = frozenset({"ix_flow_run_finished", "ix_task_run_own_finished"})
+# The partial index of each run table's ended runs (see tables.py), for SQLite.
+_ENDED_INDEX = {"flow_run": "ix_flow_run_finished", "task_run": "ix_task_run_own_finished"}
 
 
 def _oldest_ended(
@@ -71,7 +72,7 @@ def _sqlite_oldest_ended(
 ) -> sa.TextualSelect:
     """The same, naming the index: without statistics SQLite would pick the index that leads
     with the state type, then sort every old run to take a batch of them."""
-    (index,) = (i.name for i in runs.indexes if i.name in _ENDED_INDEXES)
+    index = _ENDED_INDEX[runs.name]
     condition = ended.compile(dialect=sqlite.dialect())
     statement = sa.text(
         f"SELECT id FROM {runs.name} INDEXED BY {index} WHERE {condition} "

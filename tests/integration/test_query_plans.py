@@ -27,6 +27,7 @@ from template_support import PostgresDatabases
 from runplane.server.db import flow_runs
 from runplane.server.db.engine import Database
 from runplane.server.db.run_filters import FlowRunQuery
+from runplane.server.loops.run_retention import RUN_BATCH, old_flow_runs
 
 pytestmark = pytest.mark.anyio
 
@@ -43,7 +44,7 @@ class Explain(sa.Executable, sa.ClauseElement):
 
     inherit_cache = False
 
-    def __init__(self, statement: sa.Select[Any]) -> None:
+    def __init__(self, statement: sa.Select[Any] | sa.Delete) -> None:
         self.statement = statement
 
 
@@ -65,7 +66,8 @@ SELECT f, 'flow-' || f, '[]', :now FROM unnest(CAST(:flows AS uuid[])) AS f;
 _SEED_RUNS = """
 INSERT INTO flow_run (
     id, flow_id, name, deployment_id, parameters, job_variables, retry_delays, tags,
-    work_pool_name, state_type, state_name, expected_start_time, create_time, update_time
+    work_pool_name, state_type, state_name, state_timestamp, expected_start_time, create_time,
+    update_time
 )
 SELECT
     gen_random_uuid(),
@@ -83,6 +85,7 @@ SELECT
          WHEN i % 4 > 0 THEN (CAST(:pools AS text[]))[2 + i % 2] END,
     state_type,
     (CAST(:names AS text[]))[state_type],
+    at,
     at + CASE WHEN state_type = 1 THEN interval '1 day' ELSE interval '0' END,
     at,
     at
@@ -281,3 +284,19 @@ async def test_a_list_by_tag_finds_its_page_through_the_run_tags(
         assert not sorted_rows, describe(plan)
         scan = next(node for node in nodes(plan) if node.get("Index Name") == "pk_flow_run_tag")
         assert scan["Scan Direction"] == "Backward", describe(plan)
+
+
+async def test_a_retention_batch_reads_its_runs_in_order_from_the_index_of_ended_runs(
+    database: Database,
+) -> None:
+    """A batch of runs that ended before the cutoff, oldest first: read from the partial
+    index of ended runs and stopped after the batch, never all old runs sorted. (How the
+    batch's ids then find their rows is the planner's choice of join: on a table this small
+    a hash join over all of it, on a large one the primary key's index.)"""
+    cutoff = NOW - timedelta(hours=1)  # all but the newest hour's runs are past it
+    async with database.read() as conn:
+        explained = await conn.execute(Explain(old_flow_runs(cutoff, RUN_BATCH, "postgresql")))
+    plan: dict[str, Any] = explained.scalar_one()[0]["Plan"]
+    scans = scans_of_runs(plan)
+    assert ("Index Scan", "ix_flow_run_finished") in scans, describe(plan)
+    assert "Sort" not in {node["Node Type"] for node in nodes(plan)}, describe(plan)
