@@ -94,6 +94,24 @@ class _Api:
             await self.tasks.SetTaskRunState(proposal)
         return task_id
 
+    async def cancelled_background_run(self) -> str:
+        """A background run (Task.delay) cancelled before any task worker took it."""
+        spec = task_runs_pb2.TaskRunSpec(
+            task_key=unique("task"), background=True, parameters_json="{}"
+        )
+        request = task_runs_pb2.CreateTaskRunRequest(
+            spec=spec, state=T.State(type=T.STATE_TYPE_SCHEDULED)
+        )
+        task_id = (await self.tasks.CreateTaskRun(request)).task_run.id
+        proposal = task_runs_pb2.SetTaskRunStateRequest(
+            task_run_id=task_id,
+            state=T.State(type=T.STATE_TYPE_CANCELLED),
+            transition_id=str(uuid.uuid4()),
+        )
+        answer = await self.tasks.SetTaskRunState(proposal)
+        assert answer.result.status == T.ORCHESTRATION_STATUS_ACCEPT, answer.result
+        return task_id
+
     async def write_log_and_artifact(self, flow_run_id: str, task_run_id: str) -> None:
         """A log line in a batch with an id, and an artifact, of the task run (and flow run)."""
         record = logs_pb2.LogRecord(
@@ -180,18 +198,19 @@ async def test_runs_that_ended_before_the_cutoff_go_with_every_row_of_theirs(
         old_run, old_task = await api.full_flow_run()
         old_subflow = await api.finished_flow_run(parent_task_run_id=old_task)
         old_own_task = await api.full_own_task_run()
-        gone = {old_run, old_subflow}, {old_own_task}
+        old_background = await api.cancelled_background_run()
+        gone = {old_run, old_subflow}, {old_own_task, old_background}
         before = await _rows(server.context.database, *gone)
         clock.advance(40 * DAY)
         pruned = await server.context.background.retention.run_once()
         after = await _rows(server.context.database, *gone)
         codes = [await api.flow_run_code(r) for r in (old_run, old_subflow)]
-        codes += [await api.task_run_code(t) for t in (old_task, old_own_task)]
-    assert (pruned.flow_runs, pruned.task_runs) == (2, 1)
+        codes += [await api.task_run_code(t) for t in (old_task, old_own_task, old_background)]
+    assert (pruned.flow_runs, pruned.task_runs) == (2, 2)
     # Every kind of row was there, and none is left.
     assert {table for table, count in before.items() if count} == CHILD_TABLES
     assert after == dict.fromkeys(before, 0)
-    assert codes == [grpc.StatusCode.NOT_FOUND] * 4
+    assert codes == [grpc.StatusCode.NOT_FOUND] * 5
 
 
 async def test_runs_not_ended_or_ended_since_the_cutoff_stay_whole(
