@@ -143,11 +143,14 @@ sa.Index(
     sqlite_where=AWAITING_SLOT,
 )
 
+# The final state types, as literals like AWAITING_SLOT's.
+_FINAL_TYPES: list[sa.ColumnElement[Any]] = [
+    sa.literal_column(str(t.value)) for t in sorted(TERMINAL_TYPES)
+]
+
 # Runs that ended, by when (their final state's time): retention deletes the oldest first,
 # reading only them however many runs are waiting or running.
-FINISHED = flow_run.c.state_type.in_(
-    [sa.literal_column(str(t.value)) for t in sorted(TERMINAL_TYPES)]
-)
+FINISHED = flow_run.c.state_type.in_(_FINAL_TYPES)
 sa.Index(
     "ix_flow_run_finished",
     flow_run.c.state_timestamp,
@@ -253,7 +256,7 @@ task_run = sa.Table(
 # Task runs of their own (no flow run) that ended, by when: retention's, as for flow runs.
 OWN_TASK_RUN_FINISHED = sa.and_(
     task_run.c.flow_run_id.is_(None),
-    task_run.c.state_type.in_([sa.literal_column(str(t.value)) for t in sorted(TERMINAL_TYPES)]),
+    task_run.c.state_type.in_(_FINAL_TYPES),
 )
 sa.Index(
     "ix_task_run_own_finished",
