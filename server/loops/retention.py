@@ -139,7 +139,7 @@ class Retention:
         *,
         batch: int = BATCH,
         max_batches: int = MAX_BATCHES,
-        run_batch: int = RUN_BATCH,
+        run_batch: int | None = None,
         busy_share: float = BUSY_SHARE,
     ) -> None:
         self._db = database
@@ -147,7 +147,7 @@ class Retention:
         self._settings = settings
         self._batch = batch
         self._max_batches = max_batches
-        self._run_batch = run_batch
+        self._run_batch = run_batch or RUN_BATCH[database.dialect]
         self._rest_ratio = (1 - busy_share) / busy_share
         self._rest = 0.0
         # Per state history table, where its walk stopped: the next pass goes on from there.

@@ -295,7 +295,9 @@ async def test_a_retention_batch_reads_its_runs_in_order_from_the_index_of_ended
     a hash join over all of it, on a large one the primary key's index.)"""
     cutoff = NOW - timedelta(hours=1)  # all but the newest hour's runs are past it
     async with database.read() as conn:
-        explained = await conn.execute(Explain(old_flow_runs(cutoff, RUN_BATCH, "postgresql")))
+        explained = await conn.execute(
+            Explain(old_flow_runs(cutoff, RUN_BATCH["postgresql"], "postgresql"))
+        )
     plan: dict[str, Any] = explained.scalar_one()[0]["Plan"]
     scans = scans_of_runs(plan)
     assert ("Index Scan", "ix_flow_run_finished") in scans, describe(plan)
