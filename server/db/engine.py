@@ -13,9 +13,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from runplane.server.db import json_storage
+from runplane.server.db.async_engine import AsyncConnection, AsyncEngine, create_async_engine
 from runplane.server.db.tables import attach_postgresql_options
 from runplane.server.db.types import postgres_json_dumps, postgres_json_loads
 from runplane.server.settings import PoolSize

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.server.db import postgresql
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.flow_runs import (
     INSERT_STATE,
     LOCK_COLUMNS,

@@ -9,9 +9,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.server.db import postgresql, task_runs
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.run_records import ReferenceMissing, StateRecord, history_columns
 from runplane.server.db.tables import flow_run, task_run
 

@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.server.db import postgresql
+from runplane.server.db.async_engine import AsyncConnection
 
 
 async def insert_ignoring_conflict(
