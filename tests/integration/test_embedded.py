@@ -113,8 +113,14 @@ FIRST_FLOW = textwrap.dedent(
 
 # What a server on SQLite has no use for: SQLAlchemy's PostgreSQL dialect (and a PostgreSQL
 # driver), its ORM (which its asyncio extension imports) and Alembic (a database at head is
-# not migrated).
-NOT_FOR_SQLITE = ("sqlalchemy.dialects.postgresql", "psycopg", "sqlalchemy.orm", "alembic")
+# not migrated); nor has a flow on the default thread pool for multiprocessing.
+NOT_FOR_SQLITE = (
+    "sqlalchemy.dialects.postgresql",
+    "psycopg",
+    "sqlalchemy.orm",
+    "alembic",
+    "multiprocessing",
+)
 
 
 def _first_flow(home: Path) -> set[str]:
