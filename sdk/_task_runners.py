@@ -16,13 +16,14 @@ before the first submission and ``shutdown()`` when the flow run ends.
 from __future__ import annotations
 
 import concurrent.futures
-import multiprocessing
-import multiprocessing.connection
-import multiprocessing.context
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import multiprocessing.connection
+    import multiprocessing.context
 
 R = TypeVar("R")
 
@@ -143,7 +144,10 @@ class ProcessPoolTaskRunner(ThreadPoolTaskRunner):
 
 
 def _spawn() -> multiprocessing.context.SpawnContext:
-    # spawn: forking a process that runs gRPC threads is unsafe.
+    # spawn: forking a process that runs gRPC threads is unsafe. Imported here: a flow on
+    # the thread pool, the default, starts no process.
+    import multiprocessing
+
     return multiprocessing.get_context("spawn")
 
 

@@ -14,6 +14,7 @@ sent before (``s <token> <id> ...``) is still understood. Payloads stay under Po
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import uuid
@@ -98,7 +99,14 @@ Notice = (
     | LogsWritten
     | TaskRunsChanged
 )
-_NOTICE: TypeAdapter[Notice] = TypeAdapter(Annotated[Notice, Field(discriminator="kind")])
+
+
+@functools.cache
+def _notice() -> TypeAdapter[Notice]:
+    # Built on first use: a server on SQLite has no other process to hear from.
+    return TypeAdapter(Annotated[Notice, Field(discriminator="kind")])
+
+
 _KINDS = frozenset(
     model.model_fields["kind"].default
     for model in (
@@ -181,7 +189,7 @@ def _decode_json(payload: str) -> Notice | str:
     if kind not in _KINDS:
         return f"kind {kind!r}"
     try:
-        return _NOTICE.validate_python(message)
+        return _notice().validate_python(message)
     except ValidationError:
         return f"malformed {kind}"
 

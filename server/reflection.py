@@ -8,11 +8,12 @@ answers with the descriptors ``scripts/gen_protos.py`` keeps in ``runplane/v1/de
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from typing import Any
 
 import grpc
-from google.protobuf import descriptor_pb2, descriptor_pool
+from google.protobuf import descriptor_pb2
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
 from runplane.server.registration import generic_only
@@ -65,9 +66,11 @@ def _without_json_names(
 class DocumentedReflectionServicer(reflection.aio.ReflectionServicer):  # type: ignore[misc]  # untyped library
     """The stock reflection servicer, answering file requests with documented descriptors."""
 
-    def __init__(self, service_names: list[str], documented: dict[str, bytes]) -> None:
-        super().__init__(service_names)
-        self._documented = documented
+    @functools.cached_property
+    def _documented(self) -> dict[str, bytes]:
+        # Read on the first file request, not at every server start: most servers are never
+        # asked, and the embedded one starts with each process that runs a flow.
+        return documented_files(self._pool)
 
     def _file_by_filename(self, request: Any, filename: str) -> Any:
         try:
@@ -122,6 +125,5 @@ class DocumentedReflectionServicer(reflection.aio.ReflectionServicer):  # type: 
 
 def enable_documented_reflection(service_names: list[str], server: grpc.aio.Server) -> None:
     """Registers reflection for ``service_names`` on ``server``, comments included."""
-    documented = documented_files(descriptor_pool.Default())
-    servicer = DocumentedReflectionServicer(service_names, documented)
+    servicer = DocumentedReflectionServicer(service_names)
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, generic_only(server))

@@ -14,7 +14,6 @@ Async code uses ``asyncio.timeout`` instead.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import signal
 import threading
 import time
@@ -74,6 +73,8 @@ def _alarm(seconds: float) -> Iterator[None]:
 
 @contextmanager
 def _async_exception(seconds: float) -> Iterator[None]:
+    import ctypes  # here: most runs have no timeout, and a process may never set one
+
     target = threading.get_ident()
     lock = threading.Lock()
     active = True

@@ -9,8 +9,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.keyset import older_than
 from runplane.server.db.records import _FromRow
 from runplane.server.db.run_records import ReferenceMissing

@@ -11,9 +11,9 @@ import uuid
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.server.db import held_runs
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.held_runs import HeldRun
 from runplane.server.db.scheduled_runs import SCHEDULED_NAME
 from runplane.server.db.tables import deployment, deployment_schedule, flow_run

@@ -8,8 +8,8 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.logs import LogRecord
 from runplane.server.db.run_records import StateRecord, state_from_row
 from runplane.server.db.tables import flow_run_state, log

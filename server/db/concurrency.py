@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.records import _FromRow
 from runplane.server.db.tables import concurrency_lease, concurrency_limit, concurrency_slot
 from runplane.server.db.upsert import insert_ignoring_conflict, upsert

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.engine import Database
 from runplane.server.db.pool_rules import DueSelection
 from runplane.server.db.tables import DEFAULT_RUNTIME, deployment, flow_run

@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.server.db import flows
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.records import FlowRecord, _FromRow
 from runplane.server.db.tables import deployment, deployment_schedule, flow, flow_run
 from runplane.server.db.upsert import insert_ignoring_conflict

@@ -13,9 +13,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from runplane.server.db import json_storage
+from runplane.server.db.async_engine import AsyncConnection, AsyncEngine, create_async_engine
+from runplane.server.db.tables import attach_postgresql_options
 from runplane.server.db.types import postgres_json_dumps, postgres_json_loads
 from runplane.server.settings import PoolSize
 
@@ -38,6 +39,8 @@ class Database:
         self.dialect = make_url(url).get_backend_name()
         if self.dialect not in ("postgresql", "sqlite"):
             raise ValueError(f"unsupported database {self.dialect!r}: use postgresql or sqlite")
+        if self.dialect == "postgresql":
+            attach_postgresql_options()
         options = _engine_options(url, pool or PoolSize())
         self.engine: AsyncEngine = create_async_engine(url, echo=echo, **options)
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None

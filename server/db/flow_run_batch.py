@@ -7,13 +7,15 @@ so its cost in round trips and statements does not grow with the number of reque
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from runplane.server.db import postgresql
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.flow_runs import (
     INSERT_STATE,
     LOCK_COLUMNS,
@@ -47,55 +49,72 @@ _FLOW_NAMES = sa.select(flow.c.id, flow.c.name).where(
 
 _INSERT_RUN = sa.insert(flow_run)
 
-_PG_LOCK_MANY = (
-    sa.select(*LOCK_COLUMNS)
-    .select_from(LOCK_FROM)
-    .where(flow_run.c.id == sa.any_(sa.bindparam("run_ids", type_=postgresql.ARRAY(sa.Uuid))))
-    .order_by(flow_run.c.id)
-    .with_for_update(of=flow_run)
-)
-
 _HISTORY = [c.name for c in flow_run_state.c if c.name != "flow_run_id"]
 _INTO_HISTORY = f"INSERT INTO flow_run_state ({', '.join(_HISTORY)}, flow_run_id)"
-
-# PostgreSQL: every new state and run row of a batch in one statement.
 _WRITE_ROWS = [("b_run_id", flow_run.c.id), *((f"b_{n}", flow_run.c[n]) for n in WRITE_COLUMNS)]
-_PG_WRITE_MANY = sa.text(
-    f"WITH v AS ({unnest_rows(_WRITE_ROWS)}), "
-    f"s AS ({_INTO_HISTORY} SELECT {', '.join(f'b_state_{c}' for c in _HISTORY)}, b_run_id FROM v) "
-    f"UPDATE flow_run SET {', '.join(f'{n} = v.b_{n}' for n in WRITE_COLUMNS)} "
-    "FROM v WHERE flow_run.id = v.b_run_id"
-)
-
-# PostgreSQL: every new run of a batch and its first state in one statement.
 _NEW_ROWS = [(n, flow_run.c[n]) for n in RUN_INSERT_COLUMNS]
-_PG_INSERT_MANY = sa.text(
-    f"WITH v AS ({unnest_rows(_NEW_ROWS)}), "
-    f"r AS (INSERT INTO flow_run ({', '.join(RUN_INSERT_COLUMNS)}) "
-    f"SELECT {', '.join(RUN_INSERT_COLUMNS)} FROM v) "
-    f"{_INTO_HISTORY} SELECT {', '.join(f'state_{c}' for c in _HISTORY)}, id FROM v"
-)
 
-# PostgreSQL: a whole batch's writes in one statement, when it both creates runs and writes
-# states of existing ones. The new runs and the updated runs are different rows, so no part
-# of the statement needs to see what another part wrote.
-_PG_CREATE_AND_WRITE = sa.text(
-    f"WITH n AS ({unnest_rows(_NEW_ROWS, 'new_rows')}), "
-    f"r AS (INSERT INTO flow_run ({', '.join(RUN_INSERT_COLUMNS)}) "
-    f"SELECT {', '.join(RUN_INSERT_COLUMNS)} FROM n), "
-    f"ns AS ({_INTO_HISTORY} SELECT {', '.join(f'state_{c}' for c in _HISTORY)}, id FROM n), "
-    f"v AS ({unnest_rows(_WRITE_ROWS)}), "
-    f"s AS ({_INTO_HISTORY} SELECT {', '.join(f'b_state_{c}' for c in _HISTORY)}, b_run_id FROM v) "
-    f"UPDATE flow_run SET {', '.join(f'{n} = v.b_{n}' for n in WRITE_COLUMNS)} "
-    "FROM v WHERE flow_run.id = v.b_run_id"
-)
+# The PostgreSQL statements are built on first use: see `postgresql`.
+
+
+@functools.cache
+def _pg_lock_many() -> sa.Select[Any]:
+    run_ids = sa.bindparam("run_ids", type_=postgresql.array_of(sa.Uuid))
+    return (
+        sa.select(*LOCK_COLUMNS)
+        .select_from(LOCK_FROM)
+        .where(flow_run.c.id == sa.any_(run_ids))
+        .order_by(flow_run.c.id)
+        .with_for_update(of=flow_run)
+    )
+
+
+@functools.cache
+def _pg_write_many() -> sa.TextClause:
+    """Every new state and run row of a batch in one statement."""
+    return sa.text(
+        f"WITH v AS ({unnest_rows(_WRITE_ROWS)}), "
+        f"s AS ({_INTO_HISTORY} SELECT {', '.join(f'b_state_{c}' for c in _HISTORY)}, b_run_id "
+        "FROM v) "
+        f"UPDATE flow_run SET {', '.join(f'{n} = v.b_{n}' for n in WRITE_COLUMNS)} "
+        "FROM v WHERE flow_run.id = v.b_run_id"
+    )
+
+
+@functools.cache
+def _pg_insert_many() -> sa.TextClause:
+    """Every new run of a batch and its first state in one statement."""
+    return sa.text(
+        f"WITH v AS ({unnest_rows(_NEW_ROWS)}), "
+        f"r AS (INSERT INTO flow_run ({', '.join(RUN_INSERT_COLUMNS)}) "
+        f"SELECT {', '.join(RUN_INSERT_COLUMNS)} FROM v) "
+        f"{_INTO_HISTORY} SELECT {', '.join(f'state_{c}' for c in _HISTORY)}, id FROM v"
+    )
+
+
+@functools.cache
+def _pg_create_and_write() -> sa.TextClause:
+    """A whole batch's writes in one statement, when it both creates runs and writes states of
+    existing ones. The new runs and the updated runs are different rows, so no part of the
+    statement needs to see what another part wrote."""
+    return sa.text(
+        f"WITH n AS ({unnest_rows(_NEW_ROWS, 'new_rows')}), "
+        f"r AS (INSERT INTO flow_run ({', '.join(RUN_INSERT_COLUMNS)}) "
+        f"SELECT {', '.join(RUN_INSERT_COLUMNS)} FROM n), "
+        f"ns AS ({_INTO_HISTORY} SELECT {', '.join(f'state_{c}' for c in _HISTORY)}, id FROM n), "
+        f"v AS ({unnest_rows(_WRITE_ROWS)}), "
+        f"s AS ({_INTO_HISTORY} SELECT {', '.join(f'b_state_{c}' for c in _HISTORY)}, b_run_id "
+        "FROM v) "
+        f"UPDATE flow_run SET {', '.join(f'{n} = v.b_{n}' for n in WRITE_COLUMNS)} "
+        "FROM v WHERE flow_run.id = v.b_run_id"
+    )
 
 
 async def lock_many(
     conn: AsyncConnection, run_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, LockedRun]:
     """The runs that exist among `run_ids`, by id, their rows locked until the transaction ends."""
-    statement = _PG_LOCK_MANY if conn.dialect.name == "postgresql" else _LOCK_MANY
+    statement = _pg_lock_many() if conn.dialect.name == "postgresql" else _LOCK_MANY
     rows = await conn.execute(statement, {"run_ids": list(run_ids)})
     locked = (locked_from_row(row._mapping) for row in rows)
     return {run.id: run for run in locked}
@@ -109,7 +128,7 @@ async def write_states(
         return
     updates = [update_params(run, write) for run, write in writes]
     if conn.dialect.name == "postgresql":
-        await conn.execute(_PG_WRITE_MANY, unnest_params(updates))
+        await conn.execute(_pg_write_many(), unnest_params(updates))
         return
     histories = [{**history_columns(write.state), "flow_run_id": run.id} for run, write in writes]
     await conn.execute(UPDATE, updates)
@@ -127,7 +146,7 @@ async def insert_runs(conn: AsyncConnection, runs: Sequence[tuple[NewFlowRun, St
         return
     values = [run_values(run, write) for run, write in runs]
     if conn.dialect.name == "postgresql":
-        await conn.execute(_PG_INSERT_MANY, unnest_params(values))
+        await conn.execute(_pg_insert_many(), unnest_params(values))
         return
     await conn.execute(_INSERT_RUN, values)
     states = [{**history_columns(write.state), "flow_run_id": run.id} for run, write in runs]
@@ -155,4 +174,4 @@ async def create_and_write(
         return
     params = unnest_params([run_values(run, write) for run, write in runs], "new_rows")
     params.update(unnest_params([update_params(run, write) for run, write in writes]))
-    await conn.execute(_PG_CREATE_AND_WRITE, params)
+    await conn.execute(_pg_create_and_write(), params)

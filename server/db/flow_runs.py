@@ -6,17 +6,18 @@ that path runs thousands of times a second and must not rebuild them per call.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runplane.server.db import state_history
+from runplane.server.db import postgresql, state_history
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.keyset import older_than
 from runplane.server.db.run_filters import FlowRunQuery, flow_run_conditions
 from runplane.server.db.run_records import (
@@ -228,25 +229,29 @@ RUN_INSERT_COLUMNS = (
 )
 _STATE_COLUMNS = [c for c in flow_run_state.c if c.name != "flow_run_id"]
 
-# PostgreSQL: the run and its first state in one statement. The state is inserted from what
-# the run's INSERT returns, so a run that clashes (ON CONFLICT DO NOTHING) gets no state.
-_new_run = (
-    postgresql.insert(flow_run)
-    .values({name: sa.bindparam(f"r_{name}") for name in RUN_INSERT_COLUMNS})
-    .on_conflict_do_nothing()
-    .returning(flow_run.c.id)
-    .cte("new_run")
-)
-_INSERT_BOTH = (
-    sa.insert(flow_run_state)
-    .from_select(
-        [*(c.name for c in _STATE_COLUMNS), "flow_run_id"],
-        sa.select(
-            *(sa.bindparam(f"s_{c.name}", type_=c.type) for c in _STATE_COLUMNS), _new_run.c.id
-        ),
+
+@functools.cache
+def _insert_both() -> sa.Insert:
+    """PostgreSQL: the run and its first state in one statement. The state is inserted from
+    what the run's INSERT returns, so a run that clashes (ON CONFLICT DO NOTHING) gets no
+    state."""
+    new_run = (
+        postgresql.insert(flow_run)
+        .values({name: sa.bindparam(f"r_{name}") for name in RUN_INSERT_COLUMNS})
+        .on_conflict_do_nothing()
+        .returning(flow_run.c.id)
+        .cte("new_run")
     )
-    .returning(flow_run_state.c.flow_run_id)
-)
+    return (
+        sa.insert(flow_run_state)
+        .from_select(
+            [*(c.name for c in _STATE_COLUMNS), "flow_run_id"],
+            sa.select(
+                *(sa.bindparam(f"s_{c.name}", type_=c.type) for c in _STATE_COLUMNS), new_run.c.id
+            ),
+        )
+        .returning(flow_run_state.c.flow_run_id)
+    )
 
 
 async def insert(conn: AsyncConnection, run: NewFlowRun, write: StateWrite) -> bool:
@@ -257,7 +262,7 @@ async def insert(conn: AsyncConnection, run: NewFlowRun, write: StateWrite) -> b
         if conn.dialect.name == "postgresql":
             params = {f"r_{name}": value for name, value in values.items()}
             params.update({f"s_{name}": value for name, value in history.items()})
-            return (await conn.execute(_INSERT_BOTH, params)).first() is not None
+            return (await conn.execute(_insert_both(), params)).first() is not None
         statement = sqlite.insert(flow_run).values(values).on_conflict_do_nothing()
         result = await conn.execute(statement.returning(flow_run.c.id))
     except IntegrityError:

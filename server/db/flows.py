@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.records import FlowRecord
 from runplane.server.db.tables import flow
 from runplane.server.db.upsert import insert_ignoring_conflict, insert_or_read

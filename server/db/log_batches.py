@@ -6,8 +6,8 @@ import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.tables import log_batch, task_log_batch
 from runplane.server.db.upsert import insert_ignoring_conflict
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+
+from runplane.server.db.async_engine import AsyncConnection
 
 
 def _key(name: str) -> int:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.engine import Database
 from runplane.server.db.revisions import current_revisions_of, head_revisions
 

@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.tables import flow_run, work_pool, work_queue
 from runplane.server.orchestration.rules import SLOT_HOLDING_TYPES
 

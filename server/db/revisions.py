@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import ast
 import functools
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -25,10 +26,30 @@ VERSION_TABLE = "alembic_version"
 _LINKS = ("revision", "down_revision")
 
 
+# A line that starts an assignment to one of them, at the top level of a script.
+_ASSIGNMENT = re.compile(rf"^(?:{'|'.join(_LINKS)})\s*(?::[^=]*)?=")
+
+
+def _assignments(text: str) -> Iterator[ast.stmt]:
+    """The top-level assignments to ``_LINKS`` in ``text``. Each is parsed on its own (from
+    its first line to the first that completes it): parsing whole scripts would cost a
+    server start on SQLite more than its other checks together."""
+    lines = text.splitlines()
+    for first, line in enumerate(lines):
+        if not _ASSIGNMENT.match(line):
+            continue
+        for last in range(first + 1, len(lines) + 1):
+            try:
+                yield from ast.parse("\n".join(lines[first:last])).body
+            except SyntaxError:
+                continue  # a value that goes on over the next lines
+            break
+
+
 def _links(script: Path) -> dict[str, object]:
     """The script's ``revision`` and ``down_revision`` values (a string, a tuple or None)."""
     found: dict[str, object] = {}
-    for node in ast.parse(script.read_text(encoding="utf-8"), str(script)).body:
+    for node in _assignments(script.read_text(encoding="utf-8")):
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             target, value = node.targets[0], node.value
         elif isinstance(node, ast.AnnAssign) and node.value is not None:

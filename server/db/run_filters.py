@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
+from runplane.server.db import postgresql
 from runplane.server.db.tables import flow_run, task_run
 
 
@@ -44,7 +44,7 @@ def has_all_tags(column: Any, tags: Sequence[str], dialect: str) -> list[sa.Colu
     if not tags:
         return []
     if dialect == "postgresql":
-        return [sa.type_coerce(column, postgresql.JSONB).contains(list(tags))]
+        return [sa.type_coerce(column, postgresql.jsonb()).contains(list(tags))]
     conditions: list[sa.ColumnElement[bool]] = []
     for tag in tags:
         each = sa.func.json_each(column).table_valued("value").alias()

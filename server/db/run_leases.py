@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.records import _FromRow
 from runplane.server.db.tables import flow_run
 from runplane.server.orchestration.states import StateType

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.tables import flow_run, flow_run_state
 from runplane.server.db.upsert import insert_ignoring_conflict
 from runplane.server.orchestration.states import StateType

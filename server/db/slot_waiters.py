@@ -12,9 +12,9 @@ from collections import defaultdict
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.server.db import held_runs
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.held_runs import HeldRun
 from runplane.server.db.tables import AWAITING_SLOT, deployment, flow_run
 from runplane.server.orchestration.rules import SLOT_HOLDING_TYPES

@@ -6,8 +6,8 @@ import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.run_records import StateRecord, state_from_row
 
 

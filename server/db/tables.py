@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +21,25 @@ metadata = sa.MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
+
+
+_POSTGRESQL_OPTIONS: list[tuple[sa.Index, dict[str, Any]]] = []
+
+
+def _on_postgresql(index: sa.Index, **options: Any) -> sa.Index:
+    """``index``, with its PostgreSQL options (``postgresql_where=...``) kept aside for
+    `attach_postgresql_options`: SQLAlchemy checks such options by loading the PostgreSQL
+    dialect, which a server on SQLite need not load at all."""
+    _POSTGRESQL_OPTIONS.append((index, options))
+    return index
+
+
+@functools.cache
+def attach_postgresql_options() -> None:
+    """Gives the indexes their PostgreSQL options: called before the tables meet a
+    PostgreSQL database (they only matter to its DDL and to comparing its schema)."""
+    for index, options in _POSTGRESQL_OPTIONS:
+        index.dialect_kwargs.update(options)
 
 
 def _state_columns() -> list[sa.Column[Any]]:
@@ -136,11 +156,13 @@ AWAITING_SLOT = sa.and_(
     flow_run.c.state_type == sa.literal_column(str(StateType.SCHEDULED.value)),
     flow_run.c.state_name == sa.literal_column("'AwaitingConcurrencySlot'"),
 )
-sa.Index(
-    "ix_flow_run_awaiting_slot",
-    flow_run.c.next_scheduled_start_time,
+_on_postgresql(
+    sa.Index(
+        "ix_flow_run_awaiting_slot",
+        flow_run.c.next_scheduled_start_time,
+        sqlite_where=AWAITING_SLOT,
+    ),
     postgresql_where=AWAITING_SLOT,
-    sqlite_where=AWAITING_SLOT,
 )
 
 # The final state types, as literals like AWAITING_SLOT's.
@@ -164,9 +186,8 @@ sa.Index(
 POSTGRESQL_ONLY_INDEXES = frozenset({"ix_flow_run_tags"})
 """Indexes that only PostgreSQL databases have."""
 
-sa.Index(
-    "ix_flow_run_tags",
-    flow_run.c.tags,
+_on_postgresql(
+    sa.Index("ix_flow_run_tags", flow_run.c.tags),
     postgresql_using="gin",
     postgresql_ops={"tags": "jsonb_path_ops"},
 ).ddl_if(dialect="postgresql")
@@ -230,26 +251,30 @@ task_run = sa.Table(
     # Background runs only: the task runs of flows, nearly all of them, are written with
     # none of these entries, so that task workers cost a flow's tasks nothing.
     # The claim's: a task worker's waiting runs of its task keys, oldest first.
-    sa.Index(
-        "ix_task_run_claim",
-        "task_key",
-        "state_type",
-        "create_time",
+    _on_postgresql(
+        sa.Index(
+            "ix_task_run_claim",
+            "task_key",
+            "state_type",
+            "create_time",
+            sqlite_where=sa.text("background = 1"),
+        ),
         postgresql_where=sa.text("background = true"),
-        sqlite_where=sa.text("background = 1"),
     ),
     # A worker's held runs, counted against its slots, and the lease reaper's.
-    sa.Index(
-        "ix_task_run_worker_id",
-        "worker_id",
+    _on_postgresql(
+        sa.Index(
+            "ix_task_run_worker_id", "worker_id", sqlite_where=sa.text("worker_id IS NOT NULL")
+        ),
         postgresql_where=sa.text("worker_id IS NOT NULL"),
-        sqlite_where=sa.text("worker_id IS NOT NULL"),
     ),
-    sa.Index(
-        "ix_task_run_lease_expire_time",
-        "lease_expire_time",
+    _on_postgresql(
+        sa.Index(
+            "ix_task_run_lease_expire_time",
+            "lease_expire_time",
+            sqlite_where=sa.text("lease_expire_time IS NOT NULL"),
+        ),
         postgresql_where=sa.text("lease_expire_time IS NOT NULL"),
-        sqlite_where=sa.text("lease_expire_time IS NOT NULL"),
     ),
 )
 
@@ -296,12 +321,9 @@ log = sa.Table(
 
 # The lines of task runs of their own, listed by task run: the few rows without a flow run.
 OWN_TASK_RUN_LOG = log.c.flow_run_id.is_(None)
-sa.Index(
-    "ix_log_own_task_run",
-    log.c.task_run_id,
-    log.c.id,
+_on_postgresql(
+    sa.Index("ix_log_own_task_run", log.c.task_run_id, log.c.id, sqlite_where=OWN_TASK_RUN_LOG),
     postgresql_where=OWN_TASK_RUN_LOG,
-    sqlite_where=OWN_TASK_RUN_LOG,
 )
 
 # WriteLogs batch ids already applied, so that a retried call stores nothing twice. Keyed by

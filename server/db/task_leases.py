@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.run_records import LockedRun
 from runplane.server.db.tables import task_run
 from runplane.server.db.task_runs import locked_from_row

@@ -8,11 +8,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runplane.server.db import task_runs
+from runplane.server.db import postgresql, task_runs
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.run_records import ReferenceMissing, StateRecord, history_columns
 from runplane.server.db.tables import flow_run, task_run
 
@@ -81,7 +80,9 @@ async def _holding(conn: AsyncConnection, states: dict[uuid.UUID, Any]) -> set[u
     """The runs among `states` whose row holds the given state id, i.e. rows written now."""
     ids = list(states)
     if conn.dialect.name == "postgresql":
-        matches = task_run.c.id == sa.any_(sa.bindparam("ids", ids, type_=ARRAY(sa.Uuid)))
+        matches = task_run.c.id == sa.any_(
+            sa.bindparam("ids", ids, type_=postgresql.array_of(sa.Uuid))
+        )
     else:
         matches = task_run.c.id.in_(ids)
     result = await conn.execute(sa.select(task_run.c.id, task_run.c.state_id).where(matches))

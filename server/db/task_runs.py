@@ -9,11 +9,11 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runplane.server.db import state_history
+from runplane.server.db import postgresql, state_history
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.run_filters import TaskRunQuery, task_run_conditions
 from runplane.server.db.run_records import (
     LockedRun,

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
 
 from runplane.server.db import json_storage
 from runplane.server.db.nul_escape import escape_json, escape_text, unescape_json, unescape_text
@@ -67,9 +67,21 @@ class FreeText(sa.TypeDecorator[str]):
         return _unescape if dialect.name == "postgresql" else None
 
 
+class _JSONB(sa.TypeDecorator[Any]):
+    """PostgreSQL's JSONB, its dialect imported only when a PostgreSQL database uses it."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        from runplane.server.db import postgresql
+
+        return dialect.type_descriptor(postgresql.jsonb())
+
+
 # JSONB on PostgreSQL (indexable, compact), JSON text on SQLite. NUL inside JSONB strings is
 # handled by the PostgreSQL engine's JSON functions below, which every JSONB value goes through.
-JSON: sa.types.TypeEngine[Any] = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+JSON: sa.types.TypeEngine[Any] = sa.JSON().with_variant(_JSONB(), "postgresql")
 
 # What a JSON string's NUL and escape character look like in JSON text (`json.dumps` and
 # PostgreSQL both write control characters as \\u escapes).

@@ -13,18 +13,15 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
-from runplane.server.db import json_storage
+from runplane.server.db import json_storage, postgresql
 from runplane.server.db.nul_escape import escape_json
 from runplane.server.db.types import ESCAPE_IN_JSON, NUL_IN_JSON
-
-_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]  # untyped in SQLAlchemy
 
 
 def unnest_rows(columns: Sequence[tuple[str, sa.Column[Any]]], parameter: str = "rows") -> str:
     """``SELECT * FROM jsonb_to_recordset(...) AS v(name type, ...)`` over `parameter`."""
-    types = ", ".join(f"{name} {column.type.compile(dialect=_DIALECT)}" for name, column in columns)
+    types = ", ".join(f"{name} {postgresql.compile_type(column.type)}" for name, column in columns)
     return f"SELECT * FROM jsonb_to_recordset(CAST(:{parameter} AS JSONB)) AS v({types})"
 
 

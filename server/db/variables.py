@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.server.db import json_storage
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.records import _FromRow
 from runplane.server.db.tables import variable
 from runplane.server.db.upsert import insert_ignoring_conflict

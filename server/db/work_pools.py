@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.records import _FromRow
 from runplane.server.db.tables import work_pool, work_queue
 from runplane.server.db.upsert import insert_ignoring_conflict, insert_or_read

@@ -17,9 +17,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from runplane.server.db import deployments, flow_runs, held_runs, pool_rules
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.delivery_dialects import DeliveryDialect
 from runplane.server.db.engine import Database
 from runplane.server.delivery.transitions import propose

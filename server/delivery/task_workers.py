@@ -30,11 +30,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from runplane.server.clock import Clock
 from runplane.server.cluster_notices import Notice, TaskRunsChanged, task_runs_changed
 from runplane.server.db import changes, task_leases, task_runs
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.engine import Database
 from runplane.server.db.flow_runs import Connection
 from runplane.server.db.run_records import LockedRun, TaskRunRecord

@@ -11,9 +11,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from runplane.server.db import held_runs
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.held_runs import HeldRun
 from runplane.server.delivery.written import record_written
 from runplane.server.orchestration import Decision, Proposal, StateSpec, decide_flow_run

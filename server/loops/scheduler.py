@@ -21,10 +21,9 @@ import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from runplane.server.clock import Clock
 from runplane.server.db import auto_scheduled, deployments, scheduled_runs
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.deployments import DeploymentRecord, ScheduleRecord
 from runplane.server.db.engine import Database
 from runplane.server.db.held_runs import HeldRun

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from runplane.server.db import flow_run_batch
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.changes import StateChange
 from runplane.server.db.logs import LogRecord
 from runplane.server.hub import Hub

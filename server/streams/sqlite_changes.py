@@ -21,10 +21,9 @@ import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from runplane.server.cluster_notices import Notice
 from runplane.server.db import changes
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.engine import Database
 from runplane.server.db.logs import LogRecord
 from runplane.server.hub import Hub

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -94,6 +95,54 @@ def test_importing_starts_nothing(importer: str, tmp_path: Path) -> None:
     )
     assert result.stdout.strip() == "False"
     assert not (tmp_path / "runplane.db").exists()
+
+
+FIRST_FLOW = textwrap.dedent(
+    """
+    import json, sys
+    from runplane import flow
+
+    @flow
+    def hello() -> int:
+        return 1
+
+    assert hello() == 1
+    print(json.dumps(sorted(sys.modules)))
+    """
+)
+
+# What a server on SQLite has no use for: SQLAlchemy's PostgreSQL dialect (and a PostgreSQL
+# driver), its ORM (which its asyncio extension imports) and Alembic (a database at head is
+# not migrated); nor has a flow on the default thread pool for multiprocessing.
+NOT_FOR_SQLITE = (
+    "sqlalchemy.dialects.postgresql",
+    "psycopg",
+    "sqlalchemy.orm",
+    "alembic",
+    "multiprocessing",
+)
+
+
+def _first_flow(home: Path) -> set[str]:
+    """The modules loaded by a new process that runs one flow on the embedded default."""
+    result = subprocess.run(
+        [sys.executable, "-c", FIRST_FLOW],
+        env=clean_env(home),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return set(json.loads(result.stdout))
+
+
+def test_a_first_flow_on_sqlite_loads_nothing_for_postgresql(tmp_path: Path) -> None:
+    """The first flow of a process on a migrated SQLite database pays for no module it does
+    not use (the process that created the database migrated it, with Alembic)."""
+    _first_flow(tmp_path)
+    loaded = _first_flow(tmp_path)
+    assert "runplane.server.db.engine" in loaded
+    assert [name for name in NOT_FOR_SQLITE if name in loaded] == []
 
 
 def test_reading_commands_get_a_server_without_background_loops(
