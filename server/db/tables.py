@@ -173,11 +173,9 @@ _FINAL_TYPES: list[sa.ColumnElement[Any]] = [
 # Runs that ended, by when (their final state's time): retention deletes the oldest first,
 # reading only them however many runs are waiting or running.
 FINISHED = flow_run.c.state_type.in_(_FINAL_TYPES)
-sa.Index(
-    "ix_flow_run_finished",
-    flow_run.c.state_timestamp,
+_on_postgresql(
+    sa.Index("ix_flow_run_finished", flow_run.c.state_timestamp, sqlite_where=FINISHED),
     postgresql_where=FINISHED,
-    sqlite_where=FINISHED,
 )
 
 # PostgreSQL: runs that carry a tag, for filters on tags (`@>`) too rare to find by reading the
@@ -283,11 +281,11 @@ OWN_TASK_RUN_FINISHED = sa.and_(
     task_run.c.flow_run_id.is_(None),
     task_run.c.state_type.in_(_FINAL_TYPES),
 )
-sa.Index(
-    "ix_task_run_own_finished",
-    task_run.c.state_timestamp,
+_on_postgresql(
+    sa.Index(
+        "ix_task_run_own_finished", task_run.c.state_timestamp, sqlite_where=OWN_TASK_RUN_FINISHED
+    ),
     postgresql_where=OWN_TASK_RUN_FINISHED,
-    sqlite_where=OWN_TASK_RUN_FINISHED,
 )
 
 task_run_state = sa.Table(
@@ -450,11 +448,11 @@ artifact = sa.Table(
 # The artifacts of task runs of their own, deleted with them: the few rows without a flow run
 # (the others go with their flow run's delete).
 OWN_TASK_RUN_ARTIFACT = artifact.c.flow_run_id.is_(None)
-sa.Index(
-    "ix_artifact_own_task_run",
-    artifact.c.task_run_id,
+_on_postgresql(
+    sa.Index(
+        "ix_artifact_own_task_run", artifact.c.task_run_id, sqlite_where=OWN_TASK_RUN_ARTIFACT
+    ),
     postgresql_where=OWN_TASK_RUN_ARTIFACT,
-    sqlite_where=OWN_TASK_RUN_ARTIFACT,
 )
 
 variable = sa.Table(

@@ -27,10 +27,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.server.clock import Clock
 from runplane.server.db import loop_locks
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.engine import Database
 from runplane.server.db.log_batches import APPLIED_BATCHES
 from runplane.server.db.tables import (

@@ -29,8 +29,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from runplane.server.db.async_engine import AsyncConnection
 from runplane.server.db.tables import (
     FINISHED,
     OWN_TASK_RUN_FINISHED,
