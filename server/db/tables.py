@@ -105,7 +105,6 @@ flow_run = sa.Table(
     *_state_columns(),
     *_run_columns(),
     sa.UniqueConstraint("flow_id", "idempotency_key"),
-    sa.Index(None, "parent_task_run_id"),
     sa.Index(None, "state_type", "next_scheduled_start_time"),
     # Lists are served newest first by (create_time, id): unfiltered from this index, and
     # filtered by one flow, deployment, state type or work pool from the index that leads
@@ -143,18 +142,16 @@ sa.Index(
     sqlite_where=AWAITING_SLOT,
 )
 
-# PostgreSQL: runs that carry a tag, for filters on tags (`@>`) too rare to find by reading the
-# newest runs in order. jsonb_path_ops: smaller and cheaper to write than the default class,
-# and `@>` is all it must serve. SQLite filters tags without an index.
-POSTGRESQL_ONLY_INDEXES = frozenset({"ix_flow_run_tags"})
-"""Indexes that only PostgreSQL databases have."""
-
+# A subflow's run, by the task run that started it. Only subflows have a parent: the index
+# holds them alone, and costs nothing to the other runs' writes (an equality on the parent
+# implies that it is not null, so lookups by parent use it).
+HAS_PARENT = flow_run.c.parent_task_run_id.isnot(None)
 sa.Index(
-    "ix_flow_run_tags",
-    flow_run.c.tags,
-    postgresql_using="gin",
-    postgresql_ops={"tags": "jsonb_path_ops"},
-).ddl_if(dialect="postgresql")
+    "ix_flow_run_subflow_parent_task_run_id",
+    flow_run.c.parent_task_run_id,
+    postgresql_where=HAS_PARENT,
+    sqlite_where=HAS_PARENT,
+)
 
 # Each tag of each run, with the run's create time: a list filtered by a tag reads this
 # table's key for that tag newest first, and stops after a page, however rare the tag or old

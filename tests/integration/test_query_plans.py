@@ -215,7 +215,7 @@ SELECTIVE = {
     ),
     "parent task run": (
         FlowRunQuery(parent_task_run_id=uuid.UUID(int=7)),
-        "ix_flow_run_parent_task_run_id",
+        "ix_flow_run_subflow_parent_task_run_id",
     ),
     "narrow time range": (
         FlowRunQuery(expected_after=NOW + timedelta(hours=23, minutes=50)),
