@@ -318,11 +318,8 @@ async def list_page(
 ) -> list[FlowRunRecord]:
     """Runs newest first, by (create_time, id), starting after the key `before`."""
     if conn.dialect.name == "postgresql":
-        # A list's best plan depends on its values: a tag most runs carry is found by reading
-        # the newest runs in order, one few runs carry through its index. A generic plan of the
-        # prepared statement picks one for all values (and reads the whole table for the
-        # other), so each list is planned with its own.
-        await conn.execute(_PLAN_WITH_VALUES)
+        for setting in list_settings(query):
+            await conn.execute(setting)
     statement = list_statement(query, conn.dialect.name, before=before, limit=limit)
     rows = await conn.execute(statement)
     return [flow_run_from_row(row._mapping) for row in rows]
@@ -346,6 +343,47 @@ def _one_tag_statement(
 
 
 _PLAN_WITH_VALUES = sa.text("SET LOCAL plan_cache_mode = force_custom_plan")
+_READ_IN_ORDER = sa.text("SET LOCAL enable_sort = off")
+
+
+def list_settings(query: FlowRunQuery) -> list[sa.TextClause]:
+    """What PostgreSQL's planner is told, in the list's transaction, before it plans the list.
+
+    A list's best plan depends on its values: a time range most runs fall in is found by
+    reading the newest runs in order, a narrow one through its index. A generic plan of the
+    prepared statement picks one for all values (and reads the whole table for the other),
+    so each list is planned with its own.
+
+    A list by one flow, deployment, state type, work pool or tag has an index that leads with
+    that value and goes on in the list's order: reading it newest first yields the page and
+    stops, however many or few runs have the value, so no sort can do better. The planner
+    is kept from sorting there, because its choice rests on its statistics: with statistics
+    that lag the table (a table grown since its last ANALYZE, or never analyzed where
+    autovacuum is off) it expects a handful of runs where there are hundreds of thousands,
+    and reads and sorts them all. Lists that also name runs, a parent or a time range are
+    left to the planner: those select few runs, found through their own index and sorted.
+    """
+    settings = [_PLAN_WITH_VALUES]
+    if _has_ordered_index(query):
+        settings.append(_READ_IN_ORDER)
+    return settings
+
+
+def _has_ordered_index(query: FlowRunQuery) -> bool:
+    leading = (
+        len(query.flow_ids) == 1
+        or len(query.deployment_ids) == 1
+        or len(query.state_types) == 1
+        or query.work_pool_name is not None
+        or bool(query.tags)
+    )
+    selective = (
+        bool(query.ids)
+        or query.parent_task_run_id is not None
+        or query.expected_before is not None
+        or query.expected_after is not None
+    )
+    return leading and not selective
 
 
 def list_statement(
