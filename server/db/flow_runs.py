@@ -342,8 +342,12 @@ def _one_tag_statement(
     )
 
 
-_PLAN_WITH_VALUES = sa.text("SET LOCAL plan_cache_mode = force_custom_plan")
-_READ_IN_ORDER = sa.text("SET LOCAL enable_sort = off")
+# set_config(..., true) is SET LOCAL: both in one round trip.
+_PLAN_WITH_VALUES = sa.text("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
+_PLAN_WITH_VALUES_IN_ORDER = sa.text(
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
+    " set_config('enable_sort', 'off', true)"
+)
 
 
 def list_settings(query: FlowRunQuery) -> list[sa.TextClause]:
@@ -363,10 +367,7 @@ def list_settings(query: FlowRunQuery) -> list[sa.TextClause]:
     and reads and sorts them all. Lists that also name runs, a parent or a time range are
     left to the planner: those select few runs, found through their own index and sorted.
     """
-    settings = [_PLAN_WITH_VALUES]
-    if _has_ordered_index(query):
-        settings.append(_READ_IN_ORDER)
-    return settings
+    return [_PLAN_WITH_VALUES_IN_ORDER if _has_ordered_index(query) else _PLAN_WITH_VALUES]
 
 
 def _has_ordered_index(query: FlowRunQuery) -> bool:

@@ -142,6 +142,22 @@ sa.Index(
     sqlite_where=AWAITING_SLOT,
 )
 
+# Runs handed to a runner and not yet started: the lease reaper looks among them for expired
+# leases every few seconds, and without this index read every PENDING run's row to find them.
+# Keyed by id, not by the lease's expiry, which every heartbeat moves: an indexed column that
+# changes makes each heartbeat write a new entry in every index of the run, where now it
+# rewrites the row in place. Literals, as for AWAITING_SLOT.
+PENDING_LEASED = sa.and_(
+    flow_run.c.state_type == sa.literal_column(str(StateType.PENDING.value)),
+    flow_run.c.lease_id.isnot(None),
+)
+sa.Index(
+    "ix_flow_run_pending_leased",
+    flow_run.c.id,
+    postgresql_where=PENDING_LEASED,
+    sqlite_where=PENDING_LEASED,
+)
+
 # A subflow's run, by the task run that started it. Only subflows have a parent: the index
 # holds them alone, and costs nothing to the other runs' writes (an equality on the parent
 # implies that it is not null, so lookups by parent use it).
