@@ -358,7 +358,8 @@ def list_settings(query: FlowRunQuery) -> list[sa.TextClause]:
     prepared statement picks one for all values (and reads the whole table for the other),
     so each list is planned with its own.
 
-    A list by one flow, deployment, state type, work pool or tag has an index that leads with
+    A list by one flow, deployment, state type, work pool or tag (or by several flows,
+    deployments or state types: a list for each, merged) has an index that leads with
     that value and goes on in the list's order: reading it newest first yields the page and
     stops, however many or few runs have the value, so no sort can do better. The planner
     is kept from sorting there, because its choice rests on its statistics: with statistics
@@ -371,20 +372,63 @@ def list_settings(query: FlowRunQuery) -> list[sa.TextClause]:
 
 
 def _has_ordered_index(query: FlowRunQuery) -> bool:
+    """Whether the list (or, by several values, each of its lists) leads with one value."""
     leading = (
-        len(query.flow_ids) == 1
-        or len(query.deployment_ids) == 1
-        or len(query.state_types) == 1
+        bool(query.flow_ids)
+        or bool(query.deployment_ids)
+        or bool(query.state_types)
         or query.work_pool_name is not None
         or bool(query.tags)
     )
-    selective = (
+    return leading and not _selective(query)
+
+
+def _selective(query: FlowRunQuery) -> bool:
+    return (
         bool(query.ids)
         or query.parent_task_run_id is not None
         or query.expected_before is not None
         or query.expected_after is not None
     )
-    return leading and not selective
+
+
+def _one_value_each(query: FlowRunQuery) -> list[FlowRunQuery]:
+    """A list by several flows, deployments or state types, as one list for each value (of
+    the first such filter), each read in order from the index that leads with its column; []
+    when no filter has several values, or when the list also names runs, a parent or a time
+    range (those select few runs, found through their own index)."""
+    if _selective(query):
+        return []
+    if len(query.state_types) > 1:
+        return [replace(query, state_types=(value,)) for value in query.state_types]
+    if len(query.flow_ids) > 1:
+        return [replace(query, flow_ids=(value,)) for value in query.flow_ids]
+    if len(query.deployment_ids) > 1:
+        return [replace(query, deployment_ids=(value,)) for value in query.deployment_ids]
+    return []
+
+
+def _merged_statement(
+    each: list[FlowRunQuery],
+    dialect: str,
+    *,
+    before: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> sa.Select[Any]:
+    """The newest ``limit`` runs of the lists ``each``, which no run is in twice: each list's
+    own page, read in order and stopped, then the pages merged. An IN over the values could
+    not be read in order from any index, and would be read either from the newest runs of
+    every kind, until a page of the values is found, or whole and sorted: the planner picks
+    by its statistics, and a wrong pick reads most of the table."""
+    pages = []
+    for query in each:
+        page = SELECT_RUNS.where(*flow_run_conditions(query, dialect))
+        if before is not None:
+            page = page.where(older_than(flow_run.c.create_time, flow_run.c.id, before))
+        page = page.order_by(flow_run.c.create_time.desc(), flow_run.c.id.desc()).limit(limit)
+        pages.append(sa.select(page.subquery()))
+    merged = sa.union_all(*pages).subquery("merged")
+    return sa.select(merged).order_by(merged.c.create_time.desc(), merged.c.id.desc()).limit(limit)
 
 
 def list_statement(
@@ -396,6 +440,8 @@ def list_statement(
     newest first from its key, which holds each run's create time: the page is read in
     order and the read stops after it, whether the tag is common or rare, its runs new or
     old. The other tags are conditions on those runs."""
+    if not query.tags and (each := _one_value_each(query)):
+        return _merged_statement(each, dialect, before=before, limit=limit)
     if not query.tags:
         statement = SELECT_RUNS.where(*flow_run_conditions(query, dialect))
         time_column, id_column = flow_run.c.create_time, flow_run.c.id

@@ -219,11 +219,10 @@ ORDERED = {
         FlowRunQuery(work_pool_name=POOLS[1]),
         "ix_flow_run_work_pool_name_create_time_id",
     ),
-    "two common state types": (FlowRunQuery(state_types=(4, 5)), "ix_flow_run_create_time_id"),
 }
 # Lists whose plan is the planner's to choose from its statistics (see list_settings): on a
 # table never analyzed it cannot know that most runs pass them.
-PLANNED_FROM_STATISTICS = {"since a day ago", "state name", "two common state types"}
+PLANNED_FROM_STATISTICS = {"since a day ago", "state name"}
 
 
 @pytest.mark.parametrize(
@@ -258,6 +257,60 @@ async def test_a_list_reads_its_page_in_order_from_an_index(
         # The keyset is the scan's start, not a filter over the newer rows it skips.
         scan = next(node for node in nodes(plan) if node.get("Index Name") in allowed)
         assert "create_time" in scan.get("Index Cond", ""), describe(plan)
+
+
+# Lists by several values of one filter: each value's page read in order from the index that
+# leads with it, and the pages merged, whatever the values' share of the runs.
+SEVERAL = {
+    "two common state types": (
+        FlowRunQuery(state_types=(4, 5)),
+        "ix_flow_run_state_type_create_time_id",
+    ),
+    "a rare and a common state type": (
+        FlowRunQuery(state_types=(2, 4)),
+        "ix_flow_run_state_type_create_time_id",
+    ),
+    "two flows": (
+        FlowRunQuery(flow_ids=(FLOWS[0], FLOWS[1])),
+        "ix_flow_run_flow_id_create_time_id",
+    ),
+    "two deployments": (
+        FlowRunQuery(deployment_ids=(DEPLOYMENTS[0], DEPLOYMENTS[1])),
+        "ix_flow_run_deployment_id_create_time_id",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", SEVERAL)
+@pytest.mark.parametrize("page", ["first page", "next page"])
+@pytest.mark.parametrize("statistics", STATISTICS)
+async def test_a_list_by_several_values_merges_their_pages_read_in_order(
+    database: Database, case: str, page: str, statistics: str
+) -> None:
+    query, index = SEVERAL[case]
+    before = None
+    if page == "next page":
+        async with database.read() as conn:
+            first = await flow_runs.list_page(conn, query, before=None, limit=PAGE)
+        assert len(first) == PAGE
+        keys = [(run.create_time, run.id) for run in first]
+        assert keys == sorted(keys, reverse=True)
+        before = keys[-1]
+    plan = await plan_of(database, query, before)
+    scans = scans_of_runs(plan)
+    # A value most runs have is found as soon by reading the newest runs of every kind, as the
+    # planner knows where it has statistics; a rare one only from its own index.
+    allowed = {index} if statistics == "never analyzed" else {index, "ix_flow_run_create_time_id"}
+    assert len(scans) == 2, describe(plan)
+    assert all(kind == "Index Scan" and name in allowed for kind, name in scans), describe(plan)
+    if "rare" in case:
+        assert ("Index Scan", index) in scans, describe(plan)
+    assert [node["Node Type"] for node in nodes(plan)].count("Merge Append") == 1, describe(plan)
+    assert not [node for node in nodes(plan) if node["Node Type"] == "Sort"], describe(plan)
+    for scan in (node for node in nodes(plan) if node.get("Index Name") in allowed):
+        assert scan["Scan Direction"] == "Backward", describe(plan)
+        if before is not None:
+            assert "create_time" in scan.get("Index Cond", ""), describe(plan)
 
 
 # Filters that select few runs: found through an index, then the few sorted.
