@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,7 +34,6 @@ from runplane.server.clock import Clock
 from runplane.server.db import deployments, flow_runs, scheduled_runs, work_pools
 from runplane.server.db.deployments import DeploymentRecord
 from runplane.server.db.engine import Database
-from runplane.server.db.ids import time_ordered_uuid
 from runplane.server.delivery.dispatcher import WorkDispatcher
 from runplane.server.loops.scheduler import reschedule_deployment
 from runplane.server.orchestration import deployments as rules
@@ -216,7 +216,7 @@ def _new_run(
 ) -> scheduled_runs.NewScheduledRun:
     """A run of the deployment: its settings merged with the request's."""
     parameters = run_parameters(deployment, given.parameters)
-    run_id = time_ordered_uuid()
+    run_id = uuid.uuid4()
     return scheduled_runs.NewScheduledRun(
         id=run_id,
         flow_id=deployment.flow_id,

@@ -61,7 +61,6 @@ from runplane.server.clock import Clock
 from runplane.server.db import deployments, flow_runs
 from runplane.server.db.engine import Database
 from runplane.server.db.flow_runs import Connection
-from runplane.server.db.ids import time_ordered_uuid
 from runplane.server.db.run_records import FlowRunRecord, ReferenceMissing
 from runplane.server.hub import Hub, SubscriberOverflow
 from runplane.server.orchestration import ConcurrencyGate, StateSpec, StateType
@@ -113,7 +112,7 @@ def _initial_state(request: flow_runs_pb2.CreateFlowRunRequest) -> ProposedState
 def _new_run(request: flow_runs_pb2.CreateFlowRunRequest, now: datetime) -> flow_runs.NewFlowRun:
     retries, delays = retry_policy("retry_policy", request.retry_policy)
     return flow_runs.NewFlowRun(
-        id=parse_optional_uuid("flow_run_id", request.flow_run_id) or time_ordered_uuid(),
+        id=parse_optional_uuid("flow_run_id", request.flow_run_id) or uuid.uuid4(),
         flow_id=parse_uuid("flow_id", request.flow_id),
         name=optional_name("name", request.name) or "",
         deployment_id=parse_optional_uuid("deployment_id", request.deployment_id),

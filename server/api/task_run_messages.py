@@ -19,7 +19,6 @@ from runplane.server.api.validation import (
     parse_uuids,
     require_name,
 )
-from runplane.server.db.ids import time_ordered_uuid
 from runplane.server.db.run_filters import TaskRunQuery
 from runplane.server.db.run_records import TaskRunRecord
 from runplane.server.db.task_runs import NewTaskRun
@@ -70,7 +69,7 @@ def parse_spec(
     if spec.HasField("cache_expiration"):
         expiration = parse_timestamp(f"{name}.cache_expiration", spec.cache_expiration)
     cache_key = check_label(f"{name}.cache_key", spec.cache_key, MAX_CACHE_KEY_LENGTH)
-    run_id = parse_optional_uuid(f"{name}.task_run_id", spec.task_run_id) or time_ordered_uuid()
+    run_id = parse_optional_uuid(f"{name}.task_run_id", spec.task_run_id) or uuid.uuid4()
     return NewTaskRun(
         id=run_id,
         flow_run_id=flow_run_id,

@@ -1,11 +1,13 @@
-"""Ids of new runs and states: UUIDs that grow with time (RFC 9562 version 7).
+"""Ids of new states: UUIDs that grow with time (RFC 9562 version 7).
 
-A run's row is indexed by its id in several B-trees (its own key, its states', its tags').
-A random id puts each new entry on a random page of each, so that the pages written per
-insert grow with the table until they no longer fit in memory; an id that leads with the
-time puts it on the last pages, which stay in memory however large the table. The 74 bits
-after the millisecond are random, so that ids made in the same millisecond, by one server or
-several, do not collide.
+Every state a run takes is a row keyed by its id. A random id puts each new key on a random
+page of that index, so that the pages written per state grow with the table until they no
+longer fit in memory; an id that leads with the time puts it on the last pages, which stay
+in memory however large the table. The 74 bits after the millisecond are random, so that ids
+made in the same millisecond, by one server or several, do not collide.
+
+Run ids stay random: the CLI takes a run by a prefix of its id, six characters or more, and
+ids that lead with the time share their first twelve with every run made about then.
 """
 
 from __future__ import annotations

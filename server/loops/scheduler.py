@@ -28,7 +28,6 @@ from runplane.server.db import auto_scheduled, deployments, scheduled_runs
 from runplane.server.db.deployments import DeploymentRecord, ScheduleRecord
 from runplane.server.db.engine import Database
 from runplane.server.db.held_runs import HeldRun
-from runplane.server.db.ids import time_ordered_uuid
 from runplane.server.delivery.transitions import propose
 from runplane.server.orchestration import StateSpec, StateType
 from runplane.server.orchestration import deployments as deployment_rules
@@ -80,7 +79,7 @@ def fire_times(
 def _new_run(
     deployment: DeploymentRecord, schedule: ScheduleRecord, key: str, time: datetime
 ) -> scheduled_runs.NewScheduledRun:
-    run_id = time_ordered_uuid()
+    run_id = uuid.uuid4()
     return scheduled_runs.NewScheduledRun(
         id=run_id,
         flow_id=deployment.flow_id,
