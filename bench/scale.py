@@ -15,14 +15,17 @@ the insert rate of the segment since the last checkpoint, and the p50/p99 of
 Latencies are those a client sees: one request at a time, gRPC round trip included.
 
     .venv/bin/python bench/scale.py [--runs 1000000] [--checkpoints 0 10000 100000 1000000]
-                                    [--url HOST:PORT] [--keep] [--concurrency 64]
-                                    [--samples 200]
+                                    [--url HOST:PORT [--database URL]] [--keep]
+                                    [--concurrency 64] [--samples 200]
 
 Without ``--url`` it starts ``runplane server start`` on a fresh PostgreSQL database of its own
 (from RUNPLANE_BENCH_POSTGRES_URL, default postgres on 127.0.0.1:5432), dropped at the end
 unless ``--keep``. With ``--url`` it loads that server, onto the flows, deployments and pools
 of an earlier load when it finds them (a kept database), so that the lists measure the whole
-table; its checkpoints then count the runs this load adds.
+table; its checkpoints then count the runs this load adds. ``--url ... --runs 0 --checkpoints 0``
+measures the lists and reads of a server's database as it is, loading nothing; with
+``--database`` (the server's database URL) the runs read by id are sampled from its whole
+table, else only runs this load creates are read.
 """
 
 from __future__ import annotations
@@ -315,6 +318,8 @@ async def bench(address: str, args: argparse.Namespace) -> list[Checkpoint]:
     try:
         fixtures = await fixtures_on(channels[0])
         loaded = Loaded()
+        if args.database:
+            loaded.ids = sampled_ids(args.database)
         for target in sorted({*args.checkpoints, args.runs}):
             if target > args.runs:
                 break
@@ -329,6 +334,17 @@ async def bench(address: str, args: argparse.Namespace) -> list[Checkpoint]:
         for channel in channels:
             await channel.close()
     return checkpoints
+
+
+def sampled_ids(database_url: str, count: int = 10_000) -> list[str]:
+    """Ids of runs spread over the whole table, old and new, for reads by id."""
+    with psycopg.connect(libpq(database_url)) as conn:
+        row = conn.execute("SELECT reltuples FROM pg_class WHERE relname = 'flow_run'").fetchone()
+        percent = min(100.0, 100.0 * 2 * count / max(1.0, float(row[0] if row else 0)))
+        rows = conn.execute(
+            f"SELECT id FROM flow_run TABLESAMPLE SYSTEM ({percent}) LIMIT {count}"
+        ).fetchall()
+    return [str(row[0]) for row in rows]
 
 
 # --- the table ----------------------------------------------------------------------------
@@ -409,6 +425,11 @@ def main() -> None:
         help="run counts at which to measure (the last is --runs)",
     )
     parser.add_argument("--url", help="address of a running server (host:port) to load instead")
+    parser.add_argument(
+        "--database",
+        help="with --url, the server's database URL: the runs read by id are sampled from its "
+        "whole table, not only from the runs this load creates",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database at the end")
     parser.add_argument("--concurrency", type=int, default=64, help="runs created at once")
     parser.add_argument("--samples", type=int, default=200, help="requests per measurement")

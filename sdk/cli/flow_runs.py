@@ -75,6 +75,9 @@ def list_runs(
     tag: Annotated[
         list[str] | None, typer.Option(help="Only runs with this tag (repeat: all of them).")
     ] = None,
+    work_pool: Annotated[
+        str | None, typer.Option(help="Only runs in the work pool with this name.")
+    ] = None,
     since: Annotated[
         str | None,
         typer.Option(
@@ -100,6 +103,7 @@ def list_runs(
             flow_ids=flow_ids,
             deployment_ids=deployment_ids,
             tags=tuple(tag or ()),
+            work_pool_name=work_pool,
             expected_start_time_after=after,
         )
         runs = client.list_flow_runs(run_filter, page_size=limit).items

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from runplane.server.db.async_engine import AsyncConnection
+from runplane.server.db.ids import time_ordered_uuid
 from runplane.server.db.tables import flow_run, flow_run_state
 from runplane.server.db.upsert import insert_ignoring_conflict
 from runplane.server.orchestration.states import StateType
@@ -66,7 +67,7 @@ async def insert(
 ) -> bool:
     """Creates the run in SCHEDULED; False when its flow already has a run with that
     idempotency key."""
-    state = _state_row(uuid.uuid4(), now, "", details)
+    state = _state_row(time_ordered_uuid(), now, "", details)
     values = {
         **{k: v for k, v in asdict(run).items() if k != "scheduled_time"},
         **_current_state(state),
@@ -95,7 +96,7 @@ async def reschedule(
     # State timestamps are strictly increasing per run, even when the clock is not.
     if previous_state_time is not None and now <= previous_state_time:
         now = previous_state_time + timedelta(microseconds=1)
-    state = _state_row(uuid.uuid4(), now, message, details)
+    state = _state_row(time_ordered_uuid(), now, message, details)
     await conn.execute(
         sa.update(flow_run)
         .where(flow_run.c.id == run_id)

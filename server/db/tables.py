@@ -125,7 +125,6 @@ flow_run = sa.Table(
     *_state_columns(),
     *_run_columns(),
     sa.UniqueConstraint("flow_id", "idempotency_key"),
-    sa.Index(None, "parent_task_run_id"),
     sa.Index(None, "state_type", "next_scheduled_start_time"),
     # Lists are served newest first by (create_time, id): unfiltered from this index, and
     # filtered by one flow, deployment, state type or work pool from the index that leads
@@ -178,17 +177,32 @@ _on_postgresql(
     postgresql_where=FINISHED,
 )
 
-# PostgreSQL: runs that carry a tag, for filters on tags (`@>`) too rare to find by reading the
-# newest runs in order. jsonb_path_ops: smaller and cheaper to write than the default class,
-# and `@>` is all it must serve. SQLite filters tags without an index.
-POSTGRESQL_ONLY_INDEXES = frozenset({"ix_flow_run_tags"})
-"""Indexes that only PostgreSQL databases have."""
-
+# Runs handed to a runner and not yet started: the lease reaper looks among them for expired
+# leases every few seconds, and without this index read every PENDING run's row to find them.
+# Keyed by id, not by the lease's expiry, which every heartbeat moves: an indexed column that
+# changes makes each heartbeat write a new entry in every index of the run, where now it
+# rewrites the row in place. Literals, as for AWAITING_SLOT.
+PENDING_LEASED = sa.and_(
+    flow_run.c.state_type == sa.literal_column(str(StateType.PENDING.value)),
+    flow_run.c.lease_id.isnot(None),
+)
 _on_postgresql(
-    sa.Index("ix_flow_run_tags", flow_run.c.tags),
-    postgresql_using="gin",
-    postgresql_ops={"tags": "jsonb_path_ops"},
-).ddl_if(dialect="postgresql")
+    sa.Index("ix_flow_run_pending_leased", flow_run.c.id, sqlite_where=PENDING_LEASED),
+    postgresql_where=PENDING_LEASED,
+)
+
+# A subflow's run, by the task run that started it. Only subflows have a parent: the index
+# holds them alone, and costs nothing to the other runs' writes (an equality on the parent
+# implies that it is not null, so lookups by parent use it).
+HAS_PARENT = flow_run.c.parent_task_run_id.isnot(None)
+_on_postgresql(
+    sa.Index(
+        "ix_flow_run_subflow_parent_task_run_id",
+        flow_run.c.parent_task_run_id,
+        sqlite_where=HAS_PARENT,
+    ),
+    postgresql_where=HAS_PARENT,
+)
 
 # Each tag of each run, with the run's create time: a list filtered by a tag reads this
 # table's key for that tag newest first, and stops after a page, however rare the tag or old

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from runplane.server.clock import Clock
 from runplane.server.db import held_runs, loop_locks
 from runplane.server.db.engine import Database
-from runplane.server.db.tables import flow_run
+from runplane.server.db.tables import PENDING_LEASED, flow_run
 from runplane.server.delivery.claims import reschedule
 from runplane.server.delivery.transitions import propose
 from runplane.server.orchestration import (
@@ -52,11 +52,7 @@ class Reapers:
     async def expire_leases(self) -> set[str]:
         """Expired assignments back to SCHEDULED; the pools that have runs due again."""
         now = self._clock.now()
-        where = [
-            flow_run.c.state_type == StateType.PENDING,
-            flow_run.c.lease_id.is_not(None),
-            flow_run.c.lease_expire_time < now,
-        ]
+        where = [PENDING_LEASED, flow_run.c.lease_expire_time < now]  # the index's condition
         pools: set[str] = set()
         async with self._db.write() as conn:
             if not await loop_locks.try_lock(conn, "lease reaper"):

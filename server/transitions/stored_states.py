@@ -7,13 +7,13 @@ including the details the rules do not look at.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import timestamp_pb2
 
+from runplane.server.db.ids import time_ordered_uuid
 from runplane.server.db.run_records import StateRecord
 from runplane.server.orchestration import StateSpec, StateType
 
@@ -88,7 +88,7 @@ def stored_state(
     if carry and proposed is not None:
         details.update(proposed.extra_details)
     return StateRecord(
-        id=uuid.uuid4(),
+        id=time_ordered_uuid(),
         type=int(spec.type),
         name=spec.name,
         timestamp=timestamp,

@@ -21,7 +21,7 @@ async def seeded_run(server: RunplaneServer) -> tuple[str, uuid.UUID]:
     flow_name = f"cli-{uuid.uuid4().hex[:8]}"
     async with RunplaneClient(Settings(api_url=server.address)) as client:
         flow = await client.create_flow(flow_name)
-        run = await client.create_flow_run(flow.id, name="nightly-load")
+        run = await client.create_flow_run(flow.id, name="nightly-load", work_pool_name="etl-pool")
         await client.set_flow_run_state(run.id, State(type=StateType.RUNNING))
         await client.set_flow_run_state(run.id, State(type=StateType.COMPLETED, message="done"))
         await client.create_flow_run(flow.id, name="still-pending")
@@ -43,6 +43,10 @@ async def test_ls_lists_and_filters_runs(server: RunplaneServer) -> None:
     assert code == 0, output
     assert "still-pending" in output
     assert "nightly-load" not in output
+    code, output = await invoke(server, "flow-run", "ls", "--work-pool", "etl-pool")
+    assert code == 0, output
+    assert "nightly-load" in output
+    assert "still-pending" not in output
     code, output = await invoke(server, "flow-run", "ls", "--flow", "no-such-flow")
     assert code == 1
     assert "no flow named 'no-such-flow'" in output

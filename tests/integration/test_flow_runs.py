@@ -494,6 +494,38 @@ async def test_a_list_by_tag_pages_through_every_run_that_carries_it(api: Api) -
     assert {r.id for r in (await api.runs.ListFlowRuns(both)).flow_runs} == {r.id for r in alone}
 
 
+async def test_a_list_by_several_values_pages_through_every_run_of_any(api: Api) -> None:
+    flows = [await api.flow() for _ in range(3)]
+    created = [await api.create(flow_id=flows[i % 3]) for i in range(9)]
+    for run in created[::2]:
+        await api.propose(run.id, state(T.STATE_TYPE_RUNNING))
+
+    async def every(run_filter: flow_runs_pb2.FlowRunFilter) -> list[flow_runs_pb2.FlowRun]:
+        listed: list[flow_runs_pb2.FlowRun] = []
+        token = ""
+        while True:
+            request = flow_runs_pb2.ListFlowRunsRequest(
+                filter=run_filter, page_size=2, page_token=token
+            )
+            page = await api.runs.ListFlowRuns(request)
+            listed.extend(page.flow_runs)
+            if not (token := page.next_page_token):
+                return listed
+
+    by_flows = await every(flow_runs_pb2.FlowRunFilter(flow_ids=flows[:2]))
+    assert [r.id for r in by_flows] == [r.id for r in reversed(created) if r.flow_id in flows[:2]]
+    both_states = flow_runs_pb2.FlowRunFilter(
+        flow_ids=flows, state_types=[T.STATE_TYPE_RUNNING, T.STATE_TYPE_PENDING]
+    )
+    assert [r.id for r in await every(both_states)] == [r.id for r in reversed(created)]
+    running = flow_runs_pb2.FlowRunFilter(
+        flow_ids=flows[1:], state_types=[T.STATE_TYPE_RUNNING, T.STATE_TYPE_FAILED]
+    )
+    expected = [r.id for r in reversed(created[::2]) if r.flow_id in flows[1:]]
+    assert len(expected) == 3
+    assert [r.id for r in await every(running)] == expected
+
+
 async def test_list_refuses_bad_input(api: Api) -> None:
     call = api.runs.ListFlowRuns
     request = flow_runs_pb2.ListFlowRunsRequest

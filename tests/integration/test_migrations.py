@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from runplane.server.db.engine import Database
 from runplane.server.db.migrate import alembic_config, current_revisions, head_revisions, upgrade
-from runplane.server.db.tables import POSTGRESQL_ONLY_INDEXES, flow_run_tag, metadata
+from runplane.server.db.tables import flow_run_tag, metadata
 
 pytestmark = pytest.mark.anyio
 
@@ -24,13 +24,7 @@ FIRST_REVISION = "0001"
 
 
 def _differences(connection: Connection) -> list[object]:
-    def declared_here(obj: object, name: str | None, kind: str, *_: object) -> bool:
-        """Whether this dialect's schema has the object (the metadata's `ddl_if`)."""
-        postgresql = connection.dialect.name == "postgresql"
-        return kind != "index" or postgresql or name not in POSTGRESQL_ONLY_INDEXES
-
-    opts = {"compare_type": True, "include_object": declared_here}
-    context = MigrationContext.configure(connection, opts=opts)
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
     return list(compare_metadata(context, metadata))
 
 
