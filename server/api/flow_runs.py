@@ -58,7 +58,7 @@ from runplane.server.api.validation import (
 )
 from runplane.server.api.watch_order import StateOrder
 from runplane.server.clock import Clock
-from runplane.server.db import deployments, flow_runs
+from runplane.server.db import deployments, flow_run_lists, flow_runs
 from runplane.server.db.engine import Database
 from runplane.server.db.flow_runs import Connection
 from runplane.server.db.run_records import FlowRunRecord, ReferenceMissing
@@ -258,7 +258,7 @@ class FlowRunServicer(flow_runs_pb2_grpc.FlowRunServiceServicer):
         fingerprint = filter_fingerprint(request.filter)
         before = time_and_id_after("page_token", request.page_token, fingerprint)
         async with self._db.read() as conn:
-            records = await flow_runs.list_page(conn, query, before=before, limit=limit + 1)
+            records = await flow_run_lists.list_page(conn, query, before=before, limit=limit + 1)
         records, next_token = cut_page(
             records, limit, fingerprint, lambda last: time_and_id_key(last.create_time, last.id)
         )
@@ -363,7 +363,7 @@ class FlowRunServicer(flow_runs_pb2_grpc.FlowRunServiceServicer):
             await self._events.caught_up()
             if request.include_current:
                 async with self._db.read() as conn:
-                    current = await flow_runs.list_page(
+                    current = await flow_run_lists.list_page(
                         conn, query, before=None, limit=MAX_CURRENT_RUNS
                     )
                 for record in current:

@@ -1,7 +1,7 @@
 """PostgreSQL's plans for the flow run lists the API issues: an index read in order, no sort of
 the table.
 
-Each statement is the one ``flow_runs.list_page`` executes (``list_statement``, compiled by
+Each statement is the one ``flow_run_lists.list_page`` executes (``list_statement``, compiled by
 SQLAlchemy with its bind parameters), explained on a database of its own holding
 ``RUNS`` runs spread over flows, deployments, work pools, states and tags the way a real one
 is, after ANALYZE. The planner is left free (no ``enable_seqscan = off``): forcing it off
@@ -24,7 +24,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from template_support import PostgresDatabases
 
-from runplane.server.db import flow_runs
+from runplane.server.db import flow_run_lists
 from runplane.server.db.engine import Database
 from runplane.server.db.run_filters import FlowRunQuery
 from runplane.server.loops.run_retention import RUN_BATCH, old_flow_runs
@@ -156,9 +156,9 @@ async def database(plans_database_urls: dict[str, str], statistics: str) -> Asyn
 async def plan_of(
     database: Database, query: FlowRunQuery, before: tuple[datetime, uuid.UUID] | None = None
 ) -> dict[str, Any]:
-    statement = flow_runs.list_statement(query, "postgresql", before=before, limit=PAGE)
+    statement = flow_run_lists.list_statement(query, "postgresql", before=before, limit=PAGE)
     async with database.read() as conn:
-        for setting in flow_runs.list_settings(query):  # as list_page plans it
+        for setting in flow_run_lists.list_settings(query):  # as list_page plans it
             await conn.execute(setting)
         explained = (await conn.execute(Explain(statement))).scalar_one()
     plan: dict[str, Any] = explained[0]["Plan"]
@@ -245,7 +245,7 @@ async def test_a_list_reads_its_page_in_order_from_an_index(
     before = None
     if page == "next page":
         async with database.read() as conn:
-            first = await flow_runs.list_page(conn, query, before=None, limit=PAGE)
+            first = await flow_run_lists.list_page(conn, query, before=None, limit=PAGE)
         assert len(first) == PAGE
         before = (first[-1].create_time, first[-1].id)
     plan = await plan_of(database, query, before)
@@ -294,7 +294,7 @@ async def test_a_list_by_several_values_merges_their_pages_read_in_order(
     before = None
     if page == "next page":
         async with database.read() as conn:
-            first = await flow_runs.list_page(conn, query, before=None, limit=PAGE)
+            first = await flow_run_lists.list_page(conn, query, before=None, limit=PAGE)
         assert len(first) == PAGE
         keys = [(run.create_time, run.id) for run in first]
         assert keys == sorted(keys, reverse=True)
@@ -371,7 +371,7 @@ async def test_a_list_by_tag_finds_its_page_through_the_run_tags(
     before = None
     if page == "next page":
         async with database.read() as conn:
-            first = await flow_runs.list_page(conn, query, before=None, limit=PAGE)
+            first = await flow_run_lists.list_page(conn, query, before=None, limit=PAGE)
         assert len(first) == PAGE
         assert all(set(query.tags) <= set(run.tags) for run in first)
         before = (first[-1].create_time, first[-1].id)
