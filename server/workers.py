@@ -22,6 +22,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
@@ -83,12 +84,29 @@ def serve_worker(settings: ServerSettings, log_level: int, serving: EventType) -
     from runplane.server.serve import run
 
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _stop_with_supervisor()
     try:
         run(settings, share_port=True, on_serving=serving.set)
     except (SettingsError, PortInUseError) as error:
         # As `server start` says it: one line, no traceback.
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2 if isinstance(error, SettingsError) else 1)
+
+
+def _stop_with_supervisor() -> None:
+    """Shuts this worker down, as a stop signal does, when the supervisor ends without
+    stopping it (killed): a worker left behind would keep the port, and the supervisor
+    started again would find it taken."""
+    supervisor = multiprocessing.parent_process()
+    if supervisor is None:
+        return
+
+    def watch() -> None:
+        wait([supervisor.sentinel])
+        logger.warning("the supervising process ended: shutting down")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="runplane-supervisor-watch", daemon=True).start()
 
 
 class _Supervisor:

@@ -70,9 +70,9 @@ def _wait_listening(
 
 @contextmanager
 def _server(
-    database_url: str, home: Path, workers: int = 2
+    database_url: str, home: Path, workers: int = 2, port: int | None = None
 ) -> Iterator[tuple[psutil.Process, int]]:
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(_command(port, workers), env=_environment(database_url, home))
     supervisor = psutil.Process(process.pid)
     try:
@@ -271,3 +271,19 @@ def test_settings_every_worker_needs_are_checked_before_any_starts(
     assert finished.returncode == 2
     assert "RUNPLANE_SERVER_TLS_CERT: cannot read" in finished.stderr
     assert "failed to start" not in finished.stderr
+
+
+def test_workers_end_when_their_supervisor_is_killed(postgres_url: str, tmp_path: Path) -> None:
+    """A worker left serving would hold the port against the server started again."""
+    port = free_port()
+    process = subprocess.Popen(_command(port, 2), env=_environment(postgres_url, tmp_path))
+    supervisor = psutil.Process(process.pid)
+    try:
+        workers = [psutil.Process(pid) for pid in _wait_listening(supervisor, port, 2)]
+    finally:
+        process.kill()
+        process.wait(timeout=60)
+    _, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive
+    with _server(postgres_url, tmp_path, port=port) as (_, bound):
+        assert bound == port  # a server started again gets the port
