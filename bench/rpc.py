@@ -119,10 +119,6 @@ class Sample:
     server_cpu: float
 
 
-def _server_cpu(server: psutil.Process) -> float:
-    return process_tree_cpu(server)
-
-
 async def _drive(
     runs: list[Callable[[], Awaitable[None]]], seconds: float, server: psutil.Process
 ) -> Sample:
@@ -130,7 +126,7 @@ async def _drive(
     warmup = time.perf_counter() + min(1.0, seconds / 5)
     await asyncio.gather(*(_client_loop(run, warmup, []) for run in runs))
     latencies: list[float] = []
-    server_cpu, client_cpu = _server_cpu(server), time.process_time()
+    server_cpu, client_cpu = process_tree_cpu(server), time.process_time()
     started = time.perf_counter()
     until = started + seconds
     await asyncio.gather(*(_client_loop(run, until, latencies) for run in runs))
@@ -138,7 +134,7 @@ async def _drive(
         latencies,
         time.perf_counter() - started,
         time.process_time() - client_cpu,
-        _server_cpu(server) - server_cpu,
+        process_tree_cpu(server) - server_cpu,
     )
 
 

@@ -24,6 +24,7 @@ import socket
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as EventType
@@ -109,13 +110,21 @@ def _stop_with_supervisor() -> None:
     threading.Thread(target=watch, name="runplane-supervisor-watch", daemon=True).start()
 
 
+@dataclass(frozen=True, slots=True)
+class _Worker:
+    process: BaseProcess
+    serving: EventType
+    """Set by the worker once it serves: a worker that dies before failed to start."""
+    started: float
+    """`time.monotonic()` at its start, which paces restarts."""
+
+
 class _Supervisor:
     def __init__(self, settings: ServerSettings, log_level: int) -> None:
         self._settings = settings
         self._log_level = log_level
         self._context = multiprocessing.get_context("spawn")
-        self._workers: dict[int, tuple[BaseProcess, EventType]] = {}
-        self._started: dict[int, float] = {}
+        self._workers: dict[int, _Worker] = {}
         self._stopping = False
 
     def run(self) -> int:
@@ -148,25 +157,24 @@ class _Supervisor:
             name=f"runplane-server-{index}",
         )
         process.start()
-        self._workers[index] = (process, serving)
-        self._started[index] = time.monotonic()
+        self._workers[index] = _Worker(process, serving, time.monotonic())
 
     def _watch(self) -> int:
         """Restarts a worker that dies while serving; the exit code once stopped."""
         while not self._stopping:
-            sentinels = {process.sentinel: index for index, (process, _) in self._workers.items()}
+            sentinels = {w.process.sentinel: index for index, w in self._workers.items()}
             for ready in wait(list(sentinels), timeout=1.0):
                 index = sentinels[ready]  # type: ignore[index]
-                process, serving = self._workers[index]
-                process.join()
+                worker = self._workers[index]
+                worker.process.join()
                 if self._stopping:
                     break
-                code = process.exitcode
-                if not serving.is_set():
+                code = worker.process.exitcode
+                if not worker.serving.is_set():
                     logger.error("worker %d failed to start (exit code %s)", index, code)
                     return code or 1
                 logger.error("worker %d exited with code %s; starting another", index, code)
-                pause = self._started[index] + _RESTART_SECONDS - time.monotonic()
+                pause = worker.started + _RESTART_SECONDS - time.monotonic()
                 if pause > 0:
                     time.sleep(pause)
                 if not self._stopping:
@@ -177,11 +185,11 @@ class _Supervisor:
         self._stopping = True
 
     def _stop_workers(self) -> None:
-        for process, _ in self._workers.values():
-            if process.is_alive() and process.pid is not None:
-                os.kill(process.pid, signal.SIGTERM)
+        for worker in self._workers.values():
+            if worker.process.is_alive():
+                worker.process.terminate()  # SIGTERM: the worker's graceful shutdown
         deadline = time.monotonic() + self._settings.shutdown_grace + _STOP_MARGIN
-        for process, _ in self._workers.values():
+        for process in (worker.process for worker in self._workers.values()):
             process.join(max(0.0, deadline - time.monotonic()))
             if process.is_alive():
                 logger.error("worker %s did not stop in time; killing it", process.name)
