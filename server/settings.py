@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -101,6 +103,14 @@ class ServerSettings(BaseSettings):
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
         return value
+
+    def reconnect_delay(self) -> timedelta:
+        """How long a new work or task-worker stream lives before it is asked to reconnect:
+        a random time between the two bounds, so that reconnecting clients spread over
+        servers."""
+        low = self.work_reconnect_after_min
+        high = max(low, self.work_reconnect_after_max)
+        return timedelta(seconds=random.uniform(low, high))
 
     def database_pool(self) -> PoolSize:
         return PoolSize(

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -93,12 +93,9 @@ def call_blocking(run: OwnRun) -> tuple[Any, BaseException | None]:
             time.sleep(task.wait_before_retry(attempt))
 
 
-async def call_async(run: OwnRun, run_sync: Callable[..., Any]) -> tuple[Any, BaseException | None]:
-    """As ``call_blocking``, for an async task, or a sync one through ``run_sync``."""
+async def call_async(run: OwnRun) -> tuple[Any, BaseException | None]:
+    """As ``call_blocking``, for an async task."""
     task = run.task
-    if not task.is_async:
-        result: tuple[Any, BaseException | None] = await run_sync(call_blocking, run)
-        return result
     args, kwargs = call_arguments(task.signature, run.parameters)
     attempt = 0
     while True:

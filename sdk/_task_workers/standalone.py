@@ -73,11 +73,7 @@ def call_standalone_async(
 
     async def call() -> Any:
         client, run = _start(task, parameters)
-
-        async def unused(*_: Any) -> Any:
-            raise AssertionError("an async task is awaited, not run on a thread")
-
-        value, error = await call_async(run, unused)
+        value, error = await call_async(run)
         return _finish(task, client, run.run_id, value, error, return_state)
 
     return call()

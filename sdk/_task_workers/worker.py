@@ -27,7 +27,7 @@ from runplane._engine.failures import describe
 from runplane._engine.hooks import run_hooks
 from runplane._engine.states import make_state
 from runplane._task_workers.arguments import decode_arguments
-from runplane._task_workers.outcome import OwnRun, call_async, final_state
+from runplane._task_workers.outcome import OwnRun, call_async, call_blocking, final_state
 from runplane._tasks import Task
 
 logger = logging.getLogger("runplane.task_workers")
@@ -127,7 +127,10 @@ class TaskWorker:
                 value, failure = None, error
             else:
                 own = OwnRun(task, run.id, run.name, parameters)
-                value, failure = await call_async(own, on_thread)
+                if task.is_async:
+                    value, failure = await call_async(own)
+                else:
+                    value, failure = await on_thread(call_blocking, own)
             state = await on_thread(final_state, task, value, failure)
             result = await client.set_task_run_state(run.id, state, lease_id=lease)
             if result.status is OrchestrationStatus.ABORT:

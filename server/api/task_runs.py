@@ -28,7 +28,7 @@ from runplane.server.api.task_run_messages import parse_filter, parse_spec, task
 from runplane.server.api.task_workers import TaskWorkerMethods
 from runplane.server.api.validation import page_size, parse_uuid, require_name
 from runplane.server.clock import Clock
-from runplane.server.db import task_runs
+from runplane.server.db import task_leases, task_runs
 from runplane.server.db.engine import Database
 from runplane.server.db.flow_runs import Connection
 from runplane.server.db.run_records import NO_TIMES, ReferenceMissing, TaskRunRecord
@@ -57,9 +57,6 @@ def _key(name: str, token: list[Any] | None) -> tuple[datetime, uuid.UUID] | Non
         return datetime.fromisoformat(str(token[0])), uuid.UUID(str(token[1]))
     except (ValueError, IndexError):
         raise invalid_argument(name, "is not a token returned by this server") from None
-
-
-_HOLDING = (StateType.PENDING, StateType.RUNNING, StateType.CANCELLING)
 
 
 class TaskRunServicer(TaskWorkerMethods, task_runs_pb2_grpc.TaskRunServiceServicer):
@@ -185,10 +182,11 @@ class TaskRunServicer(TaskWorkerMethods, task_runs_pb2_grpc.TaskRunServiceServic
         transition_id = parse_uuid_text("transition_id", request.transition_id)
         lease_id = parse_uuid_text("lease_id", request.lease_id)
         async with self._db.write() as conn:
-            result, freed = await self._set_state(
+            result, written, freed = await self._set_state(
                 conn, run_id, proposed, request.force, transition_id, lease_id
             )
-        self._delivery.changed([run_id])
+        if written:  # a repeated or refused proposal changed nothing to tell of
+            self._delivery.changed([run_id])
         if freed:
             self._delivery.notify()
         return task_runs_pb2.SetTaskRunStateResponse(result=result)
@@ -201,14 +199,15 @@ class TaskRunServicer(TaskWorkerMethods, task_runs_pb2_grpc.TaskRunServiceServic
         force: bool,
         transition_id: str,
         lease_id: str,
-    ) -> tuple[states_pb2.OrchestrationResult, bool]:
-        """The answer, and whether a task worker's slot was freed."""
+    ) -> tuple[states_pb2.OrchestrationResult, bool, bool]:
+        """The answer, whether a state was written, and whether a task worker's slot was
+        freed."""
         locked = await task_runs.lock(conn, run_id)
         if locked is None:
             raise not_found("task run", run_id)
         last = locked.last
         if transition_id and last is not None and last.transition_id == transition_id:
-            return orchestration_result(last.status, locked.state, last.reason), False
+            return orchestration_result(last.status, locked.state, last.reason), False, False
         now = self._clock.now()
         result = await propose(
             conn,
@@ -223,9 +222,9 @@ class TaskRunServicer(TaskWorkerMethods, task_runs_pb2_grpc.TaskRunServiceServic
             result.written
             and locked.lease_id is not None
             and result.state is not None
-            and StateType(result.state.type) not in _HOLDING
+            and StateType(result.state.type) not in task_leases.HELD_TYPES
         )
-        return decision_result(result.decision, result.state), freed
+        return decision_result(result.decision, result.state), result.written, freed
 
     async def ListTaskRunStates(
         self, request: task_runs_pb2.ListTaskRunStatesRequest, context: Context

@@ -3,10 +3,8 @@ heartbeats, and the watch a caller of ``Task.delay`` waits on for the result."""
 
 from __future__ import annotations
 
-import random
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
 from typing import Any
 
 import grpc
@@ -68,12 +66,6 @@ class TaskWorkerMethods:
     _settings: ServerSettings
     _delivery: TaskWorkerDelivery
 
-    def _reconnect_time(self) -> datetime:
-        """When a stream is asked to reconnect: spread out, as the work stream's are."""
-        low = self._settings.work_reconnect_after_min
-        high = max(low, self._settings.work_reconnect_after_max)
-        return self._clock.now() + timedelta(seconds=random.uniform(low, high))
-
     async def SubscribeTaskRuns(
         self, request: task_runs_pb2.SubscribeTaskRunsRequest, context: Context
     ) -> AsyncIterator[task_runs_pb2.SubscribeTaskRunsResponse]:
@@ -97,7 +89,7 @@ class TaskWorkerMethods:
             work_queue_names=list(dict.fromkeys(keys)),
             free_slots=request.free_slots,
         )
-        reconnect_time = self._reconnect_time()
+        reconnect_time = self._clock.now() + self._settings.reconnect_delay()
         ping_interval = self._settings.work_ping_interval
         try:
             yield _started(subscription, self._delivery.lease_seconds)

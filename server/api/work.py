@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import grpc
@@ -66,12 +65,6 @@ class WorkServicer(work_pb2_grpc.WorkServiceServicer):
         self._lease_seconds = settings.work_lease_seconds
         self._settings = settings
         self._dispatcher = dispatcher
-
-    def _reconnect_time(self) -> datetime:
-        """When a new stream is asked to reconnect: spread out so that runners rebalance."""
-        low = self._settings.work_reconnect_after_min
-        high = max(low, self._settings.work_reconnect_after_max)
-        return self._clock.now() + timedelta(seconds=random.uniform(low, high))
 
     # --- pools and queues -----------------------------------------------------------------
 
@@ -241,7 +234,7 @@ class WorkServicer(work_pb2_grpc.WorkServiceServicer):
             held_lease_ids=held,
             runtimes=runtimes,
         )
-        reconnect_time = self._reconnect_time()
+        reconnect_time = self._clock.now() + self._settings.reconnect_delay()
         # Leaving the loop in any way, cancellation included, ends the subscription; the
         # CancelledError itself propagates.
         try:
