@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -22,6 +22,8 @@ from runplane.server.db.keyset import older_than
 from runplane.server.db.run_filters import FlowRunQuery, flow_run_conditions
 from runplane.server.db.run_records import FlowRunRecord
 from runplane.server.db.tables import flow_run, flow_run_tag
+
+S = TypeVar("S", bound=sa.Select[Any])
 
 
 async def list_page(
@@ -33,8 +35,7 @@ async def list_page(
 ) -> list[FlowRunRecord]:
     """Runs newest first, by (create_time, id), starting after the key `before`."""
     if conn.dialect.name == "postgresql":
-        for setting in list_settings(query):
-            await conn.execute(setting)
+        await conn.execute(plan_settings(query))
     statement = list_statement(query, conn.dialect.name, before=before, limit=limit)
     rows = await conn.execute(statement)
     return [flow_run_from_row(row._mapping) for row in rows]
@@ -49,9 +50,7 @@ def _one_tag_statement(
     table whose statistics lag its inserts would have it read and sort them all)."""
     t = flow_run_tag.c
     keys = sa.select(t.flow_run_id, t.create_time).where(t.tag == tag)
-    if before is not None:
-        keys = keys.where(older_than(t.create_time, t.flow_run_id, before))
-    page = keys.order_by(t.create_time.desc(), t.flow_run_id.desc()).limit(limit).subquery("page")
+    page = _page(keys, t.create_time, t.flow_run_id, before, limit).subquery("page")
     return SELECT_RUNS.join(page, page.c.flow_run_id == flow_run.c.id).order_by(
         page.c.create_time.desc(), page.c.flow_run_id.desc()
     )
@@ -65,7 +64,7 @@ _PLAN_WITH_VALUES_IN_ORDER = sa.text(
 )
 
 
-def list_settings(query: FlowRunQuery) -> list[sa.TextClause]:
+def plan_settings(query: FlowRunQuery) -> sa.TextClause:
     """What PostgreSQL's planner is told, in the list's transaction, before it plans the list.
 
     A list's best plan depends on its values: a time range most runs fall in is found by
@@ -83,7 +82,7 @@ def list_settings(query: FlowRunQuery) -> list[sa.TextClause]:
     and reads and sorts them all. Lists that also name runs, a parent or a time range are
     left to the planner: those select few runs, found through their own index and sorted.
     """
-    return [_PLAN_WITH_VALUES_IN_ORDER if _has_ordered_index(query) else _PLAN_WITH_VALUES]
+    return _PLAN_WITH_VALUES_IN_ORDER if _has_ordered_index(query) else _PLAN_WITH_VALUES
 
 
 def _has_ordered_index(query: FlowRunQuery) -> bool:
@@ -138,9 +137,7 @@ def _merged_statement(
     pages = []
     for query in each:
         page = SELECT_RUNS.where(*flow_run_conditions(query, dialect))
-        if before is not None:
-            page = page.where(older_than(flow_run.c.create_time, flow_run.c.id, before))
-        page = page.order_by(flow_run.c.create_time.desc(), flow_run.c.id.desc()).limit(limit)
+        page = _page(page, flow_run.c.create_time, flow_run.c.id, before, limit)
         pages.append(sa.select(page.subquery()))
     merged = sa.union_all(*pages).subquery("merged")
     return sa.select(merged).order_by(merged.c.create_time.desc(), merged.c.id.desc()).limit(limit)
@@ -172,7 +169,17 @@ def list_statement(
             *flow_run_conditions(rest, dialect)
         )
         time_column, id_column = tag.create_time, tag.flow_run_id
+    return _page(statement, time_column, id_column, before, limit)
+
+
+def _page(
+    statement: S,
+    time_column: sa.ColumnElement[datetime],
+    id_column: sa.ColumnElement[uuid.UUID],
+    before: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> S:
+    """`statement`'s page: newest first by (time, id), after the key `before`."""
     if before is not None:
         statement = statement.where(older_than(time_column, id_column, before))
-    statement = statement.order_by(time_column.desc(), id_column.desc())
-    return statement.limit(limit)
+    return statement.order_by(time_column.desc(), id_column.desc()).limit(limit)

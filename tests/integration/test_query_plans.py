@@ -158,8 +158,7 @@ async def plan_of(
 ) -> dict[str, Any]:
     statement = flow_run_lists.list_statement(query, "postgresql", before=before, limit=PAGE)
     async with database.read() as conn:
-        for setting in flow_run_lists.list_settings(query):  # as list_page plans it
-            await conn.execute(setting)
+        await conn.execute(flow_run_lists.plan_settings(query))  # as list_page plans it
         explained = (await conn.execute(Explain(statement))).scalar_one()
     plan: dict[str, Any] = explained[0]["Plan"]
     return plan
@@ -223,7 +222,7 @@ ORDERED = {
         "ix_flow_run_work_pool_name_create_time_id",
     ),
 }
-# Lists whose plan is the planner's to choose from its statistics (see list_settings): on a
+# Lists whose plan is the planner's to choose from its statistics (see plan_settings): on a
 # table never analyzed it cannot know that most runs pass them.
 PLANNED_FROM_STATISTICS = {"since a day ago", "state name"}
 
