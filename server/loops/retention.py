@@ -147,7 +147,7 @@ class Retention:
         self._settings = settings
         self._batch = batch
         self._max_batches = max_batches
-        self._run_batch = run_batch or RUN_BATCH[database.dialect]
+        self._run_batch = RUN_BATCH[database.dialect] if run_batch is None else run_batch
         self._rest_ratio = (1 - busy_share) / busy_share
         self._rest = 0.0
         # Per state history table, where its walk stopped: the next pass goes on from there.
@@ -166,9 +166,10 @@ class Retention:
         logs = flow_states = task_states = 0
         if (days := self._settings.log_retention_days) is not None:
             cutoff = now - timedelta(days=days)
-            logs = await self._delete(_old_logs(cutoff, self._batch))
+            logs = await self._delete(_old_logs(cutoff, self._batch), self._batch)
             for table, owner in APPLIED_BATCHES:
-                await self._delete(_old_log_batches(table, owner, cutoff, self._batch))
+                batches = _old_log_batches(table, owner, cutoff, self._batch)
+                await self._delete(batches, self._batch)
         if (days := self._settings.state_retention_days) is not None:
             cutoff = now - timedelta(days=days)
             flow_states = await self._prune_states(flow_run_state.c.flow_run_id, flow_run, cutoff)
@@ -193,11 +194,11 @@ class Retention:
         finally:
             self._rest = (time.monotonic() - started) * self._rest_ratio
 
-    async def _delete(self, statement: sa.Delete, batch: int | None = None) -> int:
+    async def _delete(self, statement: sa.Delete, batch: int) -> int:
         async def execute(conn: AsyncConnection) -> int:
             return (await conn.execute(statement)).rowcount
 
-        return await self._batches(execute, batch or self._batch)
+        return await self._batches(execute, batch)
 
     async def _batches(self, work: Callable[[AsyncConnection], Awaitable[int]], batch: int) -> int:
         """Runs `work` in transactions of its own under the loop's lock, until one deletes
