@@ -28,6 +28,7 @@ from runplane._engine.parameters import (
     jsonable,
     replace_futures,
 )
+from runplane._engine.results import NOT_IN_MEMORY
 from runplane._engine.returned_states import returned_state, state_value
 from runplane._engine.signals import terminate_main_thread
 from runplane._engine.states import local_state, make_state, small_inline_ref
@@ -38,9 +39,6 @@ if TYPE_CHECKING:
     from runplane._flows import Flow
 
 logger = logging.getLogger("runplane.engine")
-
-_STORED: Any = object()
-"""The value of a run that keeps its result only in storage (``cache_result_in_memory``)."""
 
 
 class FlowCall:
@@ -252,7 +250,7 @@ class FlowCall:
             ref = small_inline_ref(value)
         # cache_result_in_memory=False: the stored result is the only copy, read back on demand.
         kept = not self.flow.persists or self.flow.result_options.in_memory
-        self.value = value if kept else _STORED
+        self.value = value if kept else NOT_IN_MEMORY
         completed = make_state(StateType.COMPLETED, name, message, result=ref)
         state = self._engine().propose(completed)
         self._final(state, None)
@@ -349,7 +347,7 @@ class FlowCall:
         engine = self._engine()
         state = engine.state
         assert state is not None
-        stored = self.value is _STORED
+        stored = self.value is NOT_IN_MEMORY
         if return_state:
             completed = state.type is StateType.COMPLETED and not stored
             error = self.invalid or self.error

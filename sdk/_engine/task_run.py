@@ -29,6 +29,7 @@ from runplane._engine.parameters import (
 from runplane._engine.reporter import TaskRunCreate, Transition
 from runplane._engine.results import NOT_IN_MEMORY
 from runplane._engine.returned_states import returned_state, state_value
+from runplane._engine.storage_keys import ResultStorageKeyError
 from runplane._runtime.context import TaskRunContext, current_tags, task_run_context
 
 logger = logging.getLogger("runplane.engine")
@@ -281,13 +282,12 @@ class TaskRun:
         ref: ResultRef | None = None
         expiration: datetime | None = None
         if task.persists:
-            from runplane._runtime.results import SerializationError
+            from runplane._runtime.results import SerializationError, UnsafeResultKey
 
             try:
                 store = self.engine.results.for_options(task.result_options)
                 ref = store.persist(value, key=self.storage_key())
-            except (SerializationError, OSError, ValueError) as error:
-                # ValueError: a result_storage_key that does not fit the run or the storage.
+            except (SerializationError, OSError, ResultStorageKeyError, UnsafeResultKey) as error:
                 return self._final_failure(error, "its result could not be persisted:")
             if task.cache_expiration is not None:
                 expiration = datetime.now(UTC) + task.cache_expiration
