@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import socket
 import subprocess
@@ -27,6 +28,12 @@ from sqlalchemy.engine import make_url
 ADMIN_URL = os.environ.get(
     "RUNPLANE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+
+
+def quantile(values: list[float], q: float) -> float:
+    """The nearest-rank ``q`` quantile of ``values`` (``q`` from 0 to 1)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
 def free_port() -> int:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import subprocess
 import sys
@@ -40,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
-from bench_servers import database, running_server
+from bench_servers import database, quantile, running_server
 from rich.console import Console
 from rich.table import Table
 
@@ -281,10 +280,6 @@ def _run(coroutine: Awaitable[list[Row]]) -> list[Row]:
 # --- the table ----------------------------------------------------------------------------
 
 
-def _quantile(sorted_values: list[float], q: float) -> float:
-    return sorted_values[min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))]
-
-
 def _print(rows: list[Row]) -> None:
     table = Table(title="delay from due time to the runner, ms (runs measured one at a time)")
     for column in ("database", "until", "runs", "n", "p50", "p90", "p99", "max", "target"):
@@ -294,7 +289,7 @@ def _print(rows: list[Row]) -> None:
     for row in rows:
         values = sorted(1000 * d for d in row.delays)
         stats = (
-            [f"{_quantile(values, q):,.1f}" for q in (0.5, 0.9, 0.99, 1.0)] if values else ["-"] * 4
+            [f"{quantile(values, q):,.1f}" for q in (0.5, 0.9, 0.99, 1.0)] if values else ["-"] * 4
         )
         n = f"{len(values)}/{row.expected}"
         table.add_row(row.backend, row.what, row.kind, n, *stats, TARGETS[row.what])

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import random
 import sys
 import tempfile
@@ -47,7 +46,7 @@ from typing import TypeVar
 
 import grpc
 import psycopg
-from bench_servers import ADMIN_URL, libpq, running_server
+from bench_servers import ADMIN_URL, libpq, quantile, running_server
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
@@ -348,11 +347,6 @@ def sampled_ids(database_url: str, count: int = 10_000) -> list[str]:
 
 
 # --- the table ----------------------------------------------------------------------------
-
-
-def quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
 def _ms(values: list[float], q: float) -> str:

@@ -24,7 +24,6 @@ same driver. If Prefect cannot be started there, the table says so.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import subprocess
 import sys
@@ -36,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_servers import database, free_port, running_server
+from bench_servers import database, free_port, quantile, running_server
 from rich.console import Console
 from rich.table import Table
 
@@ -90,11 +89,6 @@ class Row:
     latencies: list[float] = field(default_factory=list)
     rate: float | None = None
     note: str = ""
-
-
-def _quantile(sorted_values: list[float], q: float) -> float:
-    index = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
-    return sorted_values[index]
 
 
 def _lines(path: Path) -> list[str]:
@@ -236,7 +230,7 @@ def _print(rows: list[Row]) -> None:
     for row in rows:
         values = sorted(1000 * d for d in row.latencies)
         stats = (
-            [f"{_quantile(values, q):,.1f}" for q in (0.5, 0.9, 0.99, 1.0)] if values else ["-"] * 4
+            [f"{quantile(values, q):,.1f}" for q in (0.5, 0.9, 0.99, 1.0)] if values else ["-"] * 4
         )
         rate = f"{row.rate:,.0f}" if row.rate is not None else "-"
         table.add_row(row.system, str(len(values)), *stats, TARGET, rate, row.note)
