@@ -94,7 +94,9 @@ class TaskWorkerDelivery:
         """Ids of task runs whose state this process changed, for WatchTaskRun."""
         self.subscriptions: SubscriptionRegistry[TaskAssignment] = SubscriptionRegistry()
         self._wake = asyncio.Event()
-        self._claim_lock = asyncio.Lock()
+        self.claiming = asyncio.Lock()
+        """Held around every claim of this process, so that a worker's free slots are counted
+        by one claim at a time."""
 
     @property
     def lease_seconds(self) -> float:
@@ -199,12 +201,6 @@ class TaskWorkerDelivery:
             if subscription.room > 0 and subscription.work_queue_names:
                 async with self.claiming:
                     await self._claim_for(subscription)
-
-    @property
-    def claiming(self) -> asyncio.Lock:
-        """Held around every claim of this process, so that a worker's free slots are counted
-        by one claim at a time."""
-        return self._claim_lock
 
     async def _claim_for(self, subscription: TaskSubscription) -> None:
         claimed: list[TaskAssignment] = []
@@ -341,6 +337,8 @@ class TaskWorkerDelivery:
         if run_ids:
             async with self._db.write() as conn:
                 held = await task_leases.extend(conn, worker_id, run_ids, expire)
-        # Runs of this worker may have ended through another server process.
-        self.notify()
+        if len(held) < len(run_ids):
+            # Runs of this worker ended, perhaps through another server process: its slots
+            # may be free.
+            self.notify()
         return held, expire
