@@ -129,6 +129,17 @@ class Task(Generic[P, R]):
     def signature(self) -> inspect.Signature:
         return inspect.signature(self.fn)
 
+    def may_retry(self, attempt: int, failed: Callable[[], tuple[Any, State]]) -> bool:
+        """Whether the failure of attempt ``attempt`` (from 1) is retried: within ``retries``,
+        and as ``retry_condition_fn`` says of the failed task run and state, which
+        ``failed()`` gives, asked only for it. The engine and task workers both ask this."""
+        if attempt > self.retries:
+            return False
+        if self.retry_condition_fn is None:
+            return True
+        task_run, state = failed()
+        return bool(self.retry_condition_fn(self, task_run, state))
+
     def wait_before_retry(self, retry: int) -> float:
         """Seconds to wait before retry number ``retry`` (from 1): its delay, with the task's
         jitter. The engine and task workers both wait this long."""

@@ -350,12 +350,8 @@ class TaskRun:
     def retry_delay(self, error: Exception) -> float | None:
         """Seconds to wait before the next attempt, recorded as AwaitingRetry; None: no retry."""
         task = self.task
-        if self.run_count > task.retries:
+        if not task.may_retry(self.run_count, lambda: self._failed_view(error)):
             return None
-        if task.retry_condition_fn is not None:
-            failed = self._failed_outcome(error)
-            if not task.retry_condition_fn(task, self.model(failed), failed.state()):
-                return None
         delay = task.wait_before_retry(self.run_count)
         now = time.time()
         message = f"retry {self.run_count} of {task.retries} after {_describe(error)}"
@@ -365,6 +361,11 @@ class TaskRun:
 
     def fail(self, error: Exception) -> Outcome:
         return self._final_failure(error, "it raised")
+
+    def _failed_view(self, error: Exception) -> tuple[TaskRunModel, State]:
+        """The task run and its state as they would be if ``error`` ended it."""
+        failed = self._failed_outcome(error)
+        return self.model(failed), failed.state()
 
     def _failed_outcome(self, error: BaseException, why: str = "it raised") -> Outcome:
         name = "TimedOut" if isinstance(error, TimedOut) else "Failed"

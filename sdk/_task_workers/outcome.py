@@ -29,13 +29,12 @@ _stores = ResultStores()
 
 
 def _retrying(task: Task[Any, Any], attempt: int, error: BaseException) -> bool:
-    if attempt > task.retries or not isinstance(error, Exception):
+    if not isinstance(error, Exception):
         return False
-    if task.retry_condition_fn is None:
-        return True
     failed = make_state(StateType.FAILED, message=describe(error))
     try:
-        return bool(task.retry_condition_fn(task, None, failed))
+        # No task run model here: the worker holds the run's id, not its record.
+        return task.may_retry(attempt, lambda: (None, failed))
     except Exception:
         return False
 
