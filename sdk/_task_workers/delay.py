@@ -19,8 +19,21 @@ if TYPE_CHECKING:
     from runplane._tasks import Task
 
 
-def run_name(task: Task[Any, Any], parameters: dict[str, Any], run_id: uuid.UUID) -> str:
-    return render_name(task.task_run_name, parameters, "task") or f"{task.name}-{run_id.hex[:6]}"
+def own_run_spec(
+    task: Task[Any, Any], bound: dict[str, Any], run_id: uuid.UUID, **fields: Any
+) -> TaskRunSpec:
+    """A new task run of its own (no flow run) of ``task``: its name and tags as inside a
+    flow, with the tags of any ``runplane.tags`` block around the call; ``bound`` are the
+    call's parameters, which the name may use."""
+    name = render_name(task.task_run_name, bound, "task") or f"{task.name}-{run_id.hex[:6]}"
+    return TaskRunSpec(
+        task_run_id=run_id,
+        task_key=task.task_key,
+        name=name,
+        tags=tuple(dict.fromkeys((*task.tags, *current_tags()))),
+        task_version=task.version,
+        **fields,
+    )
 
 
 def delay(
@@ -29,17 +42,8 @@ def delay(
     """Records a SCHEDULED background run of ``task`` with these arguments; the server pushes
     it to a task worker serving the task at once."""
     parameters = bind(task.signature, args, kwargs)
-    run_id = uuid.uuid4()
-    extra_tags = current_tags()
-    spec = TaskRunSpec(
-        task_run_id=run_id,
-        task_key=task.task_key,
-        name=run_name(task, parameters, run_id),
-        tags=tuple(dict.fromkeys((*task.tags, *extra_tags))),
-        task_version=task.version,
-        background=True,
-        parameters=encode_arguments(parameters),
-    )
+    arguments = encode_arguments(parameters)
+    spec = own_run_spec(task, parameters, uuid.uuid4(), background=True, parameters=arguments)
     client = engine_client()
     run = client.create_task_run(spec, state=make_state(StateType.SCHEDULED))
     return BackgroundTaskFuture(run, client)

@@ -5,13 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from runplane._client.models import TaskRunSpec
 from runplane._client.states import StateType
 from runplane._engine.client import engine_client
 from runplane._engine.parameters import bind
 from runplane._engine.states import local_state, make_state
-from runplane._runtime.context import current_tags
-from runplane._task_workers.delay import run_name
+from runplane._task_workers.delay import own_run_spec
 from runplane._task_workers.outcome import OwnRun, call_blocking, final_state
 
 if TYPE_CHECKING:
@@ -23,17 +21,10 @@ if TYPE_CHECKING:
 def _start(task: Task[Any, Any], parameters: dict[str, Any]) -> tuple[Any, OwnRun]:
     client = engine_client()
     run_id = uuid.uuid4()
-    name = run_name(task, parameters, run_id)
-    spec = TaskRunSpec(
-        task_run_id=run_id,
-        task_key=task.task_key,
-        name=name,
-        tags=tuple(dict.fromkeys((*task.tags, *current_tags()))),
-        task_version=task.version,
-    )
+    spec = own_run_spec(task, parameters, run_id)
     client.create_task_run(spec, state=make_state(StateType.PENDING))
     client.set_task_run_state(run_id, make_state(StateType.RUNNING))
-    return client, OwnRun(task, run_id, name, parameters)
+    return client, OwnRun(task, run_id, spec.name, parameters)
 
 
 def _finish(
