@@ -14,8 +14,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -140,3 +141,69 @@ def process_tree_cpu(process: psutil.Process) -> float:
 async def _wait_until_serving(address: str) -> None:
     async with grpc.aio.insecure_channel(address) as channel, asyncio.timeout(30):
         await channel.channel_ready()
+
+
+START_TIMEOUT = 120.0
+
+
+def wait_for(ready: Callable[[], bool], process: subprocess.Popen[bytes], what: str) -> None:
+    """Waits until ``ready()``; fails when ``process`` exits first or after two minutes."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}")
+        if ready():
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not start within {START_TIMEOUT:.0f} s")
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@contextmanager
+def logged_process(
+    command: list[str], env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``command`` running with its output in ``log``, terminated when the block ends."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def clean_env() -> dict[str, str]:
+    """This environment without runplane's and Prefect's settings."""
+    drop = ("RUNPLANE_", "PREFECT_")
+    return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+
+
+@contextmanager
+def prefect_server(python: str, home: Path) -> Iterator[str]:
+    """``prefect server start`` of the Prefect installed beside ``python``, home in ``home``;
+    its API URL once it answers."""
+    port = free_port()
+    env = {**clean_env(), "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    prefect = str(Path(python).parent / "prefect")
+    command = [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    with logged_process(command, env, home / "server.log") as process:
+        api = f"http://127.0.0.1:{port}/api"
+        wait_for(lambda: http_ok(f"{api}/health"), process, "prefect server")
+        yield api

@@ -31,14 +31,11 @@ import asyncio
 import contextlib
 import json
 import math
-import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -50,7 +47,6 @@ FLOW_RUNS = 100
 IMPORT_TRIES = 3
 EMPTY_RUNS = 5
 RESULT_MARK = "BENCH-RESULT "
-START_TIMEOUT = 120.0
 WORKER_TIMEOUT = 1800.0
 
 # ---------------------------------------------------------------------------------------------
@@ -250,78 +246,18 @@ class Backend:
     failed: set[str] = field(default_factory=set)
 
 
-def _wait_for(ready: Callable[[], bool], process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}")
-        if ready():
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"{what} did not start within {START_TIMEOUT:.0f} s")
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
-@contextlib.contextmanager
-def _process(
-    command: list[str], env: dict[str, str], log: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            yield process
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _base_env() -> dict[str, str]:
-    drop = ("RUNPLANE_", "PREFECT_")
-    return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-
-
 @contextlib.contextmanager
 def runplane_server(database_url: str, home: Path) -> Iterator[str]:
-    from bench_servers import free_port
+    from bench_servers import clean_env, free_port, logged_process, port_open, wait_for
 
     port = free_port()
-    env = {**_base_env(), "RUNPLANE_DATABASE_URL": database_url, "RUNPLANE_HOME": str(home)}
+    env = {**clean_env(), "RUNPLANE_DATABASE_URL": database_url, "RUNPLANE_HOME": str(home)}
     env["RUNPLANE_SERVER_DASHBOARD_ENABLED"] = "false"  # the API alone, on a free port
     command = [sys.executable, "-m", "runplane.cli", "server", "start", "--port", str(port)]
     command += ["--log-level", "WARNING"]
-    with _process(command, env, home / "server.log") as process:
-        _wait_for(lambda: _port_open(port), process, "runplane server")
+    with logged_process(command, env, home / "server.log") as process:
+        wait_for(lambda: port_open(port), process, "runplane server")
         yield f"127.0.0.1:{port}"
-
-
-@contextlib.contextmanager
-def prefect_server(python: str, home: Path) -> Iterator[str]:
-    from bench_servers import free_port
-
-    port = free_port()
-    env = {**_base_env(), "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    prefect = str(Path(python).parent / "prefect")
-    command = [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    with _process(command, env, home / "server.log") as process:
-        api = f"http://127.0.0.1:{port}/api"
-        _wait_for(lambda: _http_ok(f"{api}/health"), process, "prefect server")
-        yield api
 
 
 @contextlib.contextmanager
@@ -369,13 +305,15 @@ def measure(
 def _runplane_backends(
     args: argparse.Namespace, home: Path, say: Callable[[str], None]
 ) -> list[Backend]:
+    from bench_servers import clean_env
+
     done: list[Backend] = []
     embedded = Backend(
         "runplane",
         "embedded",
         "SQLite",
         sys.executable,
-        {**_base_env(), "RUNPLANE_HOME": str(home / "embedded")},
+        {**clean_env(), "RUNPLANE_HOME": str(home / "embedded")},
     )
     measure(embedded, [*args.workloads, "import"], args.repeat, say)
     done.append(embedded)
@@ -389,7 +327,7 @@ def _runplane_backends(
             server_home.mkdir()
             with runplane_server(url, server_home) as address:
                 env = {
-                    **_base_env(),
+                    **clean_env(),
                     "RUNPLANE_API_URL": address,
                     "RUNPLANE_HOME": str(server_home / "client"),
                 }
@@ -402,11 +340,13 @@ def _runplane_backends(
 def _prefect_backends(
     args: argparse.Namespace, home: Path, say: Callable[[str], None]
 ) -> list[Backend]:
+    from bench_servers import clean_env, prefect_server
+
     python = args.prefect_python
     quiet = {"PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     ephemeral_home = home / "prefect-ephemeral"
     env = {
-        **_base_env(),
+        **clean_env(),
         **quiet,
         "PREFECT_HOME": str(ephemeral_home),
         "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": "true",
@@ -417,7 +357,7 @@ def _prefect_backends(
     server_home.mkdir()
     with prefect_server(python, server_home) as api:
         env = {
-            **_base_env(),
+            **clean_env(),
             **quiet,
             "PREFECT_HOME": str(server_home / "client"),
             "PREFECT_API_URL": api,

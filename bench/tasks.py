@@ -29,13 +29,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_servers import database, free_port, quantile, running_server
+from bench_servers import database, prefect_server, quantile, running_server
 from rich.console import Console
 from rich.table import Table
 
@@ -165,37 +162,6 @@ def _runplane(backend: str, args: argparse.Namespace) -> Row:
             return _measure(system, home, args.runs, args.spacing, args.burst)
 
 
-@contextmanager
-def _prefect_server(python: str, home: Path) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home / "prefect")}
-    env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-    command = [python, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
-    command += ["--port", str(port)]
-    log = (home / "prefect-server.log").open("w")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}/api"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("prefect server did not start") from None
-                time.sleep(0.5)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-
-
 def _prefect(args: argparse.Namespace) -> Row:
     python = args.prefect_python
     probe = subprocess.run(
@@ -209,8 +175,9 @@ def _prefect(args: argparse.Namespace) -> Row:
     version = probe.stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
+        (home / "prefect").mkdir()
         try:
-            with _prefect_server(python, home) as url:
+            with prefect_server(python, home / "prefect") as url:
                 env = {**os.environ, "PREFECT_API_URL": url, "PREFECT_HOME": str(home / "prefect")}
                 env["PREFECT_LOGGING_LEVEL"] = "WARNING"
                 serve = (
